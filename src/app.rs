@@ -1,0 +1,147 @@
+//! Startup: load everything the broker needs, then serve. `main` and the
+//! integration tests both come through here.
+
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::store::{Store, StoreError};
+use crate::tokens::SigningKeys;
+use crate::tokens::signing::SigningKeyError;
+use crate::upstream::provider::ProviderError;
+use crate::upstream::{ProviderSet, load_providers};
+use crate::vault::key::{KeyError, KeySource, load_encryption_key};
+use crate::vault::{Cipher, Vault};
+
+/// Everything a request handler may need, cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub cipher: Cipher,
+    pub keys: Arc<SigningKeys>,
+    pub providers: Arc<ProviderSet>,
+    pub vault: Vault,
+    pub http: reqwest::Client,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    SigningKey(#[from] SigningKeyError),
+    #[error(transparent)]
+    Providers(#[from] ProviderError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+impl AppState {
+    /// Opens the database (migrating it), loads keys and providers. `env`
+    /// resolves `${VAR}` references in provider files.
+    pub async fn load(
+        config: Config,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<AppState, StartError> {
+        let (key, source) = load_encryption_key(&config)?;
+        match &source {
+            KeySource::Configured => {}
+            KeySource::GeneratedFile(path) | KeySource::ExistingFile(path) => tracing::warn!(
+                key_file = %path.display(),
+                "NO ENCRYPTION KEY CONFIGURED: upstream tokens are sealed with a key stored beside \
+                 the database. Anyone who copies both reads every token. Set MCP_BROKER_ENCRYPTION_KEY \
+                 (base64 of 32 random bytes) for any real deployment."
+            ),
+            KeySource::Ephemeral => tracing::warn!(
+                "NO ENCRYPTION KEY CONFIGURED: using a throwaway key for an in-memory database"
+            ),
+        }
+        let cipher = Cipher::new(&key);
+        let store = Store::connect(&config.database_url).await?;
+        store.migrate().await?;
+        let keys = SigningKeys::load_or_create(&store, &cipher, crate::now_unix()).await?;
+        let providers = load_providers(&config.providers_dir, env)?;
+        for (id, vars) in &providers.skipped {
+            tracing::warn!(
+                provider = %id,
+                missing = %vars.join(", "),
+                "provider skipped: set these environment variables to enable it"
+            );
+        }
+        if providers.providers.is_empty() {
+            tracing::warn!(
+                dir = %config.providers_dir.display(),
+                "no upstream provider is enabled: users cannot sign in until one is"
+            );
+        }
+        let vault = Vault::new(store.clone(), cipher.clone());
+        Ok(AppState {
+            config: Arc::new(config),
+            store,
+            cipher,
+            keys: Arc::new(keys),
+            providers: Arc::new(providers),
+            vault,
+            http: crate::upstream::http_client(),
+        })
+    }
+}
+
+/// Binds the configured address and serves until the process is stopped.
+pub async fn serve(config: Config) -> Result<(), StartError> {
+    let addr = config.bind;
+    let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind {
+        addr: addr.to_string(),
+        source,
+    })?;
+    let state = AppState::load(config, &|k| std::env::var(k).ok()).await?;
+    tracing::info!(
+        listen = %addr,
+        issuer = %state.config.public_url,
+        mcp = %state.config.mcp_url(),
+        "mcp-broker is serving"
+    );
+    serve_on(listener, state, shutdown_signal()).await;
+    Ok(())
+}
+
+/// Serves on an already-bound listener (tests bind port 0 first) until
+/// `shutdown` completes, letting in-flight requests finish.
+pub async fn serve_on(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    let router = crate::http::router(state);
+    if let Err(e) = axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+    {
+        tracing::error!(error = %e, "server stopped");
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

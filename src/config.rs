@@ -1,0 +1,282 @@
+//! Settings: a TOML file (optional) overlaid by `MCP_BROKER_<KEY>` environment
+//! variables. Every error names the key it is about, so an operator can fix a
+//! deployment from the first line of output.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use serde::Deserialize;
+
+/// The settings file as written. Every field is optional; unknown keys are
+/// rejected so a typo never silently falls back to a default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    bind: Option<String>,
+    public_url: Option<String>,
+    database_url: Option<String>,
+    providers_dir: Option<String>,
+    encryption_key: Option<String>,
+    access_token_ttl_secs: Option<u64>,
+    refresh_token_ttl_secs: Option<u64>,
+}
+
+/// Validated settings.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub bind: SocketAddr,
+    /// Our issuer and the base of every URL we publish; never ends in `/`.
+    pub public_url: String,
+    pub database_url: String,
+    pub providers_dir: PathBuf,
+    /// 32 raw bytes; `None` means "generate or load the SQLite key file".
+    pub encryption_key: Option<[u8; 32]>,
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_secs: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("invalid value for `{key}`: {message}")]
+    Invalid { key: String, message: String },
+}
+
+/// The keys that can be set from the environment, as `MCP_BROKER_<KEY>`.
+/// Other `MCP_BROKER_*` variables are ignored on purpose: orchestrators such as
+/// Kubernetes inject `<SERVICE>_PORT`-style variables we must not choke on.
+pub const ENV_KEYS: &[&str] = &[
+    "bind",
+    "public_url",
+    "database_url",
+    "providers_dir",
+    "encryption_key",
+    "access_token_ttl_secs",
+    "refresh_token_ttl_secs",
+];
+
+pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+pub const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8080";
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://mcp-broker.db";
+pub const DEFAULT_PROVIDERS_DIR: &str = "./providers";
+
+impl Config {
+    /// Loads the file (if any), then the process environment.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Config::from_sources(path, &env)
+    }
+
+    /// Loads from a file and an explicit environment (tests pass their own).
+    pub fn from_sources(
+        path: Option<&Path>,
+        env: &[(String, String)],
+    ) -> Result<Config, ConfigError> {
+        let file = match path {
+            Some(path) => parse_file(path)?,
+            None => FileConfig::default(),
+        };
+        let lookup = |key: &str| {
+            let name = format!("MCP_BROKER_{}", key.to_ascii_uppercase());
+            env.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (name, v.clone()))
+        };
+        // Env wins over the file; the error names whichever source was used.
+        let pick = |key: &str, from_file: Option<String>| -> Option<(String, String)> {
+            lookup(key).or_else(|| from_file.map(|v| (key.to_string(), v)))
+        };
+        let pick_u64 = |key: &str, from_file: Option<u64>| -> Result<Option<u64>, ConfigError> {
+            match lookup(key) {
+                Some((name, v)) => v.trim().parse().map(Some).map_err(|_| ConfigError::Invalid {
+                    key: name,
+                    message: format!("expected a whole number of seconds, got {v:?}"),
+                }),
+                None => Ok(from_file),
+            }
+        };
+
+        let (bind_key, bind) = pick("bind", file.bind)
+            .unwrap_or_else(|| ("bind".into(), DEFAULT_BIND.into()));
+        let bind = bind.parse().map_err(|_| ConfigError::Invalid {
+            key: bind_key,
+            message: format!("expected host:port such as {DEFAULT_BIND}, got {bind:?}"),
+        })?;
+
+        let (url_key, public_url) = pick("public_url", file.public_url)
+            .unwrap_or_else(|| ("public_url".into(), DEFAULT_PUBLIC_URL.into()));
+        let public_url = normalize_public_url(&public_url)
+            .map_err(|message| ConfigError::Invalid { key: url_key, message })?;
+
+        let (db_key, database_url) = pick("database_url", file.database_url)
+            .unwrap_or_else(|| ("database_url".into(), DEFAULT_DATABASE_URL.into()));
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::Invalid {
+                key: db_key,
+                message: "expected a sqlite: or postgres:// URL".into(),
+            });
+        }
+
+        let providers_dir = pick("providers_dir", file.providers_dir)
+            .map(|(_, v)| v)
+            .unwrap_or_else(|| DEFAULT_PROVIDERS_DIR.into())
+            .into();
+
+        let encryption_key = match pick("encryption_key", file.encryption_key) {
+            Some((key, value)) => Some(
+                decode_key(&value).map_err(|message| ConfigError::Invalid { key, message })?,
+            ),
+            None => None,
+        };
+
+        let access_token_ttl_secs = pick_u64("access_token_ttl_secs", file.access_token_ttl_secs)?
+            .unwrap_or(3600);
+        let refresh_token_ttl_secs =
+            pick_u64("refresh_token_ttl_secs", file.refresh_token_ttl_secs)?
+                .unwrap_or(30 * 24 * 3600);
+        for (key, value) in [
+            ("access_token_ttl_secs", access_token_ttl_secs),
+            ("refresh_token_ttl_secs", refresh_token_ttl_secs),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid {
+                    key: key.into(),
+                    message: "must be greater than zero".into(),
+                });
+            }
+        }
+
+        Ok(Config {
+            bind,
+            public_url,
+            database_url,
+            providers_dir,
+            encryption_key,
+            access_token_ttl_secs,
+            refresh_token_ttl_secs,
+        })
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        !self.database_url.starts_with("sqlite:")
+    }
+
+    /// The MCP endpoint: the `resource` our tokens are bound to.
+    pub fn mcp_url(&self) -> String {
+        format!("{}/mcp", self.public_url)
+    }
+}
+
+fn parse_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        path: path.display().to_string(),
+        // toml's message names the unknown or mistyped key and its line.
+        message: e.to_string(),
+    })
+}
+
+/// The issuer must be byte-identical everywhere, so it is normalised once:
+/// http(s), no query or fragment, no trailing slash.
+fn normalize_public_url(raw: &str) -> Result<String, String> {
+    let url = url::Url::parse(raw.trim()).map_err(|e| format!("not a URL ({e})"))?;
+    if url.scheme() != "https" && url.scheme() != "http" {
+        return Err("must be an http:// or https:// URL".into());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("must not have a query or fragment".into());
+    }
+    if url.host_str().is_none() {
+        return Err("must have a host".into());
+    }
+    Ok(url.as_str().trim_end_matches('/').to_string())
+}
+
+/// `MCP_BROKER_ENCRYPTION_KEY`: standard or URL-safe base64 of 32 bytes.
+pub fn decode_key(value: &str) -> Result<[u8; 32], String> {
+    let value = value.trim();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(value)
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(value))
+        .map_err(|_| "must be base64 of 32 random bytes (try `openssl rand -base64 32`)".to_string())?;
+    bytes
+        .try_into()
+        .map_err(|b: Vec<u8>| format!("must decode to 32 bytes, got {}", b.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_run_on_a_fresh_machine() {
+        let c = Config::from_sources(None, &[]).unwrap();
+        assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.public_url, "http://127.0.0.1:8080");
+        assert!(c.database_url.starts_with("sqlite:"));
+        assert!(c.encryption_key.is_none());
+    }
+
+    #[test]
+    fn env_wins_over_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "bind = \"127.0.0.1:9000\"\npublic_url = \"https://a.example\"\n").unwrap();
+        let c = Config::from_sources(
+            Some(&path),
+            &env(&[("MCP_BROKER_PUBLIC_URL", "https://b.example/")]),
+        )
+        .unwrap();
+        assert_eq!(c.bind.to_string(), "127.0.0.1:9000");
+        assert_eq!(c.public_url, "https://b.example");
+    }
+
+    #[test]
+    fn unknown_file_key_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "publik_url = \"https://a.example\"\n").unwrap();
+        let err = Config::from_sources(Some(&path), &[]).unwrap_err().to_string();
+        assert!(err.contains("publik_url"), "{err}");
+    }
+
+    #[test]
+    fn invalid_values_name_their_key() {
+        for (name, value) in [
+            ("MCP_BROKER_BIND", "nope"),
+            ("MCP_BROKER_PUBLIC_URL", "ftp://x"),
+            ("MCP_BROKER_DATABASE_URL", "mysql://x"),
+            ("MCP_BROKER_ENCRYPTION_KEY", "c2hvcnQ="),
+            ("MCP_BROKER_ACCESS_TOKEN_TTL_SECS", "soon"),
+        ] {
+            let err = Config::from_sources(None, &env(&[(name, value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(name), "{name}: {err}");
+        }
+    }
+
+    #[test]
+    fn encryption_key_accepts_standard_base64_of_32_bytes() {
+        let key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+        let c = Config::from_sources(None, &env(&[("MCP_BROKER_ENCRYPTION_KEY", &key)])).unwrap();
+        assert_eq!(c.encryption_key, Some([7u8; 32]));
+    }
+}

@@ -1,0 +1,116 @@
+//! The one place that turns errors into HTTP responses. Details of internal
+//! failures are logged here and never sent to the client.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+
+use crate::oauth::{ErrorCode, OAuthError};
+
+#[derive(Debug)]
+pub enum AppError {
+    /// An RFC 6749 §5.2 JSON error (token, registration, revocation).
+    OAuth(OAuthError),
+    /// A human-facing error page (authorize, consent, callback) where
+    /// redirecting to the client would be unsafe or impossible.
+    Page { status: StatusCode, message: String },
+    /// The MCP endpoint's answer to a missing or bad bearer token (RFC 6750).
+    Bearer {
+        resource_metadata: String,
+        error: Option<&'static str>,
+        description: Option<String>,
+    },
+    /// Something on our side failed; logged with its detail, answered as 500.
+    Internal(String),
+}
+
+impl AppError {
+    pub fn page(status: StatusCode, message: impl Into<String>) -> AppError {
+        AppError::Page {
+            status,
+            message: message.into(),
+        }
+    }
+
+    pub fn internal(detail: impl std::fmt::Display) -> AppError {
+        AppError::Internal(detail.to_string())
+    }
+}
+
+impl From<OAuthError> for AppError {
+    fn from(e: OAuthError) -> Self {
+        AppError::OAuth(e)
+    }
+}
+
+impl From<crate::store::StoreError> for AppError {
+    fn from(e: crate::store::StoreError) -> Self {
+        AppError::internal(e)
+    }
+}
+
+pub fn oauth_status(code: ErrorCode) -> StatusCode {
+    match code {
+        // 401 even without Basic auth: the MCP SDKs re-register only on 401.
+        ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
+        ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        match self {
+            AppError::OAuth(e) => oauth_json(&e),
+            AppError::Page { status, message } => {
+                let mut response = (status, Html(crate::http::pages::error_page(&message))).into_response();
+                crate::http::pages::add_page_headers(response.headers_mut());
+                response
+            }
+            AppError::Bearer {
+                resource_metadata,
+                error,
+                description,
+            } => {
+                let mut challenge = format!("Bearer resource_metadata=\"{resource_metadata}\"");
+                if let Some(error) = error {
+                    challenge.push_str(&format!(", error=\"{error}\""));
+                }
+                if let Some(d) = &description {
+                    // Quotes and backslashes would break the header's syntax.
+                    let d: String = d.chars().filter(|c| *c != '"' && *c != '\\').collect();
+                    challenge.push_str(&format!(", error_description=\"{d}\""));
+                }
+                let body = serde_json::json!({
+                    "error": error.unwrap_or("invalid_token"),
+                    "error_description": description.unwrap_or_else(|| "a bearer token is required".into()),
+                });
+                let mut response = (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
+                if let Ok(v) = HeaderValue::from_str(&challenge) {
+                    response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+                }
+                response
+            }
+            AppError::Internal(detail) => {
+                tracing::error!(%detail, "internal error");
+                oauth_json(&OAuthError::new(ErrorCode::ServerError, "internal error"))
+            }
+        }
+    }
+}
+
+fn oauth_json(e: &OAuthError) -> Response {
+    let status = oauth_status(e.code);
+    let body = serde_json::json!({ "error": e.code.as_str(), "error_description": e.description });
+    let mut response = (status, axum::Json(body)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    if status == StatusCode::UNAUTHORIZED {
+        headers.insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"mcp-broker\""),
+        );
+    }
+    response
+}

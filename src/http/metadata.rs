@@ -1,0 +1,63 @@
+//! Discovery documents: RFC 8414 authorization server metadata, RFC 9728
+//! protected resource metadata, and our JWKS. The issuer string is the
+//! configured public URL, byte-identical in every document and token.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::app::AppState;
+use crate::oauth::{register, scope};
+
+pub async fn authorization_server(State(state): State<AppState>) -> Response {
+    let issuer = &state.config.public_url;
+    cacheable(json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}/authorize"),
+        "token_endpoint": format!("{issuer}/token"),
+        "registration_endpoint": format!("{issuer}/register"),
+        "jwks_uri": format!("{issuer}/jwks.json"),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": register::GRANT_TYPES,
+        "token_endpoint_auth_methods_supported": register::AUTH_METHODS,
+        "code_challenge_methods_supported": ["S256"],
+        "scopes_supported": scope::SUPPORTED,
+        "authorization_response_iss_parameter_supported": true,
+    }))
+}
+
+pub async fn protected_resource(State(state): State<AppState>) -> Response {
+    cacheable(protected_resource_document(&state))
+}
+
+pub fn protected_resource_document(state: &AppState) -> Value {
+    json!({
+        "resource": state.config.mcp_url(),
+        "authorization_servers": [state.config.public_url],
+        "scopes_supported": scope::SUPPORTED,
+        "bearer_methods_supported": ["header"],
+        "resource_name": "mcp-broker",
+    })
+}
+
+pub async fn jwks(State(state): State<AppState>) -> Response {
+    cacheable(state.keys.jwks().clone())
+}
+
+/// Metadata changes only on redeploy or key rotation; a short cache is safe.
+fn cacheable(body: Value) -> Response {
+    let mut response = Json(body).into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    response
+}
+
+/// `WWW-Authenticate`'s `resource_metadata`: the path-inserted PRM URL.
+pub fn protected_resource_url(state: &AppState) -> String {
+    format!("{}/.well-known/oauth-protected-resource/mcp", state.config.public_url)
+}

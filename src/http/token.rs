@@ -1,0 +1,254 @@
+//! `POST /token`: the authorization_code and refresh_token grants.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use serde::Serialize;
+
+use super::form::{Params, parse_params};
+use crate::app::AppState;
+use crate::error::AppError;
+use crate::oauth::scope::check_narrowing;
+use crate::oauth::token::{
+    CodeRedemption, PresentedClient, authenticate_client, check_code, check_grant_type_allowed,
+    check_refresh,
+};
+use crate::oauth::{ErrorCode, OAuthError};
+use crate::store::{ClientRow, RefreshTokenRow};
+use crate::tokens::access::issue_access_token;
+use crate::tokens::opaque::{REFRESH_TOKEN_PREFIX, hash_secret, new_secret, random_urlsafe};
+use crate::tokens::AccessClaims;
+
+#[derive(Serialize)]
+struct TokenResponse {
+    access_token: String,
+    token_type: &'static str,
+    expires_in: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
+    scope: String,
+}
+
+pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, AppError> {
+    let params = parse_params(&body)?;
+    let presented = presented_client(&headers, &params)?;
+    let client = state
+        .store
+        .get_client(&presented.client_id)
+        .await?
+        .ok_or_else(|| OAuthError::invalid_client("unknown client"))?;
+    authenticate_client(&client, &presented)?;
+    let grant_type = params
+        .get("grant_type")
+        .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
+    let response = match grant_type.as_str() {
+        "authorization_code" => {
+            check_grant_type_allowed(&client, "authorization_code")?;
+            redeem_code(&state, &client, &params).await?
+        }
+        "refresh_token" => {
+            check_grant_type_allowed(&client, "refresh_token")?;
+            redeem_refresh_token(&state, &client, &params).await?
+        }
+        _ => {
+            return Err(OAuthError::new(ErrorCode::UnsupportedGrantType, "unsupported grant_type").into());
+        }
+    };
+    let mut response = Json(response).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    Ok(response)
+}
+
+async fn redeem_code(state: &AppState, client: &ClientRow, params: &Params) -> Result<TokenResponse, AppError> {
+    let code = params
+        .get("code")
+        .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
+    let code_hash = hash_secret(code);
+    let row = state
+        .store
+        .get_code(&code_hash)
+        .await?
+        .ok_or_else(|| OAuthError::invalid_grant("unknown authorization code"))?;
+    let now = crate::now_unix();
+    let redemption = CodeRedemption {
+        client_id: &client.client_id,
+        redirect_uri: params.get("redirect_uri").map(String::as_str),
+        code_verifier: params.get("code_verifier").map(String::as_str),
+        resource: params.get("resource").map(String::as_str),
+    };
+    if row.used_at.is_some() {
+        // A replayed code means it leaked: revoke what it issued (RFC 6749 §4.1.2).
+        revoke_after_replay(state, &row.grant_id, now).await?;
+    }
+    check_code(&row, &redemption, now)?;
+    if !state.store.mark_code_used(&code_hash, now).await? {
+        revoke_after_replay(state, &row.grant_id, now).await?;
+        return Err(OAuthError::invalid_grant("authorization code was already used").into());
+    }
+    issue_tokens(state, client, &row.grant_id, &row.scope, &row.resource, now).await
+}
+
+async fn revoke_after_replay(state: &AppState, grant_id: &str, now: i64) -> Result<(), AppError> {
+    if state.store.revoke_grant(grant_id, now).await? {
+        tracing::warn!(grant_id = %grant_id, "authorization code replayed: grant revoked");
+    }
+    Ok(())
+}
+
+async fn redeem_refresh_token(state: &AppState, client: &ClientRow, params: &Params) -> Result<TokenResponse, AppError> {
+    let token = params
+        .get("refresh_token")
+        .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+    let token_hash = hash_secret(token);
+    let row = state
+        .store
+        .get_refresh_token(&token_hash)
+        .await?
+        .ok_or_else(|| OAuthError::invalid_grant("unknown refresh token"))?;
+    let now = crate::now_unix();
+    check_refresh(&row, &client.client_id, params.get("resource").map(String::as_str), now)?;
+    let scope = check_narrowing(&row.scope, params.get("scope").map(String::as_str))?;
+    let new_refresh = new_secret(REFRESH_TOKEN_PREFIX);
+    let new_row = refresh_row(state, &new_refresh, client, &row.grant_id, &row.scope, &row.resource, now);
+    if !state.store.rotate_refresh_token(&token_hash, &new_row, now).await? {
+        return Err(OAuthError::invalid_grant("refresh token was already used").into());
+    }
+    // Checks the grant is still live before signing.
+    let (access, expires_in) = access_token(state, client, &row.grant_id, &scope, &row.resource, now).await?;
+    Ok(TokenResponse {
+        access_token: access,
+        token_type: "Bearer",
+        expires_in,
+        refresh_token: Some(new_refresh),
+        scope,
+    })
+}
+
+async fn ensure_grant_live(state: &AppState, grant_id: &str) -> Result<String, AppError> {
+    match state.store.grant_status(grant_id).await? {
+        Some(g) if !g.revoked => Ok(g.user_id),
+        _ => Err(OAuthError::invalid_grant("the grant has been revoked").into()),
+    }
+}
+
+async fn issue_tokens(
+    state: &AppState,
+    client: &ClientRow,
+    grant_id: &str,
+    scope: &str,
+    resource: &str,
+    now: i64,
+) -> Result<TokenResponse, AppError> {
+    let (access, expires_in) = access_token(state, client, grant_id, scope, resource, now).await?;
+    let refresh_token = if client.grant_types.iter().any(|g| g == "refresh_token") {
+        let token = new_secret(REFRESH_TOKEN_PREFIX);
+        let row = refresh_row(state, &token, client, grant_id, scope, resource, now);
+        state.store.insert_refresh_token(&row).await?;
+        Some(token)
+    } else {
+        None
+    };
+    Ok(TokenResponse {
+        access_token: access,
+        token_type: "Bearer",
+        expires_in,
+        refresh_token,
+        scope: scope.to_string(),
+    })
+}
+
+async fn access_token(
+    state: &AppState,
+    client: &ClientRow,
+    grant_id: &str,
+    scope: &str,
+    resource: &str,
+    now: i64,
+) -> Result<(String, u64), AppError> {
+    let user_id = ensure_grant_live(state, grant_id).await?;
+    let ttl = state.config.access_token_ttl_secs;
+    let claims = AccessClaims {
+        iss: state.config.public_url.clone(),
+        sub: user_id,
+        aud: resource.to_string(),
+        client_id: client.client_id.clone(),
+        scope: scope.to_string(),
+        jti: random_urlsafe(16),
+        iat: now,
+        exp: now + ttl as i64,
+        grant_id: grant_id.to_string(),
+    };
+    Ok((issue_access_token(&state.keys, &claims), ttl))
+}
+
+fn refresh_row(
+    state: &AppState,
+    token: &str,
+    client: &ClientRow,
+    grant_id: &str,
+    scope: &str,
+    resource: &str,
+    now: i64,
+) -> RefreshTokenRow {
+    RefreshTokenRow {
+        token_hash: hash_secret(token),
+        grant_id: grant_id.to_string(),
+        client_id: client.client_id.clone(),
+        scope: scope.to_string(),
+        resource: resource.to_string(),
+        created_at: now,
+        expires_at: now + state.config.refresh_token_ttl_secs as i64,
+        used_at: None,
+    }
+}
+
+/// Client credentials from HTTP Basic (RFC 6749 §2.3.1: form-encoded id and
+/// secret) or from the body; both at once is ambiguous and refused.
+fn presented_client(headers: &HeaderMap, params: &Params) -> Result<PresentedClient, OAuthError> {
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")));
+    if let Some(encoded) = basic {
+        if params.contains_key("client_secret") {
+            return Err(OAuthError::invalid_request("use one client authentication method"));
+        }
+        let bad = || OAuthError::invalid_client("malformed Basic credentials");
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .map_err(|_| bad())?;
+        let decoded = String::from_utf8(decoded).map_err(|_| bad())?;
+        let (id, secret) = decoded.split_once(':').ok_or_else(bad)?;
+        let id = urldecode(id).ok_or_else(bad)?;
+        let secret = urldecode(secret).ok_or_else(bad)?;
+        if params.get("client_id").is_some_and(|c| *c != id) {
+            return Err(OAuthError::invalid_request("client_id differs from the Basic credentials"));
+        }
+        return Ok(PresentedClient {
+            client_id: id,
+            client_secret: Some(secret),
+            via_basic: true,
+        });
+    }
+    let client_id = params
+        .get("client_id")
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| OAuthError::invalid_client("client_id is required"))?;
+    Ok(PresentedClient {
+        client_id: client_id.clone(),
+        client_secret: params.get("client_secret").cloned(),
+        via_basic: false,
+    })
+}
+
+fn urldecode(s: &str) -> Option<String> {
+    let bytes: Vec<u8> = url::form_urlencoded::parse(format!("x={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned().into_bytes())?;
+    String::from_utf8(bytes).ok()
+}

@@ -1,0 +1,3 @@
+//! Tool implementations, one file per upstream.
+
+pub mod github;

@@ -1,0 +1,85 @@
+//! Registered OAuth clients.
+
+use super::{Store, StoreError, json_list, parse_json_list};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientRow {
+    pub client_id: String,
+    /// SHA-256 of the secret for confidential clients; `None` for public ones.
+    pub client_secret_hash: Option<String>,
+    pub client_name: Option<String>,
+    pub redirect_uris: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub token_endpoint_auth_method: String,
+    pub application_type: String,
+    pub registration: String,
+    pub created_at: i64,
+}
+
+type Row = (
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+);
+
+impl Store {
+    pub async fn insert_client(&self, c: &ClientRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO clients (client_id, client_secret_hash, client_name, redirect_uris, \
+             grant_types, token_endpoint_auth_method, application_type, registration, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&c.client_id)
+        .bind(&c.client_secret_hash)
+        .bind(&c.client_name)
+        .bind(json_list(&c.redirect_uris))
+        .bind(json_list(&c.grant_types))
+        .bind(&c.token_endpoint_auth_method)
+        .bind(&c.application_type)
+        .bind(&c.registration)
+        .bind(c.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn get_client(&self, client_id: &str) -> Result<Option<ClientRow>, StoreError> {
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT client_id, client_secret_hash, client_name, redirect_uris, grant_types, \
+             token_endpoint_auth_method, application_type, registration, created_at \
+             FROM clients WHERE client_id = $1",
+        )
+        .bind(client_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(ClientRow {
+                client_id: r.0,
+                client_secret_hash: r.1,
+                client_name: r.2,
+                redirect_uris: parse_json_list(&r.3)?,
+                grant_types: parse_json_list(&r.4)?,
+                token_endpoint_auth_method: r.5,
+                application_type: r.6,
+                registration: r.7,
+                created_at: r.8,
+            })
+        })
+        .transpose()
+    }
+
+    /// Deletes a client and, by cascade, its grants, links and tokens.
+    pub async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM clients WHERE client_id = $1")
+            .bind(client_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+}

@@ -1,0 +1,220 @@
+//! Authorization requests in flight, and the codes they end in.
+
+use super::{Store, StoreError};
+
+/// An `/authorize` request between our consent page and the upstream callback.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingAuthorization {
+    pub id: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub state: Option<String>,
+    pub code_challenge: String,
+    pub scope: String,
+    pub resource: String,
+    pub provider: String,
+    pub csrf_hash: String,
+    pub upstream_state_hash: Option<String>,
+    pub upstream_verifier_enc: Option<Vec<u8>>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+type PendingRow = (
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<Vec<u8>>,
+    i64,
+    i64,
+);
+
+const PENDING_COLUMNS: &str = "id, client_id, redirect_uri, state, code_challenge, scope, resource, \
+     provider, csrf_hash, upstream_state_hash, upstream_verifier_enc, created_at, expires_at";
+
+fn pending_from(r: PendingRow) -> PendingAuthorization {
+    PendingAuthorization {
+        id: r.0,
+        client_id: r.1,
+        redirect_uri: r.2,
+        state: r.3,
+        code_challenge: r.4,
+        scope: r.5,
+        resource: r.6,
+        provider: r.7,
+        csrf_hash: r.8,
+        upstream_state_hash: r.9,
+        upstream_verifier_enc: r.10,
+        created_at: r.11,
+        expires_at: r.12,
+    }
+}
+
+/// A code we issued, stored by its hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthorizationCodeRow {
+    pub code_hash: String,
+    pub grant_id: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub code_challenge: String,
+    pub scope: String,
+    pub resource: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+}
+
+type CodeRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    Option<i64>,
+);
+
+impl Store {
+    pub async fn insert_pending(&self, p: &PendingAuthorization) -> Result<(), StoreError> {
+        sqlx::query(&format!(
+            "INSERT INTO pending_authorizations ({PENDING_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        ))
+        .bind(&p.id)
+        .bind(&p.client_id)
+        .bind(&p.redirect_uri)
+        .bind(&p.state)
+        .bind(&p.code_challenge)
+        .bind(&p.scope)
+        .bind(&p.resource)
+        .bind(&p.provider)
+        .bind(&p.csrf_hash)
+        .bind(&p.upstream_state_hash)
+        .bind(&p.upstream_verifier_enc)
+        .bind(p.created_at)
+        .bind(p.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn get_pending(&self, id: &str) -> Result<Option<PendingAuthorization>, StoreError> {
+        let row: Option<PendingRow> = sqlx::query_as(&format!(
+            "SELECT {PENDING_COLUMNS} FROM pending_authorizations WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(pending_from))
+    }
+
+    /// Records the upstream leg after consent. Only once: a second consent POST
+    /// for the same request finds the state already set and changes nothing.
+    pub async fn start_upstream(
+        &self,
+        id: &str,
+        upstream_state_hash: &str,
+        upstream_verifier_enc: &[u8],
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE pending_authorizations SET upstream_state_hash = $1, upstream_verifier_enc = $2 \
+             WHERE id = $3 AND upstream_state_hash IS NULL",
+        )
+        .bind(upstream_state_hash)
+        .bind(upstream_verifier_enc)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Removes and returns the pending request an upstream `state` belongs to:
+    /// the state is single-use because the row is gone after the first call.
+    pub async fn take_pending_by_upstream_state(
+        &self,
+        upstream_state_hash: &str,
+    ) -> Result<Option<PendingAuthorization>, StoreError> {
+        let row: Option<PendingRow> = sqlx::query_as(&format!(
+            "DELETE FROM pending_authorizations WHERE upstream_state_hash = $1 RETURNING {PENDING_COLUMNS}"
+        ))
+        .bind(upstream_state_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(pending_from))
+    }
+
+    pub async fn delete_pending(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM pending_authorizations WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn insert_code(&self, c: &AuthorizationCodeRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO authorization_codes (code_hash, grant_id, client_id, redirect_uri, \
+             code_challenge, scope, resource, created_at, expires_at, used_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&c.code_hash)
+        .bind(&c.grant_id)
+        .bind(&c.client_id)
+        .bind(&c.redirect_uri)
+        .bind(&c.code_challenge)
+        .bind(&c.scope)
+        .bind(&c.resource)
+        .bind(c.created_at)
+        .bind(c.expires_at)
+        .bind(c.used_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn get_code(&self, code_hash: &str) -> Result<Option<AuthorizationCodeRow>, StoreError> {
+        let row: Option<CodeRow> = sqlx::query_as(
+            "SELECT code_hash, grant_id, client_id, redirect_uri, code_challenge, scope, resource, \
+             created_at, expires_at, used_at FROM authorization_codes WHERE code_hash = $1",
+        )
+        .bind(code_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| AuthorizationCodeRow {
+            code_hash: r.0,
+            grant_id: r.1,
+            client_id: r.2,
+            redirect_uri: r.3,
+            code_challenge: r.4,
+            scope: r.5,
+            resource: r.6,
+            created_at: r.7,
+            expires_at: r.8,
+            used_at: r.9,
+        }))
+    }
+
+    /// Marks a code used. Returns false when it already was: two concurrent
+    /// redemptions cannot both win.
+    pub async fn mark_code_used(&self, code_hash: &str, now: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE authorization_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL",
+        )
+        .bind(now)
+        .bind(code_hash)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}

@@ -1,0 +1,145 @@
+//! The nested OAuth flow: we are the provider's client.
+
+use serde_json::Value;
+
+use super::token_response::parse_token_response;
+use super::{Provider, UpstreamError, UpstreamTokens};
+
+/// Who the provider says the user is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    pub subject: String,
+    pub login: String,
+}
+
+/// Where we send the browser after consent.
+pub fn authorize_url(
+    provider: &Provider,
+    redirect_uri: &str,
+    state: &str,
+    pkce_challenge: Option<&str>,
+) -> String {
+    let mut url = url::Url::parse(&provider.authorize_url).expect("checked when the provider loaded");
+    {
+        let mut q = url.query_pairs_mut();
+        q.append_pair("response_type", "code")
+            .append_pair("client_id", &provider.client_id)
+            .append_pair("redirect_uri", redirect_uri)
+            .append_pair("state", state);
+        if !provider.scopes.is_empty() {
+            q.append_pair("scope", &provider.scopes.join(&provider.scope_separator));
+        }
+        if let Some(challenge) = pkce_challenge {
+            q.append_pair("code_challenge", challenge)
+                .append_pair("code_challenge_method", "S256");
+        }
+    }
+    url.into()
+}
+
+/// Redeems the provider's code. Errors are classified, never swallowed.
+pub async fn exchange_code(
+    http: &reqwest::Client,
+    provider: &Provider,
+    code: &str,
+    redirect_uri: &str,
+    pkce_verifier: Option<&str>,
+) -> Result<UpstreamTokens, UpstreamError> {
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", redirect_uri),
+        ("client_id", provider.client_id.as_str()),
+        ("client_secret", provider.client_secret.as_str()),
+    ];
+    if let Some(verifier) = pkce_verifier {
+        form.push(("code_verifier", verifier));
+    }
+    let response = http
+        .post(&provider.token_url)
+        .header(reqwest::header::ACCEPT, "application/json")
+        .form(&form)
+        .send()
+        .await
+        .map_err(|e| UpstreamError::Unavailable(describe_transport_error(&e)))?;
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = read_limited(response).await?;
+    parse_token_response(status, content_type.as_deref(), &body)
+}
+
+/// Reads the userinfo document (GitHub: `GET /user`).
+pub async fn fetch_identity(
+    http: &reqwest::Client,
+    provider: &Provider,
+    access_token: &str,
+) -> Result<Identity, UpstreamError> {
+    let response = http
+        .get(&provider.userinfo_url)
+        .bearer_auth(access_token)
+        .header(reqwest::header::ACCEPT, "application/vnd.github+json, application/json")
+        .send()
+        .await
+        .map_err(|e| UpstreamError::Unavailable(describe_transport_error(&e)))?;
+    let status = response.status().as_u16();
+    let body = read_limited(response).await?;
+    match status {
+        200..=299 => {}
+        401 | 403 => {
+            return Err(UpstreamError::Rejected {
+                error: format!("userinfo_http_{status}"),
+                description: None,
+            });
+        }
+        _ => return Err(UpstreamError::Unavailable(format!("userinfo answered HTTP {status}"))),
+    }
+    let doc: Value = serde_json::from_slice(&body)
+        .map_err(|_| UpstreamError::Unavailable("userinfo answered an unreadable body".into()))?;
+    identity_from(&doc, provider)
+        .ok_or_else(|| UpstreamError::Unavailable("userinfo lacks the identity fields".into()))
+}
+
+/// Subjects may be numbers (GitHub's `id`) or strings (OIDC `sub`).
+fn identity_from(doc: &Value, provider: &Provider) -> Option<Identity> {
+    let text = |field: &str| match doc.get(field)? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    let subject = text(&provider.identity.subject)?;
+    let login = text(&provider.identity.login).unwrap_or_else(|| subject.clone());
+    Some(Identity { subject, login })
+}
+
+/// Upstream bodies we read are small; a huge one is a broken or hostile server.
+const MAX_BODY: usize = 1024 * 1024;
+
+pub(crate) async fn read_limited(mut response: reqwest::Response) -> Result<Vec<u8>, UpstreamError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| UpstreamError::Unavailable(describe_transport_error(&e)))?
+    {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(UpstreamError::Unavailable("response body too large".into()));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// reqwest's errors can include the URL; ours are logged, so keep only the kind.
+pub(crate) fn describe_transport_error(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timed out".into()
+    } else if e.is_connect() {
+        "connection failed".into()
+    } else {
+        "transport error".into()
+    }
+}

@@ -1,0 +1,318 @@
+//! Provider definitions: one TOML file per provider in the providers folder.
+//! Every URL lives in the file, so a copy serves GitHub Enterprise Server (or a
+//! test's fake GitHub). Secrets are `${ENV_VAR}` references, never literals in
+//! the repository.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProviderFile {
+    id: String,
+    display_name: String,
+    #[serde(default = "default_kind")]
+    kind: String,
+    authorize_url: String,
+    token_url: String,
+    api_base_url: String,
+    userinfo_url: String,
+    client_id: String,
+    client_secret: String,
+    #[serde(default)]
+    scopes: Vec<String>,
+    #[serde(default = "default_separator")]
+    scope_separator: String,
+    #[serde(default = "default_true")]
+    pkce: bool,
+    #[serde(default)]
+    identity: IdentityFields,
+}
+
+fn default_kind() -> String {
+    "oauth2".into()
+}
+fn default_separator() -> String {
+    " ".into()
+}
+fn default_true() -> bool {
+    true
+}
+
+/// Which fields of the userinfo document identify the user.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityFields {
+    #[serde(default = "default_subject")]
+    pub subject: String,
+    #[serde(default = "default_login")]
+    pub login: String,
+}
+
+fn default_subject() -> String {
+    "id".into()
+}
+fn default_login() -> String {
+    "login".into()
+}
+
+impl Default for IdentityFields {
+    fn default() -> Self {
+        IdentityFields {
+            subject: default_subject(),
+            login: default_login(),
+        }
+    }
+}
+
+/// A provider ready to use: references resolved, URLs checked.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Provider {
+    pub id: String,
+    pub display_name: String,
+    pub authorize_url: String,
+    pub token_url: String,
+    pub api_base_url: String,
+    pub userinfo_url: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub scopes: Vec<String>,
+    pub scope_separator: String,
+    pub pkce: bool,
+    pub identity: IdentityFields,
+}
+
+impl std::fmt::Debug for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Provider")
+            .field("id", &self.id)
+            .field("authorize_url", &self.authorize_url)
+            .field("token_url", &self.token_url)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+/// The outcome of reading the providers folder.
+#[derive(Debug, Default)]
+pub struct ProviderSet {
+    pub providers: Vec<Provider>,
+    /// Providers left out because environment variables they name are unset:
+    /// (provider id, the variables).
+    pub skipped: Vec<(String, Vec<String>)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    #[error("cannot read providers folder {path}: {message}")]
+    Folder { path: String, message: String },
+    #[error("provider file {file}: {message}")]
+    File { file: String, message: String },
+}
+
+impl ProviderSet {
+    pub fn get(&self, id: &str) -> Option<&Provider> {
+        self.providers.iter().find(|p| p.id == id)
+    }
+
+    /// The provider `/authorize` logs users in with: `github` when present,
+    /// else the first by id.
+    pub fn default_provider(&self) -> Option<&Provider> {
+        self.get("github").or_else(|| self.providers.first())
+    }
+}
+
+/// Reads every `*.toml` in `dir` (a missing folder is an empty set). A file
+/// that is malformed is an error; one whose `${VAR}`s are unset is skipped.
+pub fn load_providers(
+    dir: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<ProviderSet, ProviderError> {
+    let mut set = ProviderSet::default();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(set),
+        Err(e) => {
+            return Err(ProviderError::Folder {
+                path: dir.display().to_string(),
+                message: e.to_string(),
+            });
+        }
+    };
+    let mut files: Vec<_> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    for file in files {
+        let name = file.display().to_string();
+        let text = std::fs::read_to_string(&file).map_err(|e| ProviderError::File {
+            file: name.clone(),
+            message: e.to_string(),
+        })?;
+        match parse_provider(&text, env).map_err(|message| ProviderError::File {
+            file: name.clone(),
+            message,
+        })? {
+            Ok(provider) => {
+                if set.get(&provider.id).is_some() {
+                    return Err(ProviderError::File {
+                        file: name,
+                        message: format!("provider id `{}` is defined twice", provider.id),
+                    });
+                }
+                set.providers.push(provider);
+            }
+            Err(skipped) => set.skipped.push(skipped),
+        }
+    }
+    set.providers.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(set)
+}
+
+/// Outer error: the file is wrong. Inner `Err`: it is fine but names unset
+/// variables `(id, vars)`.
+pub fn parse_provider(
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Result<Provider, (String, Vec<String>)>, String> {
+    let file: ProviderFile = toml::from_str(text).map_err(|e| e.to_string())?;
+    if file.id.is_empty()
+        || !file
+            .id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        return Err(format!("`id` must be lowercase letters, digits and '-', got {:?}", file.id));
+    }
+    if file.kind != "oauth2" {
+        return Err(format!("`kind` {:?} is not supported yet (use \"oauth2\")", file.kind));
+    }
+    let mut missing = BTreeSet::new();
+    let mut resolve = |key: &str, value: &str| -> Result<String, String> {
+        interpolate(value, env, &mut missing).map_err(|m| format!("`{key}`: {m}"))
+    };
+    let authorize_url = resolve("authorize_url", &file.authorize_url)?;
+    let token_url = resolve("token_url", &file.token_url)?;
+    let api_base_url = resolve("api_base_url", &file.api_base_url)?;
+    let userinfo_url = resolve("userinfo_url", &file.userinfo_url)?;
+    let client_id = resolve("client_id", &file.client_id)?;
+    let client_secret = resolve("client_secret", &file.client_secret)?;
+    if !missing.is_empty() {
+        return Ok(Err((file.id, missing.into_iter().collect())));
+    }
+    for (key, value) in [
+        ("authorize_url", &authorize_url),
+        ("token_url", &token_url),
+        ("api_base_url", &api_base_url),
+        ("userinfo_url", &userinfo_url),
+    ] {
+        check_url(value).map_err(|m| format!("`{key}`: {m}"))?;
+    }
+    Ok(Ok(Provider {
+        id: file.id,
+        display_name: file.display_name,
+        authorize_url,
+        token_url,
+        api_base_url: api_base_url.trim_end_matches('/').to_string(),
+        userinfo_url,
+        client_id,
+        client_secret,
+        scopes: file.scopes,
+        scope_separator: file.scope_separator,
+        pkce: file.pkce,
+        identity: file.identity,
+    }))
+}
+
+/// Replaces every `${NAME}` with the variable's value; unset ones are
+/// collected in `missing` (so one message lists them all).
+fn interpolate(
+    value: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    missing: &mut BTreeSet<String>,
+) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = value;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after.find('}').ok_or("unterminated `${`")?;
+        let name = &after[..end];
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(format!("`${{{name}}}` is not a valid variable reference"));
+        }
+        match env(name).filter(|v| !v.is_empty()) {
+            Some(v) => out.push_str(&v),
+            None => {
+                missing.insert(name.to_string());
+            }
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn check_url(value: &str) -> Result<(), String> {
+    let url = url::Url::parse(value).map_err(|e| format!("not a URL ({e})"))?;
+    match url.scheme() {
+        "https" | "http" => Ok(()),
+        other => Err(format!("scheme {other:?} is not http(s)")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GITHUB: &str = r#"
+id = "github"
+display_name = "GitHub"
+authorize_url = "https://github.com/login/oauth/authorize"
+token_url = "https://github.com/login/oauth/access_token"
+api_base_url = "https://api.github.com/"
+userinfo_url = "https://api.github.com/user"
+client_id = "${GH_ID}"
+client_secret = "${GH_SECRET}"
+scopes = ["read:user", "repo"]
+"#;
+
+    fn env_with(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+    }
+
+    #[test]
+    fn env_references_are_resolved() {
+        let env = env_with(&[("GH_ID", "Iv1.abc"), ("GH_SECRET", "s3cret")]);
+        let p = parse_provider(GITHUB, &env).unwrap().unwrap();
+        assert_eq!(p.client_id, "Iv1.abc");
+        assert_eq!(p.client_secret, "s3cret");
+        assert_eq!(p.api_base_url, "https://api.github.com");
+        assert!(p.pkce);
+    }
+
+    #[test]
+    fn unset_variables_skip_the_provider_naming_them_all() {
+        let skipped = parse_provider(GITHUB, &env_with(&[])).unwrap().unwrap_err();
+        assert_eq!(skipped, ("github".to_string(), vec!["GH_ID".to_string(), "GH_SECRET".to_string()]));
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_naming_them() {
+        let text = format!("{GITHUB}\ntoken_urll = \"x\"\n");
+        let err = parse_provider(&text, &env_with(&[])).unwrap_err();
+        assert!(err.contains("token_urll"), "{err}");
+    }
+
+    #[test]
+    fn debug_output_hides_the_client_secret() {
+        let env = env_with(&[("GH_ID", "id"), ("GH_SECRET", "s3cret")]);
+        let p = parse_provider(GITHUB, &env).unwrap().unwrap();
+        assert!(!format!("{p:?}").contains("s3cret"));
+    }
+}
