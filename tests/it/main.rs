@@ -1,0 +1,5 @@
+//! The one integration-test binary (one link step, shared support code).
+
+mod support;
+
+mod flow;

@@ -1,0 +1,364 @@
+//! A fake GitHub: a real HTTP server on 127.0.0.1 speaking GitHub's OAuth and
+//! REST wire format, quirks included:
+//! - the token endpoint answers errors with HTTP 200 and a JSON `error`;
+//! - it answers form-encoded unless the client asks for JSON;
+//! - scopes come back comma-separated;
+//! - OAuth App tokens have no `expires_in` and no refresh token; GitHub App
+//!   user tokens expire after 8 hours and rotate single-use refresh tokens;
+//! - the REST API refuses requests without a `User-Agent`.
+//!
+//! Counters let tests assert how often each endpoint was hit.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    OAuthApp,
+    GitHubApp,
+}
+
+pub const CLIENT_ID: &str = "Iv1.fakeclientid";
+pub const CLIENT_SECRET: &str = "fake-client-secret-value";
+pub const LOGIN: &str = "octo-fixture";
+pub const USER_ID: i64 = 4242;
+
+#[derive(Clone, Debug, Default)]
+pub struct Counters {
+    pub authorize: usize,
+    pub code_exchanges: usize,
+    pub refreshes: usize,
+    pub token_errors: usize,
+    pub api_calls: usize,
+    pub api_unauthorized: usize,
+}
+
+struct PendingCode {
+    redirect_uri: String,
+    code_challenge: Option<String>,
+    used: bool,
+}
+
+struct FakeState {
+    mode: Mode,
+    codes: HashMap<String, PendingCode>,
+    access_tokens: HashMap<String, Option<i64>>,
+    refresh_tokens: HashMap<String, bool>,
+    /// Every secret value this fake handed out, for leak scans.
+    issued: Vec<String>,
+    counters: Counters,
+    seq: u64,
+}
+
+#[derive(Clone)]
+pub struct FakeGithub {
+    pub url: String,
+    state: Arc<Mutex<FakeState>>,
+}
+
+impl FakeGithub {
+    pub async fn start(mode: Mode) -> FakeGithub {
+        let state = Arc::new(Mutex::new(FakeState {
+            mode,
+            codes: HashMap::new(),
+            access_tokens: HashMap::new(),
+            refresh_tokens: HashMap::new(),
+            issued: Vec::new(),
+            counters: Counters::default(),
+            seq: 0,
+        }));
+        let app = Router::new()
+            .route("/login/oauth/authorize", get(authorize))
+            .route("/login/oauth/access_token", post(access_token))
+            .route("/user", get(user))
+            .route("/user/repos", get(repos))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        FakeGithub { url, state }
+    }
+
+    pub fn counters(&self) -> Counters {
+        self.state.lock().unwrap().counters.clone()
+    }
+
+    /// Every token and code this fake issued.
+    pub fn issued_secrets(&self) -> Vec<String> {
+        self.state.lock().unwrap().issued.clone()
+    }
+
+    /// A provider file pointing every URL at this fake.
+    pub fn provider_toml(&self) -> String {
+        format!(
+            r#"id = "github"
+display_name = "GitHub (fake)"
+authorize_url = "{u}/login/oauth/authorize"
+token_url = "{u}/login/oauth/access_token"
+api_base_url = "{u}"
+userinfo_url = "{u}/user"
+client_id = "{CLIENT_ID}"
+client_secret = "{CLIENT_SECRET}"
+scopes = ["read:user", "repo"]
+"#,
+            u = self.url
+        )
+    }
+}
+
+type Shared = State<Arc<Mutex<FakeState>>>;
+
+fn next_secret(s: &mut FakeState, prefix: &str) -> String {
+    s.seq += 1;
+    let value = format!("{prefix}{:012}{}", s.seq, rand_suffix());
+    s.issued.push(value.clone());
+    value
+}
+
+fn rand_suffix() -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let n = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("{n:09}x")
+}
+
+fn now() -> i64 {
+    mcp_broker::now_unix()
+}
+
+/// Auto-approves as the fixture user and redirects back with a code.
+async fn authorize(State(state): Shared, Query(q): Query<HashMap<String, String>>) -> Response {
+    let mut s = state.lock().unwrap();
+    s.counters.authorize += 1;
+    if q.get("client_id").map(String::as_str) != Some(CLIENT_ID) {
+        return (StatusCode::NOT_FOUND, "unknown client").into_response();
+    }
+    let Some(redirect_uri) = q.get("redirect_uri").cloned() else {
+        return (StatusCode::BAD_REQUEST, "redirect_uri missing").into_response();
+    };
+    if q.get("code_challenge").is_some() && q.get("code_challenge_method").map(String::as_str) != Some("S256") {
+        return (StatusCode::BAD_REQUEST, "unsupported challenge method").into_response();
+    }
+    let code = next_secret(&mut s, "fakecode_");
+    s.codes.insert(
+        code.clone(),
+        PendingCode {
+            redirect_uri: redirect_uri.clone(),
+            code_challenge: q.get("code_challenge").cloned(),
+            used: false,
+        },
+    );
+    let mut url = url::Url::parse(&redirect_uri).unwrap();
+    url.query_pairs_mut().append_pair("code", &code);
+    if let Some(st) = q.get("state") {
+        url.query_pairs_mut().append_pair("state", st);
+    }
+    (StatusCode::FOUND, [(header::LOCATION, url.to_string())]).into_response()
+}
+
+/// GitHub answers in the format the client accepts: JSON when asked for it,
+/// form-encoded otherwise. Errors are HTTP 200 either way.
+fn token_answer(headers: &HeaderMap, body: Value) -> Response {
+    let wants_json = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"));
+    if wants_json {
+        return axum::Json(body).into_response();
+    }
+    let mut form = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in body.as_object().unwrap() {
+        let v = match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        form.append_pair(k, &v);
+    }
+    (
+        [(header::CONTENT_TYPE, "application/x-www-form-urlencoded; charset=utf-8")],
+        form.finish(),
+    )
+        .into_response()
+}
+
+fn token_error(s: &mut FakeState, headers: &HeaderMap, error: &str, description: &str) -> Response {
+    s.counters.token_errors += 1;
+    token_answer(
+        headers,
+        json!({
+            "error": error,
+            "error_description": description,
+            "error_uri": "https://docs.github.com/apps/managing-oauth-apps/troubleshooting-oauth-app-access-token-request-errors",
+        }),
+    )
+}
+
+fn pkce_s256(verifier: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()))
+}
+
+async fn access_token(State(state): Shared, headers: HeaderMap, body: Bytes) -> Response {
+    let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let mut s = state.lock().unwrap();
+    if form.get("client_id").map(String::as_str) != Some(CLIENT_ID)
+        || form.get("client_secret").map(String::as_str) != Some(CLIENT_SECRET)
+    {
+        return token_error(&mut s, &headers, "incorrect_client_credentials", "The client_id and/or client_secret passed are incorrect.");
+    }
+    if form.get("grant_type").map(String::as_str) == Some("refresh_token") {
+        return refresh(&mut s, &headers, &form);
+    }
+    let code = form.get("code").cloned().unwrap_or_default();
+    let Some(pending) = s.codes.get_mut(&code) else {
+        return token_error(&mut s, &headers, "bad_verification_code", "The code passed is incorrect or expired.");
+    };
+    if pending.used {
+        return token_error(&mut s, &headers, "bad_verification_code", "The code passed is incorrect or expired.");
+    }
+    pending.used = true;
+    if form.get("redirect_uri") != Some(&pending.redirect_uri) {
+        return token_error(&mut s, &headers, "redirect_uri_mismatch", "The redirect_uri MUST match the registered callback URL for this application.");
+    }
+    if let Some(challenge) = pending.code_challenge.clone() {
+        let verifier = form.get("code_verifier").cloned().unwrap_or_default();
+        if pkce_s256(&verifier) != challenge {
+            return token_error(&mut s, &headers, "bad_verification_code", "The code passed is incorrect or expired.");
+        }
+    }
+    s.counters.code_exchanges += 1;
+    let body = issue_tokens(&mut s);
+    token_answer(&headers, body)
+}
+
+fn issue_tokens(s: &mut FakeState) -> Value {
+    match s.mode {
+        Mode::OAuthApp => {
+            let token = next_secret(s, "gho_");
+            s.access_tokens.insert(token.clone(), None);
+            json!({ "access_token": token, "token_type": "bearer", "scope": "read:user,repo" })
+        }
+        Mode::GitHubApp => {
+            let token = next_secret(s, "ghu_");
+            let refresh = next_secret(s, "ghr_");
+            s.access_tokens.insert(token.clone(), Some(now() + 28_800));
+            s.refresh_tokens.insert(refresh.clone(), false);
+            json!({
+                "access_token": token,
+                "expires_in": 28_800,
+                "refresh_token": refresh,
+                "refresh_token_expires_in": 15_897_600,
+                "scope": "",
+                "token_type": "bearer",
+            })
+        }
+    }
+}
+
+/// GitHub App refresh: single use; a rotated token is dead for good.
+fn refresh(s: &mut FakeState, headers: &HeaderMap, form: &HashMap<String, String>) -> Response {
+    let token = form.get("refresh_token").cloned().unwrap_or_default();
+    match s.refresh_tokens.get(&token).copied() {
+        Some(false) => {
+            s.refresh_tokens.insert(token, true);
+            s.counters.refreshes += 1;
+            let body = issue_tokens(s);
+            token_answer(headers, body)
+        }
+        _ => token_error(s, headers, "bad_refresh_token", "The refresh token passed is incorrect or expired."),
+    }
+}
+
+fn api_error(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        axum::Json(json!({ "message": message, "documentation_url": "https://docs.github.com/rest" })),
+    )
+        .into_response()
+}
+
+/// The REST API's checks: a User-Agent, and a live token as `Bearer` or `token`.
+fn check_api(s: &mut FakeState, headers: &HeaderMap) -> Result<(), Response> {
+    s.counters.api_calls += 1;
+    if headers.get(header::USER_AGENT).is_none() {
+        return Err(api_error(
+            StatusCode::FORBIDDEN,
+            "Request forbidden by administrative rules. Please make sure your request has a User-Agent header",
+        ));
+    }
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("token ")))
+        .unwrap_or_default();
+    match s.access_tokens.get(token) {
+        Some(None) => Ok(()),
+        Some(Some(exp)) if *exp > now() => Ok(()),
+        _ => {
+            s.counters.api_unauthorized += 1;
+            Err(api_error(StatusCode::UNAUTHORIZED, "Bad credentials"))
+        }
+    }
+}
+
+fn with_rate_limit(body: Value) -> Response {
+    (
+        [
+            ("x-ratelimit-limit", "5000"),
+            ("x-ratelimit-remaining", "4999"),
+            ("x-ratelimit-resource", "core"),
+        ],
+        axum::Json(body),
+    )
+        .into_response()
+}
+
+async fn user(State(state): Shared, headers: HeaderMap) -> Response {
+    let mut s = state.lock().unwrap();
+    if let Err(r) = check_api(&mut s, &headers) {
+        return r;
+    }
+    with_rate_limit(json!({
+        "login": LOGIN,
+        "id": USER_ID,
+        "node_id": "MDQ6VXNlcjQyNDI=",
+        "type": "User",
+        "name": "Octo Fixture",
+        "html_url": format!("https://github.com/{LOGIN}"),
+    }))
+}
+
+async fn repos(State(state): Shared, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
+    let mut s = state.lock().unwrap();
+    if let Err(r) = check_api(&mut s, &headers) {
+        return r;
+    }
+    let per_page: usize = q.get("per_page").and_then(|v| v.parse().ok()).unwrap_or(30);
+    let page: usize = q.get("page").and_then(|v| v.parse().ok()).unwrap_or(1);
+    let all: Vec<Value> = (1..=3)
+        .map(|i| {
+            json!({
+                "id": 1000 + i,
+                "name": format!("repo-{i}"),
+                "full_name": format!("{LOGIN}/repo-{i}"),
+                "private": i == 2,
+                "description": format!("Fixture repository {i}"),
+                "html_url": format!("https://github.com/{LOGIN}/repo-{i}"),
+                "default_branch": "main",
+                "updated_at": "2026-11-01T00:00:00Z",
+            })
+        })
+        .collect();
+    let page: Vec<Value> = all.into_iter().skip((page - 1) * per_page).take(per_page).collect();
+    with_rate_limit(Value::Array(page))
+}

@@ -1,0 +1,62 @@
+//! Test support: databases, a running broker on a free port, a fake GitHub,
+//! and a small client that walks the OAuth dance the way a browser would.
+
+pub mod db;
+pub mod fake_github;
+pub mod oauth_client;
+
+use mcp_broker::app::AppState;
+use mcp_broker::config::Config;
+
+pub use db::TestDb;
+pub use fake_github::{FakeGithub, Mode};
+
+pub struct TestBroker {
+    pub url: String,
+    pub state: AppState,
+    _providers: tempfile::TempDir,
+}
+
+impl TestBroker {
+    pub fn mcp_url(&self) -> String {
+        format!("{}/mcp", self.url)
+    }
+}
+
+/// Starts a broker on 127.0.0.1:<free port> against `db`, with one provider
+/// file per `(name, contents)` in its own providers folder.
+pub async fn start_broker_with(db: &TestDb, provider_files: &[(&str, String)]) -> TestBroker {
+    let providers = tempfile::tempdir().unwrap();
+    for (name, text) in provider_files {
+        std::fs::write(providers.path().join(name), text).unwrap();
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let env = vec![
+        ("MCP_BROKER_PUBLIC_URL".to_string(), url.clone()),
+        ("MCP_BROKER_DATABASE_URL".to_string(), db.url.clone()),
+        (
+            "MCP_BROKER_PROVIDERS_DIR".to_string(),
+            providers.path().display().to_string(),
+        ),
+        ("MCP_BROKER_ENCRYPTION_KEY".to_string(), db.encryption_key()),
+    ];
+    let config = Config::from_sources(None, &env).unwrap();
+    let state = AppState::load(config, &|_| None).await.unwrap();
+    let serve_state = state.clone();
+    tokio::spawn(mcp_broker::app::serve_on(listener, serve_state, std::future::pending()));
+    TestBroker {
+        url,
+        state,
+        _providers: providers,
+    }
+}
+
+pub async fn start_broker(db: &TestDb, fake: &FakeGithub) -> TestBroker {
+    start_broker_with(db, &[("github.toml", fake.provider_toml())]).await
+}
+
+/// True under CI, where every prerequisite must be present.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false")
+}

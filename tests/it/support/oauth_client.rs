@@ -1,0 +1,250 @@
+//! A minimal OAuth client and browser for tests: registers, walks
+//! /authorize → consent → upstream → callback with redirects off (reading each
+//! `Location` as the SDKs' conformance helpers do), and redeems the code.
+
+use base64::Engine;
+use serde_json::{Value, json};
+use sha2::Digest;
+
+pub const REDIRECT_URI: &str = "http://127.0.0.1:53682/callback";
+
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+#[derive(Clone, Debug)]
+pub struct Client {
+    pub client_id: String,
+}
+
+pub async fn register(broker: &str) -> Client {
+    let response = http()
+        .post(format!("{broker}/register"))
+        .json(&json!({
+            "client_name": "rust-test-client",
+            "redirect_uris": [REDIRECT_URI],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "none",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let body: Value = response.json().await.unwrap();
+    Client {
+        client_id: body["client_id"].as_str().unwrap().to_string(),
+    }
+}
+
+pub struct Pkce {
+    pub verifier: String,
+    pub challenge: String,
+}
+
+pub fn pkce() -> Pkce {
+    let verifier = format!("{:032x}{:032x}", rand::random::<u128>(), rand::random::<u128>());
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
+    Pkce { verifier, challenge }
+}
+
+pub fn authorize_url(broker: &str, client: &Client, pkce: &Pkce, state: &str) -> String {
+    let mut url = url::Url::parse(&format!("{broker}/authorize")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &client.client_id)
+        .append_pair("redirect_uri", REDIRECT_URI)
+        .append_pair("state", state)
+        .append_pair("code_challenge", &pkce.challenge)
+        .append_pair("code_challenge_method", "S256")
+        .append_pair("resource", &format!("{broker}/mcp"));
+    url.to_string()
+}
+
+/// The consent page as the browser got it.
+pub struct ConsentPage {
+    pub html: String,
+    pub cookie: String,
+    pub request_id: String,
+    pub csrf_token: String,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+pub async fn open_consent(url: &str) -> ConsentPage {
+    let response = http().get(url).send().await.unwrap();
+    assert_eq!(response.status(), 200, "consent page");
+    let headers = response.headers().clone();
+    let cookie = headers
+        .get(reqwest::header::SET_COOKIE)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let html = response.text().await.unwrap();
+    ConsentPage {
+        request_id: hidden_value(&html, "request_id"),
+        csrf_token: hidden_value(&html, "csrf_token"),
+        html,
+        cookie,
+        headers,
+    }
+}
+
+fn hidden_value(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).unwrap_or_else(|| panic!("no {name} in consent page")) + marker.len();
+    html[start..].split('"').next().unwrap().to_string()
+}
+
+/// POSTs the consent form; returns the response (a 303 on success).
+pub async fn submit_consent(broker: &str, page: &ConsentPage, decision: &str, cookie: Option<&str>) -> reqwest::Response {
+    let mut request = http().post(format!("{broker}/consent")).form(&[
+        ("request_id", page.request_id.as_str()),
+        ("csrf_token", page.csrf_token.as_str()),
+        ("decision", decision),
+    ]);
+    if let Some(cookie) = cookie {
+        request = request.header(reqwest::header::COOKIE, cookie);
+    }
+    request.send().await.unwrap()
+}
+
+pub fn location(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .unwrap_or_else(|| panic!("no Location on HTTP {}", response.status()))
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Follows `Location`s (GET, redirects off) until one leaves for the client's
+/// redirect URI; returns that final URL.
+pub async fn follow_to_client(mut next: String) -> String {
+    for _ in 0..5 {
+        if next.starts_with(REDIRECT_URI) {
+            return next;
+        }
+        let response = http().get(&next).send().await.unwrap();
+        assert!(response.status().is_redirection(), "HTTP {} at {next}: {}", response.status(), response.text().await.unwrap());
+        next = location(&response);
+    }
+    panic!("too many redirects");
+}
+
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The whole dance; returns the final redirect to the client.
+pub async fn authorize(broker: &str, client: &Client, pkce: &Pkce, state: &str) -> String {
+    let page = open_consent(&authorize_url(broker, client, pkce, state)).await;
+    let response = submit_consent(broker, &page, "approve", Some(&page.cookie)).await;
+    assert_eq!(response.status(), 303, "consent POST");
+    follow_to_client(location(&response)).await
+}
+
+pub async fn token_request(broker: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    http().post(format!("{broker}/token")).form(form).send().await.unwrap()
+}
+
+pub async fn redeem(broker: &str, client: &Client, code: &str, pkce: &Pkce) -> reqwest::Response {
+    let resource = format!("{broker}/mcp");
+    token_request(
+        broker,
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", &client.client_id),
+            ("code", code),
+            ("redirect_uri", REDIRECT_URI),
+            ("code_verifier", &pkce.verifier),
+            ("resource", &resource),
+        ],
+    )
+    .await
+}
+
+pub struct Session {
+    pub client: Client,
+    pub access_token: String,
+    pub refresh_token: String,
+    pub code: String,
+}
+
+/// Register, authorize, redeem: a signed-in MCP client.
+pub async fn sign_in(broker: &str) -> Session {
+    let client = register(broker).await;
+    let pkce = pkce();
+    let back = authorize(broker, &client, &pkce, "st4te").await;
+    let code = query_param(&back, "code").expect("code in the redirect");
+    let response = redeem(broker, &client, &code, &pkce).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    Session {
+        client,
+        access_token: body["access_token"].as_str().unwrap().to_string(),
+        refresh_token: body["refresh_token"].as_str().unwrap().to_string(),
+        code,
+    }
+}
+
+/// One JSON-RPC request to the MCP endpoint; reads a JSON or SSE answer.
+pub async fn mcp_post(mcp_url: &str, token: Option<&str>, session_id: Option<&str>, body: Value) -> (u16, reqwest::header::HeaderMap, Option<Value>) {
+    let mut request = http()
+        .post(mcp_url)
+        .header(reqwest::header::ACCEPT, "application/json, text/event-stream")
+        .json(&body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(id) = session_id {
+        request = request.header("Mcp-Session-Id", id);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let text = response.text().await.unwrap();
+    let value = serde_json::from_str(&text).ok().or_else(|| {
+        text.lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
+            .find(|v| v.get("id").is_some())
+    });
+    (status, headers, value)
+}
+
+/// initialize + initialized + tools/call; returns the tool result.
+pub async fn call_tool(mcp_url: &str, token: &str, name: &str, arguments: Value) -> Value {
+    let (status, headers, _) = mcp_post(
+        mcp_url,
+        Some(token),
+        None,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "rust-test", "version": "0"}}}),
+    )
+    .await;
+    assert_eq!(status, 200, "initialize");
+    let session = headers.get("mcp-session-id").map(|v| v.to_str().unwrap().to_string());
+    mcp_post(mcp_url, Some(token), session.as_deref(), json!({"jsonrpc": "2.0", "method": "notifications/initialized"})).await;
+    let (status, _, body) = mcp_post(
+        mcp_url,
+        Some(token),
+        session.as_deref(),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": name, "arguments": arguments}}),
+    )
+    .await;
+    assert_eq!(status, 200, "tools/call");
+    body.expect("a JSON-RPC response")["result"].clone()
+}
