@@ -3,3 +3,4 @@
 mod support;
 
 mod flow;
+mod sdk_clients;
