@@ -67,10 +67,12 @@ pub fn validate_registration(req: RegistrationRequest) -> Result<Registration, O
     if !grant_types.iter().any(|g| g == "authorization_code") {
         return Err(metadata_error("grant_types must include authorization_code"));
     }
-    if let Some(rt) = &req.response_types {
-        if rt.iter().any(|r| r != "code") {
-            return Err(metadata_error("response_types may contain only code"));
-        }
+    if req
+        .response_types
+        .as_ref()
+        .is_some_and(|rt| rt.iter().any(|r| r != "code"))
+    {
+        return Err(metadata_error("response_types may contain only code"));
     }
     let application_type = req.application_type.unwrap_or_else(|| "web".into());
     if application_type != "web" && application_type != "native" {

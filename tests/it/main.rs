@@ -5,3 +5,5 @@ mod support;
 mod flow;
 mod sdk_clients;
 mod http_rules;
+mod storage;
+mod secrets;

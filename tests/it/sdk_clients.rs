@@ -82,7 +82,7 @@ fn skip_or_fail(reason: String) {
     if in_ci() {
         panic!("SDK client prerequisites missing under CI: {reason}");
     }
-    eprintln!("NOTICE: SDK client test skipped: {reason}");
+    crate::support::notice(&format!("SDK client test skipped: {reason}"));
 }
 
 async fn assert_client_signs_in_and_calls_whoami(program: &str, script: &str, label: &str) {

@@ -44,7 +44,7 @@ impl TestDb {
         let mut conn = match sqlx::PgConnection::connect(&admin).await {
             Ok(conn) => conn,
             Err(e) if !super::in_ci() => {
-                eprintln!("NOTICE: PostgreSQL half skipped: cannot reach {admin} ({e})");
+                super::notice(&format!("PostgreSQL half skipped: cannot reach {admin} ({e})"));
                 return None;
             }
             Err(e) => panic!("CI requires PostgreSQL at {admin}: {e}"),

@@ -145,7 +145,7 @@ async fn authorize(State(state): Shared, Query(q): Query<HashMap<String, String>
     let Some(redirect_uri) = q.get("redirect_uri").cloned() else {
         return (StatusCode::BAD_REQUEST, "redirect_uri missing").into_response();
     };
-    if q.get("code_challenge").is_some() && q.get("code_challenge_method").map(String::as_str) != Some("S256") {
+    if q.contains_key("code_challenge") && q.get("code_challenge_method").map(String::as_str) != Some("S256") {
         return (StatusCode::BAD_REQUEST, "unsupported challenge method").into_response();
     }
     let code = next_secret(&mut s, "fakecode_");
@@ -287,11 +287,12 @@ fn api_error(status: StatusCode, message: &str) -> Response {
         .into_response()
 }
 
-/// The REST API's checks: a User-Agent, and a live token as `Bearer` or `token`.
-fn check_api(s: &mut FakeState, headers: &HeaderMap) -> Result<(), Response> {
+/// The REST API's checks: a User-Agent, and a live token as `Bearer` or
+/// `token`. Returns the error response when a check fails.
+fn check_api(s: &mut FakeState, headers: &HeaderMap) -> Option<Response> {
     s.counters.api_calls += 1;
     if headers.get(header::USER_AGENT).is_none() {
-        return Err(api_error(
+        return Some(api_error(
             StatusCode::FORBIDDEN,
             "Request forbidden by administrative rules. Please make sure your request has a User-Agent header",
         ));
@@ -302,11 +303,11 @@ fn check_api(s: &mut FakeState, headers: &HeaderMap) -> Result<(), Response> {
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("token ")))
         .unwrap_or_default();
     match s.access_tokens.get(token) {
-        Some(None) => Ok(()),
-        Some(Some(exp)) if *exp > now() => Ok(()),
+        Some(None) => None,
+        Some(Some(exp)) if *exp > now() => None,
         _ => {
             s.counters.api_unauthorized += 1;
-            Err(api_error(StatusCode::UNAUTHORIZED, "Bad credentials"))
+            Some(api_error(StatusCode::UNAUTHORIZED, "Bad credentials"))
         }
     }
 }
@@ -325,8 +326,8 @@ fn with_rate_limit(body: Value) -> Response {
 
 async fn user(State(state): Shared, headers: HeaderMap) -> Response {
     let mut s = state.lock().unwrap();
-    if let Err(r) = check_api(&mut s, &headers) {
-        return r;
+    if let Some(refused) = check_api(&mut s, &headers) {
+        return refused;
     }
     with_rate_limit(json!({
         "login": LOGIN,
@@ -340,8 +341,8 @@ async fn user(State(state): Shared, headers: HeaderMap) -> Response {
 
 async fn repos(State(state): Shared, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
     let mut s = state.lock().unwrap();
-    if let Err(r) = check_api(&mut s, &headers) {
-        return r;
+    if let Some(refused) = check_api(&mut s, &headers) {
+        return refused;
     }
     let per_page: usize = q.get("per_page").and_then(|v| v.parse().ok()).unwrap_or(30);
     let page: usize = q.get("page").and_then(|v| v.parse().ok()).unwrap_or(1);
