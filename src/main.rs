@@ -61,6 +61,7 @@ async fn migrate(config: &Config) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     store.migrate().await.map_err(|e| e.to_string())?;
+    store.close().await;
     println!("migrations applied");
     Ok(())
 }

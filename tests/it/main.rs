@@ -7,3 +7,5 @@ mod sdk_clients;
 mod http_rules;
 mod storage;
 mod secrets;
+mod mcp_endpoint;
+mod startup;

@@ -98,6 +98,11 @@ impl FakeGithub {
         self.state.lock().unwrap().issued.clone()
     }
 
+    /// Invalidates every access token, as a user revoking the app would.
+    pub fn revoke_all_tokens(&self) {
+        self.state.lock().unwrap().access_tokens.clear();
+    }
+
     /// A provider file pointing every URL at this fake.
     pub fn provider_toml(&self) -> String {
         format!(
