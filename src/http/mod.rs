@@ -3,10 +3,13 @@
 
 pub mod authorize;
 pub mod callback;
+pub mod client_auth;
 pub mod form;
+pub mod introspect;
 pub mod metadata;
 pub mod pages;
 pub mod register;
+pub mod revoke;
 pub mod token;
 
 use axum::Router;
@@ -29,6 +32,8 @@ pub fn router(state: AppState) -> Router {
         .route("/consent", post(authorize::consent))
         .route("/callback/{provider}", get(callback::callback))
         .route("/token", post(token::token))
+        .route("/revoke", post(revoke::revoke))
+        .route("/introspect", post(introspect::introspect))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
     Router::new()
         .merge(oauth)

@@ -5,17 +5,14 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
 use serde::Serialize;
 
+use super::client_auth::authenticated_client;
 use super::form::{Params, parse_params};
 use crate::app::AppState;
 use crate::error::AppError;
 use crate::oauth::scope::check_narrowing;
-use crate::oauth::token::{
-    CodeRedemption, PresentedClient, authenticate_client, check_code, check_grant_type_allowed,
-    check_refresh,
-};
+use crate::oauth::token::{CodeRedemption, check_code, check_grant_type_allowed, check_refresh};
 use crate::oauth::{ErrorCode, OAuthError};
 use crate::store::{ClientRow, RefreshTokenRow};
 use crate::tokens::access::issue_access_token;
@@ -34,13 +31,7 @@ struct TokenResponse {
 
 pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, AppError> {
     let params = parse_params(&body)?;
-    let presented = presented_client(&headers, &params)?;
-    let client = state
-        .store
-        .get_client(&presented.client_id)
-        .await?
-        .ok_or_else(|| OAuthError::invalid_client("unknown client"))?;
-    authenticate_client(&client, &presented)?;
+    let client = authenticated_client(&state, &headers, &params).await?;
     let grant_type = params
         .get("grant_type")
         .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
@@ -207,48 +198,3 @@ fn refresh_row(
     }
 }
 
-/// Client credentials from HTTP Basic (RFC 6749 §2.3.1: form-encoded id and
-/// secret) or from the body; both at once is ambiguous and refused.
-fn presented_client(headers: &HeaderMap, params: &Params) -> Result<PresentedClient, OAuthError> {
-    let basic = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")));
-    if let Some(encoded) = basic {
-        if params.contains_key("client_secret") {
-            return Err(OAuthError::invalid_request("use one client authentication method"));
-        }
-        let bad = || OAuthError::invalid_client("malformed Basic credentials");
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(encoded.trim())
-            .map_err(|_| bad())?;
-        let decoded = String::from_utf8(decoded).map_err(|_| bad())?;
-        let (id, secret) = decoded.split_once(':').ok_or_else(bad)?;
-        let id = urldecode(id).ok_or_else(bad)?;
-        let secret = urldecode(secret).ok_or_else(bad)?;
-        if params.get("client_id").is_some_and(|c| *c != id) {
-            return Err(OAuthError::invalid_request("client_id differs from the Basic credentials"));
-        }
-        return Ok(PresentedClient {
-            client_id: id,
-            client_secret: Some(secret),
-            via_basic: true,
-        });
-    }
-    let client_id = params
-        .get("client_id")
-        .filter(|c| !c.is_empty())
-        .ok_or_else(|| OAuthError::invalid_client("client_id is required"))?;
-    Ok(PresentedClient {
-        client_id: client_id.clone(),
-        client_secret: params.get("client_secret").cloned(),
-        via_basic: false,
-    })
-}
-
-fn urldecode(s: &str) -> Option<String> {
-    let bytes: Vec<u8> = url::form_urlencoded::parse(format!("x={s}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned().into_bytes())?;
-    String::from_utf8(bytes).ok()
-}

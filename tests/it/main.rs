@@ -9,3 +9,4 @@ mod storage;
 mod secrets;
 mod mcp_endpoint;
 mod startup;
+mod revocation;

@@ -1,0 +1,77 @@
+//! `POST /introspect` (RFC 7662), for resource servers that authenticate as
+//! confidential clients. Anything not currently valid is `{"active": false}`.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::client_auth::authenticated_client;
+use super::form::parse_params;
+use crate::app::AppState;
+use crate::error::AppError;
+use crate::oauth::OAuthError;
+use crate::tokens::access::verify_access_token;
+use crate::tokens::opaque::hash_secret;
+
+pub async fn introspect(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, AppError> {
+    let params = parse_params(&body)?;
+    let client = authenticated_client(&state, &headers, &params).await?;
+    if client.client_secret_hash.is_none() {
+        return Err(OAuthError::invalid_client("introspection requires a confidential client").into());
+    }
+    let token = params
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    let answer = describe(&state, token).await?.unwrap_or_else(|| json!({ "active": false }));
+    let mut response = Json(answer).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+async fn describe(state: &AppState, token: &str) -> Result<Option<Value>, AppError> {
+    let now = crate::now_unix();
+    if let Ok(claims) = verify_access_token(&state.keys, token, &state.config.public_url, &state.config.mcp_url()) {
+        if !grant_live(state, &claims.grant_id).await? {
+            return Ok(None);
+        }
+        return Ok(Some(json!({
+            "active": true,
+            "token_type": "Bearer",
+            "scope": claims.scope,
+            "client_id": claims.client_id,
+            "sub": claims.sub,
+            "aud": claims.aud,
+            "iss": claims.iss,
+            "iat": claims.iat,
+            "exp": claims.exp,
+            "jti": claims.jti,
+        })));
+    }
+    let Some(row) = state.store.get_refresh_token(&hash_secret(token)).await? else {
+        return Ok(None);
+    };
+    if row.used_at.is_some() || now >= row.expires_at || !grant_live(state, &row.grant_id).await? {
+        return Ok(None);
+    }
+    let sub = state.store.grant_status(&row.grant_id).await?.map(|g| g.user_id);
+    Ok(Some(json!({
+        "active": true,
+        "token_type": "refresh_token",
+        "scope": row.scope,
+        "client_id": row.client_id,
+        "sub": sub,
+        "aud": row.resource,
+        "iss": state.config.public_url,
+        "iat": row.created_at,
+        "exp": row.expires_at,
+    })))
+}
+
+async fn grant_live(state: &AppState, grant_id: &str) -> Result<bool, AppError> {
+    Ok(state.store.grant_status(grant_id).await?.is_some_and(|g| !g.revoked))
+}

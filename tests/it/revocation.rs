@@ -1,0 +1,141 @@
+//! RFC 7009 revocation and RFC 7662 introspection.
+
+use serde_json::{Value, json};
+
+use crate::support::oauth_client::{Session, http, mcp_post, sign_in};
+use crate::support::{FakeGithub, Mode, TestBroker, TestDb, start_broker};
+
+async fn post_form(url: String, form: &[(&str, &str)]) -> reqwest::Response {
+    http().post(url).form(form).send().await.unwrap()
+}
+
+async fn mcp_status(broker: &TestBroker, token: &str) -> u16 {
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}});
+    mcp_post(&broker.mcp_url(), Some(token), None, init).await.0
+}
+
+/// A confidential client, as a resource server would register.
+async fn resource_server(broker: &TestBroker) -> (String, String) {
+    let body: Value = http()
+        .post(format!("{}/register", broker.url))
+        .json(&json!({"redirect_uris": ["https://rs.example/cb"], "token_endpoint_auth_method": "client_secret_basic"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    (body["client_id"].as_str().unwrap().into(), body["client_secret"].as_str().unwrap().into())
+}
+
+async fn introspect(broker: &TestBroker, rs: &(String, String), token: &str) -> Value {
+    let response = http()
+        .post(format!("{}/introspect", broker.url))
+        .basic_auth(&rs.0, Some(&rs.1))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+async fn setup() -> (TestDb, FakeGithub, TestBroker, Session) {
+    let db = TestDb::sqlite();
+    let fake = FakeGithub::start(Mode::OAuthApp).await;
+    let broker = start_broker(&db, &fake).await;
+    let session = sign_in(&broker.url).await;
+    (db, fake, broker, session)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_the_refresh_token_revokes_the_grant_and_its_access_tokens() {
+    let (_db, _fake, broker, session) = setup().await;
+    assert_eq!(mcp_status(&broker, &session.access_token).await, 200);
+    let response = post_form(
+        format!("{}/revoke", broker.url),
+        &[("token", &session.refresh_token), ("client_id", &session.client.client_id), ("token_type_hint", "refresh_token")],
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(mcp_status(&broker, &session.access_token).await, 401);
+    let refresh = post_form(
+        format!("{}/token", broker.url),
+        &[("grant_type", "refresh_token"), ("refresh_token", &session.refresh_token), ("client_id", &session.client.client_id)],
+    )
+    .await;
+    assert_eq!(refresh.status(), 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_an_access_token_revokes_its_grant() {
+    let (_db, _fake, broker, session) = setup().await;
+    let response = post_form(
+        format!("{}/revoke", broker.url),
+        &[("token", &session.access_token), ("client_id", &session.client.client_id)],
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(mcp_status(&broker, &session.access_token).await, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_client_cannot_revoke_a_token_it_does_not_hold() {
+    let (_db, _fake, broker, session) = setup().await;
+    let other = sign_in(&broker.url).await;
+    let response = post_form(
+        format!("{}/revoke", broker.url),
+        &[("token", &session.refresh_token), ("client_id", &other.client.client_id)],
+    )
+    .await;
+    // Same answer as for an unknown token, and nothing revoked.
+    assert_eq!(response.status(), 200);
+    assert_eq!(mcp_status(&broker, &session.access_token).await, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocation_by_an_unknown_client_is_invalid_client() {
+    let (_db, _fake, broker, session) = setup().await;
+    let response = post_form(format!("{}/revoke", broker.url), &[("token", &session.refresh_token), ("client_id", "nobody")]).await;
+    assert_eq!(response.status(), 401);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_client");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn introspection_describes_live_tokens_and_not_revoked_ones() {
+    let (_db, _fake, broker, session) = setup().await;
+    let rs = resource_server(&broker).await;
+    let access = introspect(&broker, &rs, &session.access_token).await;
+    assert_eq!(access["active"], json!(true));
+    assert_eq!(access["client_id"], json!(session.client.client_id));
+    assert_eq!(access["aud"], json!(broker.mcp_url()));
+    assert_eq!(access["iss"], json!(broker.url));
+    let refresh = introspect(&broker, &rs, &session.refresh_token).await;
+    assert_eq!(refresh["active"], json!(true));
+    assert_eq!(introspect(&broker, &rs, "not-a-token").await, json!({"active": false}));
+    post_form(format!("{}/revoke", broker.url), &[("token", &session.refresh_token), ("client_id", &session.client.client_id)]).await;
+    assert_eq!(introspect(&broker, &rs, &session.access_token).await, json!({"active": false}));
+    assert_eq!(introspect(&broker, &rs, &session.refresh_token).await, json!({"active": false}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn introspection_requires_a_confidential_client() {
+    let (_db, _fake, broker, session) = setup().await;
+    let public = post_form(
+        format!("{}/introspect", broker.url),
+        &[("token", &session.access_token), ("client_id", &session.client.client_id)],
+    )
+    .await;
+    assert_eq!(public.status(), 401);
+    let rs = resource_server(&broker).await;
+    let wrong_secret = http()
+        .post(format!("{}/introspect", broker.url))
+        .basic_auth(&rs.0, Some("wrong"))
+        .form(&[("token", session.access_token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_secret.status(), 401);
+}
