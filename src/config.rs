@@ -20,6 +20,7 @@ struct FileConfig {
     encryption_key: Option<String>,
     access_token_ttl_secs: Option<u64>,
     refresh_token_ttl_secs: Option<u64>,
+    refresh_grace_secs: Option<u64>,
 }
 
 /// Validated settings.
@@ -34,6 +35,8 @@ pub struct Config {
     pub encryption_key: Option<[u8; 32]>,
     pub access_token_ttl_secs: u64,
     pub refresh_token_ttl_secs: u64,
+    /// How long a used refresh token still gets its rotation's answer back.
+    pub refresh_grace_secs: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +63,7 @@ pub const ENV_KEYS: &[&str] = &[
     "encryption_key",
     "access_token_ttl_secs",
     "refresh_token_ttl_secs",
+    "refresh_grace_secs",
 ];
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -144,6 +148,8 @@ impl Config {
         let refresh_token_ttl_secs =
             pick_u64("refresh_token_ttl_secs", file.refresh_token_ttl_secs)?
                 .unwrap_or(30 * 24 * 3600);
+        let refresh_grace_secs =
+            pick_u64("refresh_grace_secs", file.refresh_grace_secs)?.unwrap_or(10);
         for (key, value) in [
             ("access_token_ttl_secs", access_token_ttl_secs),
             ("refresh_token_ttl_secs", refresh_token_ttl_secs),
@@ -164,6 +170,7 @@ impl Config {
             encryption_key,
             access_token_ttl_secs,
             refresh_token_ttl_secs,
+            refresh_grace_secs,
         })
     }
 

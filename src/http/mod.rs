@@ -14,7 +14,9 @@ pub mod token;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Method, header};
 use axum::routing::{get, post};
+use tower_http::cors::{Any, CorsLayer};
 
 use crate::app::AppState;
 
@@ -22,21 +24,41 @@ use crate::app::AppState;
 const MAX_BODY_BYTES: usize = 64 * 1024;
 
 pub fn router(state: AppState) -> Router {
-    let oauth = Router::new()
+    // Endpoints browser-based MCP clients call with fetch(): open to any
+    // origin, without cookies (none of them reads one).
+    let cross_origin = Router::new()
         .route("/.well-known/oauth-authorization-server", get(metadata::authorization_server))
+        // Clients that try OpenID discovery first get the same document.
+        .route("/.well-known/openid-configuration", get(metadata::authorization_server))
         .route("/.well-known/oauth-protected-resource", get(metadata::protected_resource))
         .route("/.well-known/oauth-protected-resource/mcp", get(metadata::protected_resource))
         .route("/jwks.json", get(metadata::jwks))
         .route("/register", post(register::register))
+        .route("/token", post(token::token))
+        .route("/revoke", post(revoke::revoke))
+        .layer(cors());
+    // Browser navigations and server-to-server calls: no CORS.
+    let same_origin = Router::new()
         .route("/authorize", get(authorize::authorize))
         .route("/consent", post(authorize::consent))
         .route("/callback/{provider}", get(callback::callback))
-        .route("/token", post(token::token))
-        .route("/revoke", post(revoke::revoke))
-        .route("/introspect", post(introspect::introspect))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+        .route("/introspect", post(introspect::introspect));
     Router::new()
-        .merge(oauth)
+        .merge(cross_origin)
+        .merge(same_origin)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .merge(crate::mcp::router(state.clone()))
         .with_state(state)
+}
+
+fn cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("mcp-protocol-version"),
+        ])
+        .max_age(std::time::Duration::from_secs(3600))
 }

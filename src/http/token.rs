@@ -5,24 +5,26 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::client_auth::authenticated_client;
 use super::form::{Params, parse_params};
 use crate::app::AppState;
 use crate::error::AppError;
 use crate::oauth::scope::check_narrowing;
-use crate::oauth::token::{CodeRedemption, check_code, check_grant_type_allowed, check_refresh};
+use crate::oauth::token::{
+    CodeRedemption, RefreshPresentation, check_code, check_grant_type_allowed, check_refresh,
+};
 use crate::oauth::{ErrorCode, OAuthError};
 use crate::store::{ClientRow, RefreshTokenRow};
 use crate::tokens::access::issue_access_token;
 use crate::tokens::opaque::{REFRESH_TOKEN_PREFIX, hash_secret, new_secret, random_urlsafe};
 use crate::tokens::AccessClaims;
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 struct TokenResponse {
     access_token: String,
-    token_type: &'static str,
+    token_type: String,
     expires_in: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     refresh_token: Option<String>,
@@ -96,28 +98,69 @@ async fn redeem_refresh_token(state: &AppState, client: &ClientRow, params: &Par
         .get("refresh_token")
         .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
     let token_hash = hash_secret(token);
-    let row = state
-        .store
-        .get_refresh_token(&token_hash)
-        .await?
-        .ok_or_else(|| OAuthError::invalid_grant("unknown refresh token"))?;
-    let now = crate::now_unix();
-    check_refresh(&row, &client.client_id, params.get("resource").map(String::as_str), now)?;
-    let scope = check_narrowing(&row.scope, params.get("scope").map(String::as_str))?;
-    let new_refresh = new_secret(REFRESH_TOKEN_PREFIX);
-    let new_row = refresh_row(state, &new_refresh, client, &row.grant_id, &row.scope, &row.resource, now);
-    if !state.store.rotate_refresh_token(&token_hash, &new_row, now).await? {
-        return Err(OAuthError::invalid_grant("refresh token was already used").into());
+    let resource = params.get("resource").map(String::as_str);
+    let grace = state.config.refresh_grace_secs as i64;
+    // Twice at most: a rotation lost to a concurrent one is then a retry.
+    for _ in 0..2 {
+        let row = state
+            .store
+            .get_refresh_token(&token_hash)
+            .await?
+            .ok_or_else(|| OAuthError::invalid_grant("unknown refresh token"))?;
+        let now = crate::now_unix();
+        match check_refresh(&row, &client.client_id, resource, now, grace)? {
+            RefreshPresentation::Fresh => {
+                let scope = check_narrowing(&row.scope, params.get("scope").map(String::as_str))?;
+                let (access, expires_in) =
+                    access_token(state, client, &row.grant_id, &scope, &row.resource, now).await?;
+                let new_refresh = new_secret(REFRESH_TOKEN_PREFIX);
+                let answer = TokenResponse {
+                    access_token: access,
+                    token_type: "Bearer".into(),
+                    expires_in,
+                    refresh_token: Some(new_refresh.clone()),
+                    scope,
+                };
+                let new_row = refresh_row(state, &new_refresh, client, &row.grant_id, &row.scope, &row.resource, now);
+                let sealed = seal_answer(state, &token_hash, &answer);
+                if state.store.rotate_refresh_token(&token_hash, &new_row, &sealed, now).await? {
+                    return Ok(answer);
+                }
+            }
+            RefreshPresentation::Retry => {
+                ensure_grant_live(state, &row.grant_id).await?;
+                let sealed = row.successor_enc.as_deref().unwrap_or_default();
+                return open_answer(state, &token_hash, sealed)
+                    .ok_or_else(|| OAuthError::invalid_grant("refresh token was already used").into());
+            }
+            RefreshPresentation::Replay => {
+                if state.store.revoke_grant(&row.grant_id, now).await? {
+                    tracing::warn!(
+                        grant_id = %row.grant_id,
+                        client_id = %client.client_id,
+                        "refresh token reused after the grace window: grant revoked"
+                    );
+                }
+                return Err(OAuthError::invalid_grant("refresh token was already used").into());
+            }
+        }
     }
-    // Checks the grant is still live before signing.
-    let (access, expires_in) = access_token(state, client, &row.grant_id, &scope, &row.resource, now).await?;
-    Ok(TokenResponse {
-        access_token: access,
-        token_type: "Bearer",
-        expires_in,
-        refresh_token: Some(new_refresh),
-        scope,
-    })
+    Err(OAuthError::invalid_grant("refresh token was already used").into())
+}
+
+fn successor_aad(old_hash: &str) -> String {
+    format!("mcp-broker/refresh-successor/v1|{old_hash}")
+}
+
+/// The rotation's answer, sealed for retries inside the grace window.
+fn seal_answer(state: &AppState, old_hash: &str, answer: &TokenResponse) -> Vec<u8> {
+    let json = serde_json::to_vec(answer).expect("a token response serializes");
+    state.cipher.seal(&json, successor_aad(old_hash).as_bytes())
+}
+
+fn open_answer(state: &AppState, old_hash: &str, sealed: &[u8]) -> Option<TokenResponse> {
+    let json = state.cipher.open(sealed, successor_aad(old_hash).as_bytes()).ok()?;
+    serde_json::from_slice(&json).ok()
 }
 
 async fn ensure_grant_live(state: &AppState, grant_id: &str) -> Result<String, AppError> {
@@ -146,7 +189,7 @@ async fn issue_tokens(
     };
     Ok(TokenResponse {
         access_token: access,
-        token_type: "Bearer",
+        token_type: "Bearer".into(),
         expires_in,
         refresh_token,
         scope: scope.to_string(),
@@ -195,6 +238,7 @@ fn refresh_row(
         created_at: now,
         expires_at: now + state.config.refresh_token_ttl_secs as i64,
         used_at: None,
+        successor_enc: None,
     }
 }
 

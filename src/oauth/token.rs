@@ -82,22 +82,38 @@ pub fn check_code(code: &AuthorizationCodeRow, r: &CodeRedemption<'_>, now: i64)
     check_same_resource(&code.resource, r.resource)
 }
 
+/// What presenting a refresh token amounts to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RefreshPresentation {
+    /// Unused: rotate it.
+    Fresh,
+    /// Used moments ago (a retry, or two refreshes racing): answer with the
+    /// same pair the rotation gave, so the session survives.
+    Retry,
+    /// Used before the grace window: someone holds a copy. The caller revokes
+    /// the whole grant (theft detection, RFC 9700 §4.14.2).
+    Replay,
+}
+
 pub fn check_refresh(
     token: &RefreshTokenRow,
     client_id: &str,
     resource: Option<&str>,
     now: i64,
-) -> Result<(), OAuthError> {
+    grace_secs: i64,
+) -> Result<RefreshPresentation, OAuthError> {
     if token.client_id != client_id {
         return Err(OAuthError::invalid_grant("refresh token was issued to another client"));
-    }
-    if token.used_at.is_some() {
-        return Err(OAuthError::invalid_grant("refresh token was already used"));
     }
     if now >= token.expires_at {
         return Err(OAuthError::invalid_grant("refresh token has expired"));
     }
-    check_same_resource(&token.resource, resource)
+    check_same_resource(&token.resource, resource)?;
+    Ok(match token.used_at {
+        None => RefreshPresentation::Fresh,
+        Some(used) if now - used <= grace_secs && token.successor_enc.is_some() => RefreshPresentation::Retry,
+        Some(_) => RefreshPresentation::Replay,
+    })
 }
 
 fn check_same_resource(bound: &str, presented: Option<&str>) -> Result<(), OAuthError> {
@@ -212,6 +228,44 @@ mod tests {
         assert!(authenticate_client(&c, &p).is_err());
         let p = PresentedClient { client_id: "c1".into(), ..Default::default() };
         assert!(authenticate_client(&c, &p).is_ok());
+    }
+
+    fn refresh_row(used_at: Option<i64>) -> RefreshTokenRow {
+        RefreshTokenRow {
+            token_hash: "h".into(),
+            grant_id: "g".into(),
+            client_id: "c1".into(),
+            scope: "mcp".into(),
+            resource: "https://b.example/mcp".into(),
+            created_at: 0,
+            expires_at: 1000,
+            used_at,
+            successor_enc: used_at.map(|_| vec![1]),
+        }
+    }
+
+    #[test]
+    fn unused_refresh_token_is_fresh() {
+        assert_eq!(check_refresh(&refresh_row(None), "c1", None, 10, 10), Ok(RefreshPresentation::Fresh));
+    }
+
+    #[test]
+    fn reuse_inside_the_grace_window_is_a_retry() {
+        assert_eq!(check_refresh(&refresh_row(Some(100)), "c1", None, 110, 10), Ok(RefreshPresentation::Retry));
+    }
+
+    #[test]
+    fn reuse_after_the_grace_window_is_a_replay() {
+        assert_eq!(check_refresh(&refresh_row(Some(100)), "c1", None, 111, 10), Ok(RefreshPresentation::Replay));
+        assert_eq!(check_refresh(&refresh_row(Some(100)), "c1", None, 100, 0), Ok(RefreshPresentation::Retry));
+    }
+
+    #[test]
+    fn refresh_token_is_bound_to_client_expiry_and_resource() {
+        assert_eq!(check_refresh(&refresh_row(None), "c2", None, 10, 10).unwrap_err().code, ErrorCode::InvalidGrant);
+        assert_eq!(check_refresh(&refresh_row(None), "c1", None, 1000, 10).unwrap_err().code, ErrorCode::InvalidGrant);
+        let err = check_refresh(&refresh_row(None), "c1", Some("https://x.example/mcp"), 10, 10).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidTarget);
     }
 
     #[test]

@@ -10,3 +10,5 @@ mod secrets;
 mod mcp_endpoint;
 mod startup;
 mod revocation;
+mod refresh;
+mod discovery;

@@ -181,13 +181,14 @@ async fn refresh_rotation_has_exactly_one_winner_under_concurrency() {
             created_at: 1,
             expires_at: 1000,
             used_at: None,
+            successor_enc: None,
         };
         store.insert_refresh_token(&row("old")).await.unwrap();
         let store = Arc::new(store);
         let tasks: Vec<_> = (0..16)
             .map(|i| {
                 let (store, new) = (store.clone(), row(&format!("new{i}")));
-                tokio::spawn(async move { store.rotate_refresh_token("old", &new, 30).await.unwrap() })
+                tokio::spawn(async move { store.rotate_refresh_token("old", &new, &[i as u8], 30).await.unwrap() })
             })
             .collect();
         let mut winners = Vec::new();
@@ -202,7 +203,10 @@ async fn refresh_rotation_has_exactly_one_winner_under_concurrency() {
             let stored = store.get_refresh_token(&format!("new{i}")).await.unwrap();
             assert_eq!(stored.is_some(), winners.contains(&i), "{:?} new{i}", db.kind);
         }
-        assert_eq!(store.get_refresh_token("old").await.unwrap().unwrap().used_at, Some(30));
+        let old = store.get_refresh_token("old").await.unwrap().unwrap();
+        assert_eq!(old.used_at, Some(30));
+        // The winner's sealed answer is the one kept for retries.
+        assert_eq!(old.successor_enc, Some(vec![winners[0] as u8]), "{:?}", db.kind);
     }
 }
 

@@ -26,6 +26,11 @@ impl TestBroker {
 /// Starts a broker on 127.0.0.1:<free port> against `db`, with one provider
 /// file per `(name, contents)` in its own providers folder.
 pub async fn start_broker_with(db: &TestDb, provider_files: &[(&str, String)]) -> TestBroker {
+    start_broker_with_env(db, provider_files, &[]).await
+}
+
+/// As `start_broker_with`, plus extra `MCP_BROKER_*` settings.
+pub async fn start_broker_with_env(db: &TestDb, provider_files: &[(&str, String)], extra_env: &[(&str, &str)]) -> TestBroker {
     let providers = tempfile::tempdir().unwrap();
     for (name, text) in provider_files {
         std::fs::write(providers.path().join(name), text).unwrap();
@@ -41,6 +46,10 @@ pub async fn start_broker_with(db: &TestDb, provider_files: &[(&str, String)]) -
         ),
         ("MCP_BROKER_ENCRYPTION_KEY".to_string(), db.encryption_key()),
     ];
+    let env: Vec<(String, String)> = env
+        .into_iter()
+        .chain(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+        .collect();
     let config = Config::from_sources(None, &env).unwrap();
     let state = AppState::load(config, &|_| None).await.unwrap();
     let serve_state = state.clone();
