@@ -6,7 +6,8 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
-use crate::store::{Store, StoreError};
+use crate::store::{ClientRow, Store, StoreError};
+use crate::tokens::opaque::hash_secret;
 use crate::tokens::SigningKeys;
 use crate::tokens::signing::SigningKeyError;
 use crate::upstream::provider::ProviderError;
@@ -66,6 +67,7 @@ impl AppState {
         let cipher = Cipher::new(&key);
         let store = Store::connect(&config.database_url).await?;
         store.migrate().await?;
+        sync_configured_clients(&store, &config).await?;
         let keys = SigningKeys::load_or_create(&store, &cipher, crate::now_unix()).await?;
         let providers = load_providers(&config.providers_dir, env)?;
         for (id, vars) in &providers.skipped {
@@ -92,6 +94,32 @@ impl AppState {
             http: crate::upstream::http_client(),
         })
     }
+}
+
+/// Pre-registered clients live in the config; the database mirrors them so
+/// every lookup has one path.
+async fn sync_configured_clients(store: &Store, config: &Config) -> Result<(), StoreError> {
+    let now = crate::now_unix();
+    let rows: Vec<ClientRow> = config
+        .clients
+        .iter()
+        .map(|c| ClientRow {
+            client_id: c.client_id.clone(),
+            client_secret_hash: c.client_secret.as_deref().map(hash_secret),
+            client_name: c.registration.client_name.clone(),
+            redirect_uris: c.registration.redirect_uris.clone(),
+            grant_types: c.registration.grant_types.clone(),
+            token_endpoint_auth_method: c.registration.token_endpoint_auth_method.clone(),
+            application_type: c.registration.application_type.clone(),
+            registration: "config".into(),
+            created_at: now,
+        })
+        .collect();
+    let removed = store.sync_configured_clients(&rows).await?;
+    if removed > 0 {
+        tracing::info!(removed, "pre-registered clients removed from the config were deleted");
+    }
+    Ok(())
 }
 
 /// Binds the configured address and serves until the process is stopped.

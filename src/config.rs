@@ -21,10 +21,43 @@ struct FileConfig {
     access_token_ttl_secs: Option<u64>,
     refresh_token_ttl_secs: Option<u64>,
     refresh_grace_secs: Option<u64>,
+    #[serde(default)]
+    clients: Vec<ClientFile>,
 }
 
-/// Validated settings.
-#[derive(Clone, Debug)]
+/// A pre-registered client as written in the file (`[[clients]]`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientFile {
+    client_id: String,
+    client_name: Option<String>,
+    redirect_uris: Vec<String>,
+    /// Makes the client confidential; may be a `${ENV_VAR}` reference.
+    client_secret: Option<String>,
+    token_endpoint_auth_method: Option<String>,
+    grant_types: Option<Vec<String>>,
+}
+
+/// A pre-registered client, validated like a registration request.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PreRegisteredClient {
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    pub registration: crate::oauth::register::Registration,
+}
+
+impl std::fmt::Debug for PreRegisteredClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreRegisteredClient")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret.as_ref().map(|_| "<redacted>"))
+            .field("registration", &self.registration)
+            .finish()
+    }
+}
+
+/// Validated settings. `Debug` never shows the encryption key or secrets.
+#[derive(Clone)]
 pub struct Config {
     pub bind: SocketAddr,
     /// Our issuer and the base of every URL we publish; never ends in `/`.
@@ -37,6 +70,34 @@ pub struct Config {
     pub refresh_token_ttl_secs: u64,
     /// How long a used refresh token still gets its rotation's answer back.
     pub refresh_grace_secs: u64,
+    pub clients: Vec<PreRegisteredClient>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("bind", &self.bind)
+            .field("public_url", &self.public_url)
+            .field("database_url", &redact_url_password(&self.database_url))
+            .field("providers_dir", &self.providers_dir)
+            .field("encryption_key", &self.encryption_key.map(|_| "<redacted>"))
+            .field("access_token_ttl_secs", &self.access_token_ttl_secs)
+            .field("refresh_token_ttl_secs", &self.refresh_token_ttl_secs)
+            .field("refresh_grace_secs", &self.refresh_grace_secs)
+            .field("clients", &self.clients)
+            .finish()
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+pub fn redact_url_password(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -162,6 +223,23 @@ impl Config {
             }
         }
 
+        let clients = file
+            .clients
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| pre_registered(c, env).map_err(|message| ConfigError::Invalid {
+                key: format!("clients[{i}]"),
+                message,
+            }))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut ids = std::collections::HashSet::new();
+        if let Some(dup) = clients.iter().find(|c| !ids.insert(c.client_id.clone())) {
+            return Err(ConfigError::Invalid {
+                key: "clients".into(),
+                message: format!("client_id {:?} is listed twice", dup.client_id),
+            });
+        }
+
         Ok(Config {
             bind,
             public_url,
@@ -171,6 +249,7 @@ impl Config {
             access_token_ttl_secs,
             refresh_token_ttl_secs,
             refresh_grace_secs,
+            clients,
         })
     }
 
@@ -182,6 +261,46 @@ impl Config {
     pub fn mcp_url(&self) -> String {
         format!("{}/mcp", self.public_url)
     }
+}
+
+fn pre_registered(c: ClientFile, env: &[(String, String)]) -> Result<PreRegisteredClient, String> {
+    if c.client_id.is_empty() || c.client_id.len() > 200 || c.client_id.contains("://") {
+        return Err("client_id must be 1-200 characters and not a URL (URLs are client metadata documents)".into());
+    }
+    let client_secret = match c.client_secret {
+        Some(raw) => {
+            let lookup = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+            let mut missing = std::collections::BTreeSet::new();
+            let value = crate::upstream::provider::interpolate(&raw, &lookup, &mut missing)?;
+            if !missing.is_empty() {
+                let names: Vec<_> = missing.into_iter().collect();
+                return Err(format!("client_secret refers to unset variables: {}", names.join(", ")));
+            }
+            Some(value)
+        }
+        None => None,
+    };
+    let method = c.token_endpoint_auth_method.unwrap_or_else(|| {
+        if client_secret.is_some() { "client_secret_basic".into() } else { "none".into() }
+    });
+    let registration = crate::oauth::register::validate_registration(crate::oauth::register::RegistrationRequest {
+        redirect_uris: Some(c.redirect_uris),
+        client_name: c.client_name,
+        token_endpoint_auth_method: Some(method),
+        grant_types: c.grant_types.or_else(|| Some(vec!["authorization_code".into(), "refresh_token".into()])),
+        response_types: None,
+        application_type: None,
+        scope: None,
+    })
+    .map_err(|e| e.description)?;
+    if registration.confidential != client_secret.is_some() {
+        return Err("client_secret is required exactly when token_endpoint_auth_method is not \"none\"".into());
+    }
+    Ok(PreRegisteredClient {
+        client_id: c.client_id,
+        client_secret,
+        registration,
+    })
 }
 
 fn parse_file(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -278,6 +397,39 @@ mod tests {
                 .to_string();
             assert!(err.contains(name), "{name}: {err}");
         }
+    }
+
+    #[test]
+    fn pre_registered_clients_are_validated_and_secrets_resolved() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "[[clients]]\nclient_id = \"rs\"\nredirect_uris = [\"https://rs.example/cb\"]\nclient_secret = \"${RS_SECRET}\"\n",
+        )
+        .unwrap();
+        let c = Config::from_sources(Some(&path), &env(&[("RS_SECRET", "s3cret")])).unwrap();
+        assert_eq!(c.clients[0].client_secret.as_deref(), Some("s3cret"));
+        assert_eq!(c.clients[0].registration.token_endpoint_auth_method, "client_secret_basic");
+        assert!(!format!("{c:?}").contains("s3cret"));
+        let err = Config::from_sources(Some(&path), &[]).unwrap_err().to_string();
+        assert!(err.contains("clients[0]") && err.contains("RS_SECRET"), "{err}");
+    }
+
+    #[test]
+    fn pre_registered_client_with_bad_redirect_is_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[[clients]]\nclient_id = \"x\"\nredirect_uris = [\"http://evil.example/cb\"]\n").unwrap();
+        let err = Config::from_sources(Some(&path), &[]).unwrap_err().to_string();
+        assert!(err.contains("clients[0]"), "{err}");
+    }
+
+    #[test]
+    fn debug_output_hides_the_encryption_key() {
+        let key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+        let c = Config::from_sources(None, &env(&[("MCP_BROKER_ENCRYPTION_KEY", &key)])).unwrap();
+        assert!(!format!("{c:?}").contains("[7, 7"));
     }
 
     #[test]

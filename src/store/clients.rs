@@ -74,6 +74,51 @@ impl Store {
         .transpose()
     }
 
+    /// Makes the `registration = 'config'` clients exactly `configured`:
+    /// inserts or updates each, deletes those no longer configured (with their
+    /// grants). Returns how many were deleted.
+    pub async fn sync_configured_clients(&self, configured: &[ClientRow]) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for c in configured {
+            sqlx::query(
+                "INSERT INTO clients (client_id, client_secret_hash, client_name, redirect_uris, \
+                 grant_types, token_endpoint_auth_method, application_type, registration, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'config', $8) \
+                 ON CONFLICT (client_id) DO UPDATE SET client_secret_hash = excluded.client_secret_hash, \
+                 client_name = excluded.client_name, redirect_uris = excluded.redirect_uris, \
+                 grant_types = excluded.grant_types, \
+                 token_endpoint_auth_method = excluded.token_endpoint_auth_method, \
+                 application_type = excluded.application_type, registration = 'config'",
+            )
+            .bind(&c.client_id)
+            .bind(&c.client_secret_hash)
+            .bind(&c.client_name)
+            .bind(json_list(&c.redirect_uris))
+            .bind(json_list(&c.grant_types))
+            .bind(&c.token_endpoint_auth_method)
+            .bind(&c.application_type)
+            .bind(c.created_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let existing: Vec<(String,)> =
+            sqlx::query_as("SELECT client_id FROM clients WHERE registration = 'config'")
+                .fetch_all(&mut *tx)
+                .await?;
+        let mut deleted = 0;
+        for (id,) in existing {
+            if !configured.iter().any(|c| c.client_id == id) {
+                deleted += sqlx::query("DELETE FROM clients WHERE client_id = $1")
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            }
+        }
+        tx.commit().await?;
+        Ok(deleted)
+    }
+
     /// Deletes a client and, by cascade, its grants, links and tokens.
     pub async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM clients WHERE client_id = $1")

@@ -231,7 +231,7 @@ pub fn parse_provider(
 
 /// Replaces every `${NAME}` with the variable's value; unset ones are
 /// collected in `missing` (so one message lists them all).
-fn interpolate(
+pub(crate) fn interpolate(
     value: &str,
     env: &dyn Fn(&str) -> Option<String>,
     missing: &mut BTreeSet<String>,

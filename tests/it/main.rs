@@ -12,3 +12,5 @@ mod startup;
 mod revocation;
 mod refresh;
 mod discovery;
+mod clients;
+mod conformance;

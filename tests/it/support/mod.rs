@@ -31,6 +31,17 @@ pub async fn start_broker_with(db: &TestDb, provider_files: &[(&str, String)]) -
 
 /// As `start_broker_with`, plus extra `MCP_BROKER_*` settings.
 pub async fn start_broker_with_env(db: &TestDb, provider_files: &[(&str, String)], extra_env: &[(&str, &str)]) -> TestBroker {
+    start_broker_full(db, provider_files, extra_env, None).await
+}
+
+/// The general form: provider files, extra env, and a settings file
+/// (`config_toml`, e.g. with `[[clients]]`).
+pub async fn start_broker_full(
+    db: &TestDb,
+    provider_files: &[(&str, String)],
+    extra_env: &[(&str, &str)],
+    config_toml: Option<&str>,
+) -> TestBroker {
     let providers = tempfile::tempdir().unwrap();
     for (name, text) in provider_files {
         std::fs::write(providers.path().join(name), text).unwrap();
@@ -50,7 +61,11 @@ pub async fn start_broker_with_env(db: &TestDb, provider_files: &[(&str, String)
         .into_iter()
         .chain(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())))
         .collect();
-    let config = Config::from_sources(None, &env).unwrap();
+    let config_path = providers.path().join("broker-config.toml.in");
+    if let Some(text) = config_toml {
+        std::fs::write(&config_path, text).unwrap();
+    }
+    let config = Config::from_sources(config_toml.map(|_| config_path.as_path()), &env).unwrap();
     let state = AppState::load(config, &|_| None).await.unwrap();
     let serve_state = state.clone();
     tokio::spawn(mcp_broker::app::serve_on(listener, serve_state, std::future::pending()));

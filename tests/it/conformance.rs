@@ -1,0 +1,1 @@
+//! The MCP conformance suite (authorization mode) against the broker.
