@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
+use crate::http::rate_limit::RateLimiter;
 use crate::store::{ClientRow, Store, StoreError};
 use crate::tokens::opaque::hash_secret;
 use crate::tokens::SigningKeys;
@@ -25,6 +26,7 @@ pub struct AppState {
     pub providers: Arc<ProviderSet>,
     pub vault: Vault,
     pub http: reqwest::Client,
+    pub registration_limiter: Arc<RateLimiter>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,7 +86,9 @@ impl AppState {
             );
         }
         let vault = Vault::new(store.clone(), cipher.clone());
+        let registration_limiter = Arc::new(RateLimiter::per_minute(config.dcr_rate_limit_per_minute));
         Ok(AppState {
+            registration_limiter,
             config: Arc::new(config),
             store,
             cipher,
@@ -113,6 +117,8 @@ async fn sync_configured_clients(store: &Store, config: &Config) -> Result<(), S
             application_type: c.registration.application_type.clone(),
             registration: "config".into(),
             created_at: now,
+            metadata_hash: None,
+            last_used_at: None,
         })
         .collect();
     let removed = store.sync_configured_clients(&rows).await?;
@@ -147,13 +153,34 @@ pub async fn serve_on(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
-    let router = crate::http::router(state);
+    spawn_sweeper(state.clone());
+    let router = crate::http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     if let Err(e) = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await
     {
         tracing::error!(error = %e, "server stopped");
     }
+}
+
+/// Deletes dynamic registrations nobody used for `dcr_client_ttl_secs`, at
+/// start and hourly, so re-registering clients cannot grow the table forever.
+fn spawn_sweeper(state: AppState) {
+    let ttl = state.config.dcr_client_ttl_secs as i64;
+    if ttl == 0 {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            every.tick().await;
+            match state.store.delete_unused_dcr_clients(crate::now_unix() - ttl).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deleted = n, "expired unused dynamic client registrations"),
+                Err(e) => tracing::warn!(error = %e, "client sweep failed"),
+            }
+        }
+    });
 }
 
 async fn shutdown_signal() {

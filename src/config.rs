@@ -21,6 +21,12 @@ struct FileConfig {
     access_token_ttl_secs: Option<u64>,
     refresh_token_ttl_secs: Option<u64>,
     refresh_grace_secs: Option<u64>,
+    dcr_mode: Option<String>,
+    dcr_initial_access_token: Option<String>,
+    #[serde(default)]
+    dcr_redirect_uri_patterns: Vec<String>,
+    dcr_rate_limit_per_minute: Option<u64>,
+    dcr_client_ttl_secs: Option<u64>,
     #[serde(default)]
     clients: Vec<ClientFile>,
 }
@@ -71,6 +77,12 @@ pub struct Config {
     /// How long a used refresh token still gets its rotation's answer back.
     pub refresh_grace_secs: u64,
     pub clients: Vec<PreRegisteredClient>,
+    /// Who may register dynamically, and with which redirect URIs.
+    pub dcr: crate::oauth::registration_policy::DcrPolicy,
+    /// Registrations per client IP per minute (0 = unlimited).
+    pub dcr_rate_limit_per_minute: u64,
+    /// Dynamic registrations unused this long are deleted (0 = never).
+    pub dcr_client_ttl_secs: u64,
 }
 
 impl std::fmt::Debug for Config {
@@ -85,6 +97,10 @@ impl std::fmt::Debug for Config {
             .field("refresh_token_ttl_secs", &self.refresh_token_ttl_secs)
             .field("refresh_grace_secs", &self.refresh_grace_secs)
             .field("clients", &self.clients)
+            .field("dcr_mode", &self.dcr.mode)
+            .field("dcr_redirect_uri_patterns", &self.dcr.redirect_uri_patterns)
+            .field("dcr_rate_limit_per_minute", &self.dcr_rate_limit_per_minute)
+            .field("dcr_client_ttl_secs", &self.dcr_client_ttl_secs)
             .finish()
     }
 }
@@ -125,6 +141,10 @@ pub const ENV_KEYS: &[&str] = &[
     "access_token_ttl_secs",
     "refresh_token_ttl_secs",
     "refresh_grace_secs",
+    "dcr_mode",
+    "dcr_initial_access_token",
+    "dcr_rate_limit_per_minute",
+    "dcr_client_ttl_secs",
 ];
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -223,6 +243,16 @@ impl Config {
             }
         }
 
+        let dcr = dcr_policy(
+            pick("dcr_mode", file.dcr_mode),
+            pick("dcr_initial_access_token", file.dcr_initial_access_token),
+            file.dcr_redirect_uri_patterns,
+        )?;
+        let dcr_rate_limit_per_minute =
+            pick_u64("dcr_rate_limit_per_minute", file.dcr_rate_limit_per_minute)?.unwrap_or(20);
+        let dcr_client_ttl_secs =
+            pick_u64("dcr_client_ttl_secs", file.dcr_client_ttl_secs)?.unwrap_or(90 * 24 * 3600);
+
         let clients = file
             .clients
             .into_iter()
@@ -250,6 +280,9 @@ impl Config {
             refresh_token_ttl_secs,
             refresh_grace_secs,
             clients,
+            dcr,
+            dcr_rate_limit_per_minute,
+            dcr_client_ttl_secs,
         })
     }
 
@@ -261,6 +294,42 @@ impl Config {
     pub fn mcp_url(&self) -> String {
         format!("{}/mcp", self.public_url)
     }
+}
+
+fn dcr_policy(
+    mode: Option<(String, String)>,
+    token: Option<(String, String)>,
+    patterns: Vec<String>,
+) -> Result<crate::oauth::registration_policy::DcrPolicy, ConfigError> {
+    use crate::oauth::registration_policy::{DcrMode, DcrPolicy};
+    let mode = match mode {
+        None => DcrMode::Open,
+        Some((key, value)) => DcrMode::parse(value.trim()).ok_or_else(|| ConfigError::Invalid {
+            key,
+            message: format!("expected open, initial-access-token or closed, got {value:?}"),
+        })?,
+    };
+    let initial_access_token_hash = match token {
+        Some((key, value)) if value.trim().len() < 16 => {
+            return Err(ConfigError::Invalid {
+                key,
+                message: "must be at least 16 characters (generate a random one)".into(),
+            });
+        }
+        Some((_, value)) => Some(crate::tokens::opaque::hash_secret(value.trim())),
+        None => None,
+    };
+    if mode == DcrMode::InitialAccessToken && initial_access_token_hash.is_none() {
+        return Err(ConfigError::Invalid {
+            key: "dcr_initial_access_token".into(),
+            message: "is required when dcr_mode is initial-access-token".into(),
+        });
+    }
+    Ok(DcrPolicy {
+        mode,
+        initial_access_token_hash,
+        redirect_uri_patterns: patterns,
+    })
 }
 
 fn pre_registered(c: ClientFile, env: &[(String, String)]) -> Result<PreRegisteredClient, String> {
@@ -423,6 +492,18 @@ mod tests {
         std::fs::write(&path, "[[clients]]\nclient_id = \"x\"\nredirect_uris = [\"http://evil.example/cb\"]\n").unwrap();
         let err = Config::from_sources(Some(&path), &[]).unwrap_err().to_string();
         assert!(err.contains("clients[0]"), "{err}");
+    }
+
+    #[test]
+    fn initial_access_token_mode_requires_the_token() {
+        let err = Config::from_sources(None, &env(&[("MCP_BROKER_DCR_MODE", "initial-access-token")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("dcr_initial_access_token"), "{err}");
+        let err = Config::from_sources(None, &env(&[("MCP_BROKER_DCR_MODE", "sometimes")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("MCP_BROKER_DCR_MODE"), "{err}");
     }
 
     #[test]

@@ -10,6 +10,10 @@ use crate::oauth::{ErrorCode, OAuthError};
 pub enum AppError {
     /// An RFC 6749 §5.2 JSON error (token, registration, revocation).
     OAuth(OAuthError),
+    /// The same, with a status other than the code's usual one.
+    OAuthStatus(StatusCode, OAuthError),
+    /// Too many requests from one address; retry after that many seconds.
+    RateLimited { retry_after: i64 },
     /// A human-facing error page (authorize, consent, callback) where
     /// redirecting to the client would be unsafe or impossible.
     Page { status: StatusCode, message: String },
@@ -51,7 +55,7 @@ impl From<crate::store::StoreError> for AppError {
 pub fn oauth_status(code: ErrorCode) -> StatusCode {
     match code {
         // 401 even without Basic auth: the MCP SDKs re-register only on 401.
-        ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
+        ErrorCode::InvalidClient | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
         ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
         ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::BAD_REQUEST,
@@ -61,7 +65,16 @@ pub fn oauth_status(code: ErrorCode) -> StatusCode {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         match self {
-            AppError::OAuth(e) => oauth_json(&e),
+            AppError::OAuth(e) => oauth_json(oauth_status(e.code), &e),
+            AppError::OAuthStatus(status, e) => oauth_json(status, &e),
+            AppError::RateLimited { retry_after } => {
+                let e = OAuthError::new(ErrorCode::TemporarilyUnavailable, "too many requests; slow down");
+                let mut response = oauth_json(StatusCode::TOO_MANY_REQUESTS, &e);
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after.max(1)));
+                response
+            }
             AppError::Page { status, message } => {
                 let mut response = (status, Html(crate::http::pages::error_page(&message))).into_response();
                 crate::http::pages::add_page_headers(response.headers_mut());
@@ -93,20 +106,22 @@ impl IntoResponse for AppError {
             }
             AppError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
-                oauth_json(&OAuthError::new(ErrorCode::ServerError, "internal error"))
+                oauth_json(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &OAuthError::new(ErrorCode::ServerError, "internal error"),
+                )
             }
         }
     }
 }
 
-fn oauth_json(e: &OAuthError) -> Response {
-    let status = oauth_status(e.code);
+fn oauth_json(status: StatusCode, e: &OAuthError) -> Response {
     let body = serde_json::json!({ "error": e.code.as_str(), "error_description": e.description });
     let mut response = (status, axum::Json(body)).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    if status == StatusCode::UNAUTHORIZED {
+    if status == StatusCode::UNAUTHORIZED && e.code == ErrorCode::InvalidClient {
         headers.insert(
             header::WWW_AUTHENTICATE,
             HeaderValue::from_static("Basic realm=\"mcp-broker\""),

@@ -9,11 +9,12 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::app::AppState;
+use crate::oauth::registration_policy::DcrMode;
 use crate::oauth::{register, scope};
 
 pub async fn authorization_server(State(state): State<AppState>) -> Response {
     let issuer = &state.config.public_url;
-    cacheable(json!({
+    let mut doc = json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{issuer}/authorize"),
         "token_endpoint": format!("{issuer}/token"),
@@ -30,7 +31,11 @@ pub async fn authorization_server(State(state): State<AppState>) -> Response {
         "code_challenge_methods_supported": ["S256"],
         "scopes_supported": scope::SUPPORTED,
         "authorization_response_iss_parameter_supported": true,
-    }))
+    });
+    if state.config.dcr.mode == DcrMode::Closed {
+        doc.as_object_mut().unwrap().remove("registration_endpoint");
+    }
+    cacheable(doc)
 }
 
 pub async fn protected_resource(State(state): State<AppState>) -> Response {

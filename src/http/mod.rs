@@ -8,6 +8,7 @@ pub mod form;
 pub mod introspect;
 pub mod metadata;
 pub mod pages;
+pub mod rate_limit;
 pub mod register;
 pub mod revoke;
 pub mod token;

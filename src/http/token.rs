@@ -50,6 +50,7 @@ pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Byte
             return Err(OAuthError::new(ErrorCode::UnsupportedGrantType, "unsupported grant_type").into());
         }
     };
+    state.store.touch_client(&client.client_id, crate::now_unix()).await?;
     let mut response = Json(response).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

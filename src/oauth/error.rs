@@ -15,6 +15,7 @@ pub enum ErrorCode {
     AccessDenied,
     InvalidRedirectUri,
     InvalidClientMetadata,
+    InvalidToken,
     ServerError,
     TemporarilyUnavailable,
 }
@@ -33,6 +34,7 @@ impl ErrorCode {
             ErrorCode::AccessDenied => "access_denied",
             ErrorCode::InvalidRedirectUri => "invalid_redirect_uri",
             ErrorCode::InvalidClientMetadata => "invalid_client_metadata",
+            ErrorCode::InvalidToken => "invalid_token",
             ErrorCode::ServerError => "server_error",
             ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
         }

@@ -7,6 +7,7 @@ pub mod error;
 pub mod pkce;
 pub mod redirect_uri;
 pub mod register;
+pub mod registration_policy;
 pub mod resource;
 pub mod scope;
 pub mod token;

@@ -207,6 +207,8 @@ mod tests {
             application_type: "web".into(),
             registration: "dcr".into(),
             created_at: 0,
+            metadata_hash: None,
+            last_used_at: None,
         }
     }
 

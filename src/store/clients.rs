@@ -14,6 +14,9 @@ pub struct ClientRow {
     pub application_type: String,
     pub registration: String,
     pub created_at: i64,
+    /// Fingerprint of the registered metadata (dynamic registrations).
+    pub metadata_hash: Option<String>,
+    pub last_used_at: Option<i64>,
 }
 
 type Row = (
@@ -26,15 +29,34 @@ type Row = (
     String,
     String,
     i64,
+    Option<String>,
+    Option<i64>,
 );
+
+const COLUMNS: &str = "client_id, client_secret_hash, client_name, redirect_uris, grant_types, \
+     token_endpoint_auth_method, application_type, registration, created_at, metadata_hash, last_used_at";
+
+fn from_row(r: Row) -> Result<ClientRow, StoreError> {
+    Ok(ClientRow {
+        client_id: r.0,
+        client_secret_hash: r.1,
+        client_name: r.2,
+        redirect_uris: parse_json_list(&r.3)?,
+        grant_types: parse_json_list(&r.4)?,
+        token_endpoint_auth_method: r.5,
+        application_type: r.6,
+        registration: r.7,
+        created_at: r.8,
+        metadata_hash: r.9,
+        last_used_at: r.10,
+    })
+}
 
 impl Store {
     pub async fn insert_client(&self, c: &ClientRow) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO clients (client_id, client_secret_hash, client_name, redirect_uris, \
-             grant_types, token_endpoint_auth_method, application_type, registration, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
+        sqlx::query(&format!(
+            "INSERT INTO clients ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        ))
         .bind(&c.client_id)
         .bind(&c.client_secret_hash)
         .bind(&c.client_name)
@@ -44,34 +66,58 @@ impl Store {
         .bind(&c.application_type)
         .bind(&c.registration)
         .bind(c.created_at)
+        .bind(&c.metadata_hash)
+        .bind(c.last_used_at)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
     pub async fn get_client(&self, client_id: &str) -> Result<Option<ClientRow>, StoreError> {
-        let row: Option<Row> = sqlx::query_as(
-            "SELECT client_id, client_secret_hash, client_name, redirect_uris, grant_types, \
-             token_endpoint_auth_method, application_type, registration, created_at \
-             FROM clients WHERE client_id = $1",
-        )
-        .bind(client_id)
+        let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM clients WHERE client_id = $1"))
+            .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(from_row).transpose()
+    }
+
+    /// A dynamically registered public client with exactly this metadata.
+    pub async fn find_public_dcr_client(&self, metadata_hash: &str) -> Result<Option<ClientRow>, StoreError> {
+        let row: Option<Row> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM clients WHERE metadata_hash = $1 AND registration = 'dcr' \
+             AND client_secret_hash IS NULL ORDER BY created_at LIMIT 1"
+        ))
+        .bind(metadata_hash)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| {
-            Ok(ClientRow {
-                client_id: r.0,
-                client_secret_hash: r.1,
-                client_name: r.2,
-                redirect_uris: parse_json_list(&r.3)?,
-                grant_types: parse_json_list(&r.4)?,
-                token_endpoint_auth_method: r.5,
-                application_type: r.6,
-                registration: r.7,
-                created_at: r.8,
-            })
-        })
-        .transpose()
+        row.map(from_row).transpose()
+    }
+
+    /// Records that a client was used, at most once a minute per client so a
+    /// busy client does not turn every request into a write.
+    pub async fn touch_client(&self, client_id: &str, now: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE clients SET last_used_at = $1 WHERE client_id = $2 \
+             AND (last_used_at IS NULL OR last_used_at < $3)",
+        )
+        .bind(now)
+        .bind(client_id)
+        .bind(now - 60)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes dynamic registrations not used since `cutoff` (never-used ones
+    /// count from their registration), with their grants.
+    pub async fn delete_unused_dcr_clients(&self, cutoff: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM clients WHERE registration = 'dcr' AND COALESCE(last_used_at, created_at) < $1",
+        )
+        .bind(cutoff)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
     }
 
     /// Makes the `registration = 'config'` clients exactly `configured`:

@@ -14,3 +14,4 @@ mod refresh;
 mod discovery;
 mod clients;
 mod conformance;
+mod registration;

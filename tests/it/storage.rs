@@ -30,6 +30,8 @@ fn client(id: &str) -> ClientRow {
         application_type: "native".into(),
         registration: "dcr".into(),
         created_at: 1,
+        metadata_hash: None,
+        last_used_at: None,
     }
 }
 
