@@ -27,7 +27,7 @@ pub async fn authorize(State(state): State<AppState>, RawQuery(query): RawQuery)
         .map_err(|e| AppError::page(StatusCode::BAD_REQUEST, e.description))?;
     let params: AuthorizeParams = into_struct(params);
     let client_id = params.client_id.clone().unwrap_or_default();
-    let Some(client) = state.store.get_client(&client_id).await? else {
+    let Some(client) = crate::clients::find_client(&state, &client_id).await? else {
         return Err(AppError::page(
             StatusCode::BAD_REQUEST,
             "The application is not registered with this server (unknown client_id).",

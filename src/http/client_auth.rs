@@ -20,9 +20,7 @@ pub async fn authenticated_client(
     params: &Params,
 ) -> Result<ClientRow, AppError> {
     let presented = presented_client(headers, params)?;
-    let client = state
-        .store
-        .get_client(&presented.client_id)
+    let client = crate::clients::find_client(state, &presented.client_id)
         .await?
         .ok_or_else(|| OAuthError::invalid_client("unknown client"))?;
     authenticate_client(&client, &presented)?;
