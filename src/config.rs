@@ -27,6 +27,10 @@ struct FileConfig {
     dcr_redirect_uri_patterns: Vec<String>,
     dcr_rate_limit_per_minute: Option<u64>,
     dcr_client_ttl_secs: Option<u64>,
+    cimd_enabled: Option<bool>,
+    #[serde(default)]
+    cimd_allowed_hosts: Vec<String>,
+    cimd_allow_http: Option<bool>,
     #[serde(default)]
     clients: Vec<ClientFile>,
 }
@@ -83,6 +87,13 @@ pub struct Config {
     pub dcr_rate_limit_per_minute: u64,
     /// Dynamic registrations unused this long are deleted (0 = never).
     pub dcr_client_ttl_secs: u64,
+    /// Resolve `https://` client ids as Client ID Metadata Documents.
+    pub cimd_enabled: bool,
+    /// Host names and IP literals (normalised) whose documents may be fetched
+    /// although they are private, loopback or otherwise non-public.
+    pub cimd_allowed_hosts: Vec<String>,
+    /// Plain-http documents from allowlisted hosts (tests, development).
+    pub cimd_allow_http: bool,
 }
 
 impl std::fmt::Debug for Config {
@@ -101,6 +112,9 @@ impl std::fmt::Debug for Config {
             .field("dcr_redirect_uri_patterns", &self.dcr.redirect_uri_patterns)
             .field("dcr_rate_limit_per_minute", &self.dcr_rate_limit_per_minute)
             .field("dcr_client_ttl_secs", &self.dcr_client_ttl_secs)
+            .field("cimd_enabled", &self.cimd_enabled)
+            .field("cimd_allowed_hosts", &self.cimd_allowed_hosts)
+            .field("cimd_allow_http", &self.cimd_allow_http)
             .finish()
     }
 }
@@ -145,6 +159,8 @@ pub const ENV_KEYS: &[&str] = &[
     "dcr_initial_access_token",
     "dcr_rate_limit_per_minute",
     "dcr_client_ttl_secs",
+    "cimd_enabled",
+    "cimd_allow_http",
 ];
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -183,6 +199,16 @@ impl Config {
                 Some((name, v)) => v.trim().parse().map(Some).map_err(|_| ConfigError::Invalid {
                     key: name,
                     message: format!("expected a whole number of seconds, got {v:?}"),
+                }),
+                None => Ok(from_file),
+            }
+        };
+
+        let pick_bool = |key: &str, from_file: Option<bool>| -> Result<Option<bool>, ConfigError> {
+            match lookup(key) {
+                Some((name, v)) => parse_bool(&v).map(Some).ok_or_else(|| ConfigError::Invalid {
+                    key: name,
+                    message: format!("expected true or false, got {v:?}"),
                 }),
                 None => Ok(from_file),
             }
@@ -253,6 +279,18 @@ impl Config {
         let dcr_client_ttl_secs =
             pick_u64("dcr_client_ttl_secs", file.dcr_client_ttl_secs)?.unwrap_or(90 * 24 * 3600);
 
+        let cimd_enabled = pick_bool("cimd_enabled", file.cimd_enabled)?.unwrap_or(true);
+        let cimd_allow_http = pick_bool("cimd_allow_http", file.cimd_allow_http)?.unwrap_or(false);
+        let cimd_allowed_hosts = file
+            .cimd_allowed_hosts
+            .iter()
+            .enumerate()
+            .map(|(i, h)| allowed_host(h).map_err(|message| ConfigError::Invalid {
+                key: format!("cimd_allowed_hosts[{i}]"),
+                message,
+            }))
+            .collect::<Result<Vec<_>, _>>()?;
+
         let clients = file
             .clients
             .into_iter()
@@ -283,6 +321,9 @@ impl Config {
             dcr,
             dcr_rate_limit_per_minute,
             dcr_client_ttl_secs,
+            cimd_enabled,
+            cimd_allowed_hosts,
+            cimd_allow_http,
         })
     }
 
@@ -370,6 +411,36 @@ fn pre_registered(c: ClientFile, env: &[(String, String)]) -> Result<PreRegister
         client_secret,
         registration,
     })
+}
+
+fn parse_bool(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+/// A `cimd_allowed_hosts` entry: an IP literal (IPv6 with or without
+/// brackets) or a host name; never a URL, port or wildcard, so an entry
+/// cannot allow more than the one host it names.
+fn allowed_host(entry: &str) -> Result<String, String> {
+    let entry = entry.trim();
+    let bare = entry.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = bare.parse::<std::net::IpAddr>() {
+        return Ok(ip.to_string());
+    }
+    let name = entry.trim_end_matches('.').to_ascii_lowercase();
+    let valid = !name.is_empty()
+        && name.len() <= 253
+        && name
+            .split('.')
+            .all(|label| !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+    if valid {
+        Ok(name)
+    } else {
+        Err(format!("expected a host name or IP address, got {entry:?}"))
+    }
 }
 
 fn parse_file(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -504,6 +575,31 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("MCP_BROKER_DCR_MODE"), "{err}");
+    }
+
+    #[test]
+    fn cimd_settings_default_to_enabled_https_only_and_no_allowlist() {
+        let c = Config::from_sources(None, &[]).unwrap();
+        assert!(c.cimd_enabled && !c.cimd_allow_http && c.cimd_allowed_hosts.is_empty());
+        let c = Config::from_sources(None, &env(&[("MCP_BROKER_CIMD_ENABLED", "false")])).unwrap();
+        assert!(!c.cimd_enabled);
+        let err = Config::from_sources(None, &env(&[("MCP_BROKER_CIMD_ALLOW_HTTP", "maybe")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("MCP_BROKER_CIMD_ALLOW_HTTP"), "{err}");
+    }
+
+    #[test]
+    fn cimd_allowed_hosts_are_names_or_ip_literals() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "cimd_allowed_hosts = [\"127.0.0.1\", \"[::1]\", \"Docs.Internal.\"]\ncimd_allow_http = true\n").unwrap();
+        let c = Config::from_sources(Some(&path), &[]).unwrap();
+        assert_eq!(c.cimd_allowed_hosts, ["127.0.0.1", "::1", "docs.internal"]);
+        assert!(c.cimd_allow_http);
+        std::fs::write(&path, "cimd_allowed_hosts = [\"ok.example\", \"http://x.example/\"]\n").unwrap();
+        let err = Config::from_sources(Some(&path), &[]).unwrap_err().to_string();
+        assert!(err.contains("cimd_allowed_hosts[1]"), "{err}");
     }
 
     #[test]

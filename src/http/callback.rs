@@ -4,10 +4,12 @@
 //! send our own code to the MCP client.
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::Response;
 
-use super::authorize::{callback_url, redirect_found, verifier_aad};
+use super::authorize::redirect_found;
+use super::consent::{callback_url, verifier_aad};
+use super::session::start_session;
 use super::form::parse_params;
 use crate::app::AppState;
 use crate::error::AppError;
@@ -96,6 +98,20 @@ pub async fn callback(
         Err(e) => return Ok(upstream_failed(e)),
     };
 
+    // Consent was skipped for a remembered user: only that user may finish.
+    if let Some(expected) = &pending.consented_user_id {
+        let found = state.store.find_user(&provider.id, &identity.subject).await?;
+        if found.as_ref().map(|u| &u.id) != Some(expected) {
+            tracing::warn!(client_id = %pending.client_id, "upstream account differs from the remembered user");
+            let mut response = fail(
+                ErrorCode::AccessDenied,
+                "signed in upstream as a different account; approve the application again",
+            );
+            response.headers_mut().append(header::SET_COOKIE, end_session(&state));
+            return Ok(response);
+        }
+    }
+
     let grant_id = new_id();
     let link = state
         .vault
@@ -112,6 +128,10 @@ pub async fn callback(
         .store
         .complete_authorization(&user, &grant_id, &link, &code_row, now)
         .await?;
+    state
+        .store
+        .record_consent(&user_id, &pending.client_id, &pending.scope, now)
+        .await?;
     tracing::info!(
         grant_id = %grant_id,
         user_id = %user_id,
@@ -120,12 +140,19 @@ pub async fn callback(
         provider = %provider.id,
         "grant created"
     );
-    Ok(redirect_found(&response_url(
+    let mut response = redirect_found(&response_url(
         &pending.redirect_uri,
         &[("code", &code)],
         pending.state.as_deref(),
         &state.config.public_url,
-    )))
+    ));
+    let session = start_session(&state, &user_id).await?;
+    response.headers_mut().append(header::SET_COOKIE, session);
+    Ok(response)
+}
+
+fn end_session(state: &AppState) -> axum::http::HeaderValue {
+    super::session::set_cookie(state, super::session::SESSION, "", 0)
 }
 
 fn code_row(pending: &PendingAuthorization, code: &str, grant_id: &str, now: i64) -> AuthorizationCodeRow {

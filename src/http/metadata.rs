@@ -31,6 +31,7 @@ pub async fn authorization_server(State(state): State<AppState>) -> Response {
         "code_challenge_methods_supported": ["S256"],
         "scopes_supported": scope::SUPPORTED,
         "authorization_response_iss_parameter_supported": true,
+        "client_id_metadata_document_supported": state.config.cimd_enabled,
     });
     if state.config.dcr.mode == DcrMode::Closed {
         doc.as_object_mut().unwrap().remove("registration_endpoint");

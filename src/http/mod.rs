@@ -4,6 +4,7 @@
 pub mod authorize;
 pub mod callback;
 pub mod client_auth;
+pub mod consent;
 pub mod form;
 pub mod introspect;
 pub mod metadata;
@@ -11,6 +12,7 @@ pub mod pages;
 pub mod rate_limit;
 pub mod register;
 pub mod revoke;
+pub mod session;
 pub mod token;
 
 use axum::Router;
@@ -41,7 +43,7 @@ pub fn router(state: AppState) -> Router {
     // Browser navigations and server-to-server calls: no CORS.
     let same_origin = Router::new()
         .route("/authorize", get(authorize::authorize))
-        .route("/consent", post(authorize::consent))
+        .route("/consent", post(consent::consent))
         .route("/callback/{provider}", get(callback::callback))
         .route("/introspect", post(introspect::introspect));
     Router::new()

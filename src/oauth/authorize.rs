@@ -21,6 +21,7 @@ pub struct AuthorizeParams {
     pub code_challenge_method: Option<String>,
     pub scope: Option<String>,
     pub resource: Option<String>,
+    pub prompt: Option<String>,
 }
 
 /// A request we will show consent for.
@@ -154,6 +155,7 @@ mod tests {
             code_challenge_method: Some("S256".into()),
             scope: None,
             resource: Some(RESOURCE.into()),
+            prompt: None,
         }
     }
 

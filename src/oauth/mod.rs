@@ -3,6 +3,8 @@
 //! these, and map the result.
 
 pub mod authorize;
+pub mod cimd;
+pub mod consent;
 pub mod error;
 pub mod pkce;
 pub mod redirect_uri;

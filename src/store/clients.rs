@@ -33,6 +33,22 @@ type Row = (
     Option<i64>,
 );
 
+/// `Row` plus `metadata_expires_at`.
+type CimdRow = (
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+);
+
 const COLUMNS: &str = "client_id, client_secret_hash, client_name, redirect_uris, grant_types, \
      token_endpoint_auth_method, application_type, registration, created_at, metadata_hash, last_used_at";
 
@@ -79,6 +95,50 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
         row.map(from_row).transpose()
+    }
+
+    /// A client from a metadata document, with when its cached copy expires
+    /// (Unix seconds; an unset expiry counts as expired).
+    pub async fn get_cimd_client(&self, client_id: &str) -> Result<Option<(ClientRow, i64)>, StoreError> {
+        let row: Option<CimdRow> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS}, metadata_expires_at FROM clients WHERE client_id = $1 AND registration = 'cimd'"
+        ))
+        .bind(client_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|(a, b, c, d, e, f, g, h, i, j, k, expires_at)| {
+            Ok((from_row((a, b, c, d, e, f, g, h, i, j, k))?, expires_at.unwrap_or(0)))
+        })
+        .transpose()
+    }
+
+    /// Stores a client from its freshly fetched document, keeping its
+    /// creation and last use. Returns false, changing nothing, when another
+    /// kind of client already has this id.
+    pub async fn upsert_cimd_client(&self, c: &ClientRow, metadata_expires_at: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO clients (client_id, client_secret_hash, client_name, redirect_uris, grant_types, \
+             token_endpoint_auth_method, application_type, registration, created_at, metadata_expires_at) \
+             VALUES ($1, NULL, $2, $3, $4, $5, $6, 'cimd', $7, $8) \
+             ON CONFLICT (client_id) DO UPDATE SET client_secret_hash = NULL, \
+             client_name = excluded.client_name, redirect_uris = excluded.redirect_uris, \
+             grant_types = excluded.grant_types, \
+             token_endpoint_auth_method = excluded.token_endpoint_auth_method, \
+             application_type = excluded.application_type, \
+             metadata_expires_at = excluded.metadata_expires_at \
+             WHERE clients.registration = 'cimd'",
+        )
+        .bind(&c.client_id)
+        .bind(&c.client_name)
+        .bind(json_list(&c.redirect_uris))
+        .bind(json_list(&c.grant_types))
+        .bind(&c.token_endpoint_auth_method)
+        .bind(&c.application_type)
+        .bind(c.created_at)
+        .bind(metadata_expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
     }
 
     /// A dynamically registered public client with exactly this metadata.

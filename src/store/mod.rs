@@ -3,6 +3,7 @@
 //! Types crossing this boundary are plain structs; nothing above it sees sqlx.
 
 mod clients;
+mod consents;
 mod grants;
 mod keys;
 mod pending;

@@ -18,6 +18,8 @@ pub struct PendingAuthorization {
     pub upstream_verifier_enc: Option<Vec<u8>>,
     pub created_at: i64,
     pub expires_at: i64,
+    /// Set when consent was skipped because this user approved before.
+    pub consented_user_id: Option<String>,
 }
 
 type PendingRow = (
@@ -34,10 +36,11 @@ type PendingRow = (
     Option<Vec<u8>>,
     i64,
     i64,
+    Option<String>,
 );
 
 const PENDING_COLUMNS: &str = "id, client_id, redirect_uri, state, code_challenge, scope, resource, \
-     provider, csrf_hash, upstream_state_hash, upstream_verifier_enc, created_at, expires_at";
+     provider, csrf_hash, upstream_state_hash, upstream_verifier_enc, created_at, expires_at, consented_user_id";
 
 fn pending_from(r: PendingRow) -> PendingAuthorization {
     PendingAuthorization {
@@ -54,6 +57,7 @@ fn pending_from(r: PendingRow) -> PendingAuthorization {
         upstream_verifier_enc: r.10,
         created_at: r.11,
         expires_at: r.12,
+        consented_user_id: r.13,
     }
 }
 
@@ -89,7 +93,7 @@ impl Store {
     pub async fn insert_pending(&self, p: &PendingAuthorization) -> Result<(), StoreError> {
         sqlx::query(&format!(
             "INSERT INTO pending_authorizations ({PENDING_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
         ))
         .bind(&p.id)
         .bind(&p.client_id)
@@ -104,6 +108,7 @@ impl Store {
         .bind(&p.upstream_verifier_enc)
         .bind(p.created_at)
         .bind(p.expires_at)
+        .bind(&p.consented_user_id)
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -15,3 +15,4 @@ mod discovery;
 mod clients;
 mod conformance;
 mod registration;
+mod consent;

@@ -83,10 +83,20 @@ async fn revoking_an_access_token_revokes_its_grant() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_client_cannot_revoke_a_token_it_does_not_hold() {
     let (_db, _fake, broker, session) = setup().await;
-    let other = sign_in(&broker.url).await;
+    let other: Value = http()
+        .post(format!("{}/register", broker.url))
+        .json(&json!({"client_name": "other", "redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": "none"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let other_id = other["client_id"].as_str().unwrap();
+    assert_ne!(other_id, session.client.client_id);
     let response = post_form(
         format!("{}/revoke", broker.url),
-        &[("token", &session.refresh_token), ("client_id", &other.client.client_id)],
+        &[("token", &session.refresh_token), ("client_id", other_id)],
     )
     .await;
     // Same answer as for an unknown token, and nothing revoked.

@@ -229,6 +229,7 @@ async fn upstream_state_is_taken_once_and_only_after_consent() {
             upstream_verifier_enc: None,
             created_at: 1,
             expires_at: 601,
+            consented_user_id: None,
         };
         store.insert_pending(&pending).await.unwrap();
         assert_eq!(store.take_pending_by_upstream_state("st").await.unwrap(), None);

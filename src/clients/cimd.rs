@@ -1,0 +1,192 @@
+//! Client ID Metadata Documents, the network half: fetch the document at the
+//! `client_id` URL (SSRF-guarded, small, quick, no redirects) and keep the
+//! validated client as its row in `clients`, which doubles as the cache.
+//! The rules over the URL and the document are in `crate::oauth::cimd`.
+
+use std::time::Duration;
+
+use reqwest::header::{ACCEPT, CACHE_CONTROL};
+use url::Url;
+
+use super::ssrf::{Allowlist, GuardError, checked_address};
+use crate::app::AppState;
+use crate::oauth::cimd::{
+    MAX_DOCUMENT_BYTES, STALE_GRACE_SECS, cache_lifetime, check_client_id_url, validate_document,
+};
+use crate::store::{ClientRow, StoreError};
+use crate::upstream::flow::describe_transport_error;
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where the operator lets documents come from besides public https hosts.
+#[derive(Clone, Debug, Default)]
+pub struct FetchPolicy {
+    pub allow: Allowlist,
+    /// Plain http, honoured only for allowlisted hosts (tests, development).
+    pub allow_http: bool,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum FetchError {
+    /// Not fetched, or the answer can never be used: an SSRF target, a
+    /// forbidden scheme, a redirect, an oversized body, an unexpected status.
+    Refused(String),
+    /// 404 or 410: the client no longer exists.
+    Gone(u16),
+    /// May work later: DNS, connection, timeout, 5xx, 429.
+    Transient(String),
+}
+
+impl std::fmt::Display for FetchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FetchError::Refused(why) => write!(f, "refused: {why}"),
+            FetchError::Gone(status) => write!(f, "the document is gone (HTTP {status})"),
+            FetchError::Transient(why) => write!(f, "temporarily unavailable: {why}"),
+        }
+    }
+}
+
+/// The document as served: its body and `Cache-Control`.
+#[derive(Debug)]
+pub struct Fetched {
+    pub body: Vec<u8>,
+    pub cache_control: Option<String>,
+}
+
+/// GETs the document at `url`, connecting only to the address the SSRF guard
+/// approved.
+pub async fn fetch_document(url: &Url, policy: &FetchPolicy) -> Result<Fetched, FetchError> {
+    let host = url
+        .host()
+        .ok_or_else(|| FetchError::Refused("the URL has no host".into()))?;
+    match url.scheme() {
+        "https" => {}
+        "http" if policy.allow_http && policy.allow.allows_host(&host) => {}
+        _ => return Err(FetchError::Refused("metadata documents must be served over https".into())),
+    }
+    let addr = match tokio::time::timeout(TIMEOUT, checked_address(url, &policy.allow)).await {
+        Err(_) => return Err(FetchError::Transient("DNS lookup timed out".into())),
+        Ok(Err(GuardError::Forbidden(why))) => return Err(FetchError::Refused(why)),
+        Ok(Err(GuardError::Unresolvable(why))) => return Err(FetchError::Transient(why)),
+        Ok(Ok(addr)) => addr,
+    };
+    // A client per fetch, pinned to the checked address. No proxy: a proxy
+    // would resolve the name itself and undo the pinning.
+    let mut builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .connect_timeout(TIMEOUT)
+        .timeout(TIMEOUT)
+        .user_agent(concat!("mcp-broker/", env!("CARGO_PKG_VERSION")));
+    if let Some(domain) = url.domain() {
+        builder = builder.resolve(domain, addr);
+    }
+    let client = builder
+        .build()
+        .map_err(|_| FetchError::Transient("cannot build the HTTP client".into()))?;
+    let response = client
+        .get(url.clone())
+        .header(ACCEPT, "application/json")
+        .send()
+        .await
+        .map_err(|e| FetchError::Transient(describe_transport_error(&e)))?;
+    match response.status().as_u16() {
+        200 => {}
+        s @ 300..=399 => return Err(FetchError::Refused(format!("HTTP {s}: redirects are not followed"))),
+        s @ (404 | 410) => return Err(FetchError::Gone(s)),
+        s @ (408 | 429 | 500..=599) => return Err(FetchError::Transient(format!("HTTP {s}"))),
+        s => return Err(FetchError::Refused(format!("HTTP {s}"))),
+    }
+    let too_large = || FetchError::Refused(format!("the document is larger than {MAX_DOCUMENT_BYTES} bytes"));
+    if response.content_length().is_some_and(|n| n > MAX_DOCUMENT_BYTES as u64) {
+        return Err(too_large());
+    }
+    let cache_control = response
+        .headers()
+        .get(CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let mut response = response;
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| FetchError::Transient(describe_transport_error(&e)))?
+    {
+        if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Fetched { body, cache_control })
+}
+
+/// The client behind a document URL: the cached row while fresh, else a new
+/// fetch. When a re-fetch fails transiently the stale row keeps serving for
+/// `STALE_GRACE_SECS`; a gone or invalid document is refused (`None`).
+pub async fn resolve(state: &AppState, client_id: &str) -> Result<Option<ClientRow>, StoreError> {
+    if !state.config.cimd_enabled {
+        return Ok(None);
+    }
+    let url = match check_client_id_url(client_id) {
+        Ok(url) => url,
+        Err(why) => return Ok(refuse(client_id, &why)),
+    };
+    let now = crate::now_unix();
+    let cached = state.store.get_cimd_client(client_id).await?;
+    if let Some((row, expires_at)) = &cached {
+        if now < *expires_at {
+            return Ok(Some(row.clone()));
+        }
+    }
+    let policy = FetchPolicy {
+        allow: Allowlist::new(&state.config.cimd_allowed_hosts),
+        allow_http: state.config.cimd_allow_http,
+    };
+    let fetched = match fetch_document(&url, &policy).await {
+        Ok(fetched) => fetched,
+        Err(FetchError::Transient(why)) => {
+            return Ok(match cached {
+                Some((row, expires_at)) if now < expires_at + STALE_GRACE_SECS => {
+                    tracing::warn!(
+                        %client_id, reason = %why,
+                        "client metadata document could not be re-fetched; using the cached copy"
+                    );
+                    Some(row)
+                }
+                _ => refuse(client_id, &format!("the document could not be fetched ({why})")),
+            });
+        }
+        Err(e) => return Ok(refuse(client_id, &e.to_string())),
+    };
+    let registration = match validate_document(client_id, &fetched.body) {
+        Ok(registration) => registration,
+        Err(e) => return Ok(refuse(client_id, &e.to_string())),
+    };
+    let row = ClientRow {
+        client_id: client_id.to_string(),
+        client_secret_hash: None,
+        client_name: registration.client_name,
+        redirect_uris: registration.redirect_uris,
+        grant_types: registration.grant_types,
+        token_endpoint_auth_method: registration.token_endpoint_auth_method,
+        application_type: registration.application_type,
+        registration: "cimd".into(),
+        created_at: now,
+        metadata_hash: None,
+        last_used_at: None,
+    };
+    let expires_at = now + cache_lifetime(fetched.cache_control.as_deref());
+    if !state.store.upsert_cimd_client(&row, expires_at).await? {
+        return Ok(refuse(client_id, "a client registered another way has this id"));
+    }
+    Ok(state.store.get_cimd_client(client_id).await?.map(|(row, _)| row))
+}
+
+/// Refusals are the client's problem, but operators need the reason: the
+/// handlers only say "unknown client".
+fn refuse(client_id: &str, why: &str) -> Option<ClientRow> {
+    tracing::info!(%client_id, reason = %why, "client metadata document refused");
+    None
+}
