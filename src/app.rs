@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::http::rate_limit::RateLimiter;
 use crate::store::{ClientRow, Store, StoreError};
 use crate::tokens::opaque::hash_secret;
-use crate::tokens::SigningKeys;
+use crate::tokens::KeyRing;
 use crate::tokens::signing::SigningKeyError;
 use crate::upstream::provider::ProviderError;
 use crate::upstream::{ProviderSet, load_providers};
@@ -22,7 +22,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub store: Store,
     pub cipher: Cipher,
-    pub keys: Arc<SigningKeys>,
+    pub keys: Arc<KeyRing>,
     pub providers: Arc<ProviderSet>,
     pub vault: Vault,
     pub http: reqwest::Client,
@@ -70,7 +70,7 @@ impl AppState {
         let store = Store::connect(&config.database_url).await?;
         store.migrate().await?;
         sync_configured_clients(&store, &config).await?;
-        let keys = SigningKeys::load_or_create(&store, &cipher, crate::now_unix()).await?;
+        let keys = KeyRing::load(store.clone(), cipher.clone(), crate::now_unix()).await?;
         let providers = load_providers(&config.providers_dir, env)?;
         for (id, vars) in &providers.skipped {
             tracing::warn!(
@@ -153,7 +153,7 @@ pub async fn serve_on(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
-    spawn_sweeper(state.clone());
+    spawn_maintenance(state.clone());
     let router = crate::http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     if let Err(e) = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
@@ -163,9 +163,25 @@ pub async fn serve_on(
     }
 }
 
-/// Deletes dynamic registrations nobody used for `dcr_client_ttl_secs`, at
-/// start and hourly, so re-registering clients cannot grow the table forever.
-fn spawn_sweeper(state: AppState) {
+/// Background upkeep, on every instance: signing keys (reload what other
+/// instances changed, rotate by age, retire superseded keys) every minute,
+/// and deletion of dynamic registrations nobody used for
+/// `dcr_client_ttl_secs`, at start and hourly.
+fn spawn_maintenance(state: AppState) {
+    let keys_state = state.clone();
+    tokio::spawn(async move {
+        let config = &keys_state.config;
+        let rotate_after = config.signing_key_rotation_secs as i64;
+        // A superseded key verifies until every token it signed has expired.
+        let retire_after = config.access_token_ttl_secs as i64 + 300;
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            if let Err(e) = keys_state.keys.maintain(crate::now_unix(), rotate_after, retire_after).await {
+                tracing::warn!(error = %e, "signing key upkeep failed");
+            }
+        }
+    });
     let ttl = state.config.dcr_client_ttl_secs as i64;
     if ttl == 0 {
         return;

@@ -31,6 +31,7 @@ struct FileConfig {
     #[serde(default)]
     cimd_allowed_hosts: Vec<String>,
     cimd_allow_http: Option<bool>,
+    signing_key_rotation_secs: Option<u64>,
     #[serde(default)]
     clients: Vec<ClientFile>,
 }
@@ -94,6 +95,8 @@ pub struct Config {
     pub cimd_allowed_hosts: Vec<String>,
     /// Plain-http documents from allowlisted hosts (tests, development).
     pub cimd_allow_http: bool,
+    /// Age at which the signing key is replaced (0 = only by command).
+    pub signing_key_rotation_secs: u64,
 }
 
 impl std::fmt::Debug for Config {
@@ -112,6 +115,7 @@ impl std::fmt::Debug for Config {
             .field("dcr_redirect_uri_patterns", &self.dcr.redirect_uri_patterns)
             .field("dcr_rate_limit_per_minute", &self.dcr_rate_limit_per_minute)
             .field("dcr_client_ttl_secs", &self.dcr_client_ttl_secs)
+            .field("signing_key_rotation_secs", &self.signing_key_rotation_secs)
             .field("cimd_enabled", &self.cimd_enabled)
             .field("cimd_allowed_hosts", &self.cimd_allowed_hosts)
             .field("cimd_allow_http", &self.cimd_allow_http)
@@ -161,6 +165,7 @@ pub const ENV_KEYS: &[&str] = &[
     "dcr_client_ttl_secs",
     "cimd_enabled",
     "cimd_allow_http",
+    "signing_key_rotation_secs",
 ];
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -291,6 +296,9 @@ impl Config {
             }))
             .collect::<Result<Vec<_>, _>>()?;
 
+        let signing_key_rotation_secs =
+            pick_u64("signing_key_rotation_secs", file.signing_key_rotation_secs)?.unwrap_or(30 * 24 * 3600);
+
         let clients = file
             .clients
             .into_iter()
@@ -324,6 +332,7 @@ impl Config {
             cimd_enabled,
             cimd_allowed_hosts,
             cimd_allow_http,
+            signing_key_rotation_secs,
         })
     }
 

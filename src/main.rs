@@ -23,6 +23,17 @@ enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
+    /// Manage keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a new signing key for our access tokens. Running instances sign
+    /// with it within a minute; the old key keeps verifying until the tokens
+    /// it signed have expired.
+    RotateSigning,
 }
 
 fn main() -> ExitCode {
@@ -45,6 +56,7 @@ fn main() -> ExitCode {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => mcp_broker::app::serve(config).await.map_err(|e| e.to_string()),
             Command::Migrate => migrate(&config).await,
+            Command::Keys(KeysCommand::RotateSigning) => rotate_signing(config).await,
         }
     });
     match result {
@@ -54,6 +66,20 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn rotate_signing(config: Config) -> Result<(), String> {
+    let state = mcp_broker::app::AppState::load(config, &|k| std::env::var(k).ok())
+        .await
+        .map_err(|e| e.to_string())?;
+    let kid = state
+        .keys
+        .rotate(mcp_broker::now_unix())
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("new signing key {kid}; previous keys stay published until their tokens expire");
+    state.store.close().await;
+    Ok(())
 }
 
 async fn migrate(config: &Config) -> Result<(), String> {

@@ -13,7 +13,6 @@ use super::form::parse_params;
 use crate::app::AppState;
 use crate::error::AppError;
 use crate::oauth::OAuthError;
-use crate::tokens::access::verify_access_token;
 use crate::tokens::opaque::hash_secret;
 
 pub async fn introspect(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, AppError> {
@@ -35,7 +34,7 @@ pub async fn introspect(State(state): State<AppState>, headers: HeaderMap, body:
 
 async fn describe(state: &AppState, token: &str) -> Result<Option<Value>, AppError> {
     let now = crate::now_unix();
-    if let Ok(claims) = verify_access_token(&state.keys, token, &state.config.public_url, &state.config.mcp_url()) {
+    if let Ok(claims) = state.keys.verify(token, &state.config.public_url, &state.config.mcp_url()).await {
         if !grant_live(state, &claims.grant_id).await? {
             return Ok(None);
         }

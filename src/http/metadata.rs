@@ -54,7 +54,7 @@ pub fn protected_resource_document(state: &AppState) -> Value {
 }
 
 pub async fn jwks(State(state): State<AppState>) -> Response {
-    cacheable(state.keys.jwks().clone())
+    cacheable(state.keys.current().jwks().clone())
 }
 
 /// Metadata changes only on redeploy or key rotation; a short cache is safe.

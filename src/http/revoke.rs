@@ -12,7 +12,6 @@ use super::form::parse_params;
 use crate::app::AppState;
 use crate::error::AppError;
 use crate::oauth::OAuthError;
-use crate::tokens::access::verify_access_token;
 use crate::tokens::opaque::hash_secret;
 
 pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, AppError> {
@@ -41,7 +40,7 @@ async fn grant_of(state: &AppState, token: &str, client_id: &str) -> Result<Opti
     if let Some(row) = state.store.get_refresh_token(&hash_secret(token)).await? {
         return Ok((row.client_id == client_id).then_some(row.grant_id));
     }
-    match verify_access_token(&state.keys, token, &state.config.public_url, &state.config.mcp_url()) {
+    match state.keys.verify(token, &state.config.public_url, &state.config.mcp_url()).await {
         Ok(claims) if claims.client_id == client_id => Ok(Some(claims.grant_id)),
         _ => Ok(None),
     }

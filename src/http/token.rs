@@ -218,7 +218,7 @@ async fn access_token(
         exp: now + ttl as i64,
         grant_id: grant_id.to_string(),
     };
-    Ok((issue_access_token(&state.keys, &claims), ttl))
+    Ok((issue_access_token(&state.keys.current(), &claims), ttl))
 }
 
 fn refresh_row(

@@ -11,7 +11,6 @@ use crate::app::AppState;
 use crate::error::AppError;
 use crate::http::metadata::protected_resource_url;
 use crate::tokens::AccessTokenError;
-use crate::tokens::access::verify_access_token;
 
 /// Who is calling, for the tools. Inserted into the request's extensions.
 #[derive(Clone, Debug)]
@@ -41,7 +40,7 @@ pub async fn require_bearer(State(state): State<AppState>, mut request: Request,
         // No credentials: a bare challenge (RFC 6750 §3.1) starts discovery.
         return challenge(None, None);
     };
-    let claims = match verify_access_token(&state.keys, token, &state.config.public_url, &state.config.mcp_url()) {
+    let claims = match state.keys.verify(token, &state.config.public_url, &state.config.mcp_url()).await {
         Ok(claims) => claims,
         Err(e) => {
             let description = match e {

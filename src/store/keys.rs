@@ -16,11 +16,19 @@ pub struct SigningKeyRow {
 
 type Row = (String, String, Vec<u8>, String, String, i64, Option<i64>);
 
+/// Insertion order, finer than the second-resolution `created_at`.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
 impl Store {
     pub async fn insert_signing_key(&self, k: &SigningKeyRow) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO signing_keys (kid, alg, private_key_enc, public_x, public_y, created_at, retired_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO signing_keys (kid, alg, private_key_enc, public_x, public_y, created_at, retired_at, \
+             created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&k.kid)
         .bind(&k.alg)
@@ -29,8 +37,18 @@ impl Store {
         .bind(&k.public_y)
         .bind(k.created_at)
         .bind(k.retired_at)
+        .bind(now_ms())
         .execute(&self.pool)
         .await?;
+        Ok(())
+    }
+
+    pub async fn retire_signing_key(&self, kid: &str, now: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE kid = $2 AND retired_at IS NULL")
+            .bind(now)
+            .bind(kid)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -38,7 +56,7 @@ impl Store {
     pub async fn active_signing_keys(&self) -> Result<Vec<SigningKeyRow>, StoreError> {
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT kid, alg, private_key_enc, public_x, public_y, created_at, retired_at \
-             FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC, kid",
+             FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at_ms DESC, kid",
         )
         .fetch_all(&self.pool)
         .await?;

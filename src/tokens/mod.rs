@@ -3,8 +3,10 @@
 //! ever store hashed.
 
 pub mod access;
+pub mod keyring;
 pub mod opaque;
 pub mod signing;
 
 pub use access::{AccessClaims, AccessTokenError};
+pub use keyring::KeyRing;
 pub use signing::SigningKeys;

@@ -94,7 +94,7 @@ impl SigningKeys {
     }
 }
 
-fn generate(cipher: &Cipher, now: i64) -> SigningKeyRow {
+pub(crate) fn generate(cipher: &Cipher, now: i64) -> SigningKeyRow {
     let key = SigningKey::random(&mut rand::rngs::OsRng);
     let der = key
         .to_pkcs8_der()

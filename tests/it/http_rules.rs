@@ -13,7 +13,7 @@ use crate::support::oauth_client::{
     self, Client, Pkce, REDIRECT_URI, http, location, mcp_post, open_consent, pkce, query_param,
     register, sign_in, submit_consent, token_request,
 };
-use crate::support::{FakeGithub, Mode, TestBroker, TestDb, start_broker};
+use crate::support::{FakeGithub, Mode, TestBroker, TestDb, start_broker_with_env};
 
 /// The client's `state`, with characters that must survive URL encoding.
 const STATE: &str = "st/4te+x y&z";
@@ -28,9 +28,15 @@ struct Env {
 }
 
 async fn start() -> Env {
+    start_with(&[]).await
+}
+
+/// As [`start`], with extra `MCP_BROKER_*` settings.
+async fn start_with(settings: &[(&str, &str)]) -> Env {
     let db = TestDb::sqlite();
     let fake = FakeGithub::start(Mode::OAuthApp).await;
-    let broker = start_broker(&db, &fake).await;
+    let providers = [("github.toml", fake.provider_toml())];
+    let broker = start_broker_with_env(&db, &providers, settings).await;
     Env {
         broker,
         fake,
@@ -356,7 +362,9 @@ async fn token_responses_are_not_cacheable() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refresh_token_rotates_and_is_bound_to_the_resource() {
-    let env = start().await;
+    // No grace window: a used token is dead a second later (the window itself
+    // and the family revocation on reuse are tests/it/refresh.rs's).
+    let env = start_with(&[("MCP_BROKER_REFRESH_GRACE_SECS", "0")]).await;
     let broker = &env.broker.url;
     let mcp = env.broker.mcp_url();
     let session = sign_in(broker).await;
@@ -368,17 +376,17 @@ async fn refresh_token_rotates_and_is_bound_to_the_resource() {
         .as_str()
         .expect("a new refresh token");
     assert_ne!(new, old);
-    assert!(rotated["access_token"].is_string());
+    let foreign = refresh(broker, client, new, FOREIGN_RESOURCE).await;
+    assert_oauth_error(foreign, 400, "invalid_target").await;
+    let latest = tokens(refresh(broker, client, new, &mcp).await).await;
+    assert_ne!(latest["refresh_token"].as_str(), Some(new));
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     assert_oauth_error(
         refresh(broker, client, old, &mcp).await,
         400,
         "invalid_grant",
     )
     .await;
-    let latest = tokens(refresh(broker, client, new, &mcp).await).await;
-    let latest = latest["refresh_token"].as_str().unwrap();
-    let foreign = refresh(broker, client, latest, FOREIGN_RESOURCE).await;
-    assert_oauth_error(foreign, 400, "invalid_target").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,3 +16,5 @@ mod clients;
 mod conformance;
 mod registration;
 mod consent;
+mod signing_keys;
+mod cimd;

@@ -1,0 +1,102 @@
+//! Signing key rotation: by command and by age, old tokens valid until
+//! their key retires, and instances sharing a database agreeing on keys.
+
+use serde_json::{Value, json};
+
+use crate::support::oauth_client::{http, mcp_post, sign_in};
+use crate::support::{FakeGithub, Mode, TestBroker, TestDb, start_broker};
+
+fn kid_of(token: &str) -> String {
+    use base64::Engine;
+    let header = token.split('.').next().unwrap();
+    let header: Value = serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
+    header["kid"].as_str().unwrap().to_string()
+}
+
+async fn jwks_kids(broker: &TestBroker) -> Vec<String> {
+    let jwks: Value = http().get(format!("{}/jwks.json", broker.url)).send().await.unwrap().json().await.unwrap();
+    jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_string()).collect()
+}
+
+async fn mcp_status(broker: &TestBroker, token: &str) -> u16 {
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}});
+    mcp_post(&broker.mcp_url(), Some(token), None, init).await.0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotation_by_command_publishes_both_keys_and_old_tokens_stay_valid() {
+    let (db, fake) = (TestDb::sqlite(), FakeGithub::start(Mode::OAuthApp).await);
+    let broker = start_broker(&db, &fake).await;
+    let before = sign_in(&broker.url).await;
+    let old_kid = kid_of(&before.access_token);
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mcp-broker"))
+        .current_dir(dir.path())
+        .env("MCP_BROKER_DATABASE_URL", &db.url)
+        .env("MCP_BROKER_ENCRYPTION_KEY", db.encryption_key())
+        .args(["keys", "rotate-signing"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // What the minute's upkeep does on a running instance.
+    broker.state.keys.reload().await.unwrap();
+    let kids = jwks_kids(&broker).await;
+    assert_eq!(kids.len(), 2, "{kids:?}");
+    assert!(kids.contains(&old_kid));
+    let after = sign_in(&broker.url).await;
+    let new_kid = kid_of(&after.access_token);
+    assert_ne!(new_kid, old_kid);
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&new_kid));
+    assert_eq!(mcp_status(&broker, &before.access_token).await, 200);
+    assert_eq!(mcp_status(&broker, &after.access_token).await, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn superseded_key_retires_after_its_tokens_expire_and_then_verifies_nothing() {
+    let (db, fake) = (TestDb::sqlite(), FakeGithub::start(Mode::OAuthApp).await);
+    let broker = start_broker(&db, &fake).await;
+    let before = sign_in(&broker.url).await;
+    let now = mcp_broker::now_unix();
+    broker.state.keys.rotate(now).await.unwrap();
+    // Not yet: the old key was superseded just now.
+    broker.state.keys.maintain(now, 0, 3600).await.unwrap();
+    assert_eq!(jwks_kids(&broker).await.len(), 2);
+    // An hour later it retires.
+    broker.state.keys.maintain(now + 3600, 0, 3600).await.unwrap();
+    let kids = jwks_kids(&broker).await;
+    assert_eq!(kids.len(), 1);
+    assert!(!kids.contains(&kid_of(&before.access_token)));
+    assert_eq!(mcp_status(&broker, &before.access_token).await, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_older_than_the_rotation_age_is_replaced() {
+    let (db, fake) = (TestDb::sqlite(), FakeGithub::start(Mode::OAuthApp).await);
+    let broker = start_broker(&db, &fake).await;
+    let first = broker.state.keys.current().current_kid().to_string();
+    let now = mcp_broker::now_unix();
+    broker.state.keys.maintain(now + 10, 3600, 3600).await.unwrap();
+    assert_eq!(broker.state.keys.current().current_kid(), first, "young key kept");
+    broker.state.keys.maintain(now + 3600, 3600, 7200).await.unwrap();
+    assert_ne!(broker.state.keys.current().current_kid(), first, "old key replaced");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_on_one_database_honour_each_others_tokens_after_rotation() {
+    for db in TestDb::all().await {
+        let fake = FakeGithub::start(Mode::OAuthApp).await;
+        let a = start_broker(&db, &fake).await;
+        let b = start_broker(&db, &fake).await;
+        a.state.keys.rotate(mcp_broker::now_unix()).await.unwrap();
+        let session = sign_in(&a.url).await;
+        // B has not reloaded; the unknown kid makes it look (at most once a second).
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        // The two test instances have different public URLs (ports), so B is
+        // asked to verify with A's issuer and audience: the keys are the test.
+        let claims = b.state.keys.verify(&session.access_token, &a.url, &a.mcp_url()).await;
+        assert!(claims.is_ok(), "{:?}: {claims:?}", db.kind);
+    }
+}
