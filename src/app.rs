@@ -39,6 +39,8 @@ pub enum StartError {
     SigningKey(#[from] SigningKeyError),
     #[error(transparent)]
     Providers(#[from] ProviderError),
+    #[error("scope {0:?} is needed by a tool but missing from the configured [[scopes]]")]
+    ToolScope(&'static str),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -53,6 +55,12 @@ impl AppState {
         config: Config,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<AppState, StartError> {
+        for tool in crate::mcp::tools::TOOLS {
+            let scope = crate::mcp::tools::required_scope(tool).expect("every tool declares a scope");
+            if !config.scopes.names().contains(&scope) {
+                return Err(StartError::ToolScope(scope));
+            }
+        }
         let (key, source) = load_encryption_key(&config)?;
         match &source {
             KeySource::Configured => {}

@@ -34,6 +34,8 @@ struct FileConfig {
     signing_key_rotation_secs: Option<u64>,
     #[serde(default)]
     clients: Vec<ClientFile>,
+    #[serde(default)]
+    scopes: Vec<crate::oauth::scope::ScopeDef>,
 }
 
 /// A pre-registered client as written in the file (`[[clients]]`).
@@ -97,6 +99,8 @@ pub struct Config {
     pub cimd_allow_http: bool,
     /// Age at which the signing key is replaced (0 = only by command).
     pub signing_key_rotation_secs: u64,
+    /// Broker scopes (`[[scopes]]`; defaults fit the GitHub tools).
+    pub scopes: crate::oauth::scope::ScopeCatalog,
 }
 
 impl std::fmt::Debug for Config {
@@ -116,6 +120,7 @@ impl std::fmt::Debug for Config {
             .field("dcr_rate_limit_per_minute", &self.dcr_rate_limit_per_minute)
             .field("dcr_client_ttl_secs", &self.dcr_client_ttl_secs)
             .field("signing_key_rotation_secs", &self.signing_key_rotation_secs)
+            .field("scopes", &self.scopes)
             .field("cimd_enabled", &self.cimd_enabled)
             .field("cimd_allowed_hosts", &self.cimd_allowed_hosts)
             .field("cimd_allow_http", &self.cimd_allow_http)
@@ -299,6 +304,13 @@ impl Config {
         let signing_key_rotation_secs =
             pick_u64("signing_key_rotation_secs", file.signing_key_rotation_secs)?.unwrap_or(30 * 24 * 3600);
 
+        let scopes = if file.scopes.is_empty() {
+            crate::oauth::scope::ScopeCatalog::default()
+        } else {
+            crate::oauth::scope::ScopeCatalog::new(file.scopes)
+                .map_err(|message| ConfigError::Invalid { key: "scopes".into(), message })?
+        };
+
         let clients = file
             .clients
             .into_iter()
@@ -333,6 +345,7 @@ impl Config {
             cimd_allowed_hosts,
             cimd_allow_http,
             signing_key_rotation_secs,
+            scopes,
         })
     }
 

@@ -17,11 +17,15 @@ pub enum AppError {
     /// A human-facing error page (authorize, consent, callback) where
     /// redirecting to the client would be unsafe or impossible.
     Page { status: StatusCode, message: String },
-    /// The MCP endpoint's answer to a missing or bad bearer token (RFC 6750).
+    /// The MCP endpoint's answer to a missing or bad bearer token (401), or
+    /// to one lacking a scope (403 `insufficient_scope`), per RFC 6750 §3.
     Bearer {
+        status: StatusCode,
         resource_metadata: String,
         error: Option<&'static str>,
         description: Option<String>,
+        /// The scopes to ask for (space-separated).
+        scope: Option<String>,
     },
     /// Something on our side failed; logged with its detail, answered as 500.
     Internal(String),
@@ -81,13 +85,18 @@ impl IntoResponse for AppError {
                 response
             }
             AppError::Bearer {
+                status,
                 resource_metadata,
                 error,
                 description,
+                scope,
             } => {
                 let mut challenge = format!("Bearer resource_metadata=\"{resource_metadata}\"");
                 if let Some(error) = error {
                     challenge.push_str(&format!(", error=\"{error}\""));
+                }
+                if let Some(scope) = &scope {
+                    challenge.push_str(&format!(", scope=\"{scope}\""));
                 }
                 if let Some(d) = &description {
                     // Quotes and backslashes would break the header's syntax.
@@ -98,7 +107,7 @@ impl IntoResponse for AppError {
                     "error": error.unwrap_or("invalid_token"),
                     "error_description": description.unwrap_or_else(|| "a bearer token is required".into()),
                 });
-                let mut response = (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
+                let mut response = (status, axum::Json(body)).into_response();
                 if let Ok(v) = HeaderValue::from_str(&challenge) {
                     response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
                 }

@@ -55,8 +55,14 @@ pub struct Fetched {
 }
 
 /// GETs the document at `url`, connecting only to the address the SSRF guard
-/// approved.
+/// approved. One deadline covers DNS, connection and body.
 pub async fn fetch_document(url: &Url, policy: &FetchPolicy) -> Result<Fetched, FetchError> {
+    tokio::time::timeout(TIMEOUT, fetch(url, policy))
+        .await
+        .unwrap_or_else(|_| Err(FetchError::Transient("timed out".into())))
+}
+
+async fn fetch(url: &Url, policy: &FetchPolicy) -> Result<Fetched, FetchError> {
     let host = url
         .host()
         .ok_or_else(|| FetchError::Refused("the URL has no host".into()))?;
@@ -65,18 +71,15 @@ pub async fn fetch_document(url: &Url, policy: &FetchPolicy) -> Result<Fetched, 
         "http" if policy.allow_http && policy.allow.allows_host(&host) => {}
         _ => return Err(FetchError::Refused("metadata documents must be served over https".into())),
     }
-    let addr = match tokio::time::timeout(TIMEOUT, checked_address(url, &policy.allow)).await {
-        Err(_) => return Err(FetchError::Transient("DNS lookup timed out".into())),
-        Ok(Err(GuardError::Forbidden(why))) => return Err(FetchError::Refused(why)),
-        Ok(Err(GuardError::Unresolvable(why))) => return Err(FetchError::Transient(why)),
-        Ok(Ok(addr)) => addr,
-    };
+    let addr = checked_address(url, &policy.allow).await.map_err(|e| match e {
+        GuardError::Forbidden(why) => FetchError::Refused(why),
+        GuardError::Unresolvable(why) => FetchError::Transient(why),
+    })?;
     // A client per fetch, pinned to the checked address. No proxy: a proxy
     // would resolve the name itself and undo the pinning.
     let mut builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
-        .connect_timeout(TIMEOUT)
         .timeout(TIMEOUT)
         .user_agent(concat!("mcp-broker/", env!("CARGO_PKG_VERSION")));
     if let Some(domain) = url.domain() {
@@ -150,7 +153,7 @@ pub async fn resolve(state: &AppState, client_id: &str) -> Result<Option<ClientR
             return Ok(match cached {
                 Some((row, expires_at)) if now < expires_at + STALE_GRACE_SECS => {
                     tracing::warn!(
-                        %client_id, reason = %why,
+                        client_id = ?client_id, reason = %why,
                         "client metadata document could not be re-fetched; using the cached copy"
                     );
                     Some(row)
@@ -187,6 +190,7 @@ pub async fn resolve(state: &AppState, client_id: &str) -> Result<Option<ClientR
 /// Refusals are the client's problem, but operators need the reason: the
 /// handlers only say "unknown client".
 fn refuse(client_id: &str, why: &str) -> Option<ClientRow> {
-    tracing::info!(%client_id, reason = %why, "client metadata document refused");
+    // Debug formatting: the id is attacker-chosen and must not forge log lines.
+    tracing::info!(client_id = ?client_id, reason = %why, "client metadata document refused");
     None
 }

@@ -6,7 +6,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
-use super::consent::{CONSENT_COOKIE, start_upstream_leg};
+use super::consent::{CONSENT_COOKIE, start_upstream_leg, upstream_scopes};
 use super::form::{into_struct, parse_params};
 use super::pages::{Consent, add_page_headers, consent_page};
 use super::session::{session_user, set_cookie};
@@ -36,7 +36,7 @@ pub async fn authorize(
         ));
     };
     let issuer = &state.config.public_url;
-    let valid = match validate_authorization(&params, &client.redirect_uris, &state.config.mcp_url()) {
+    let valid = match validate_authorization(&params, &client.redirect_uris, &state.config.mcp_url(), &state.config.scopes) {
         Ok(valid) => valid,
         Err(AuthorizeRejection::Page(e)) => return Err(AppError::page(StatusCode::BAD_REQUEST, e.description)),
         Err(AuthorizeRejection::Redirect { redirect_uri, state: client_state, error }) => {
@@ -98,7 +98,7 @@ fn consent_response(state: &AppState, client: &ClientRow, pending: &PendingAutho
         client_id: &client.client_id,
         redirect_host: &redirect_host,
         scope: &pending.scope,
-        provider: provider.map(|p| (p.display_name.as_str(), p.scopes.join(" "))),
+        provider: provider.map(|p| (p.display_name.as_str(), upstream_scopes(state, p, &pending.scope).join(" "))),
         localhost_only: client.redirect_uris.iter().all(|u| is_local_redirect(u)),
     });
     let mut response = Html(page).into_response();

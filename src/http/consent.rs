@@ -16,6 +16,7 @@ use crate::oauth::authorize::error_response_url;
 use crate::oauth::{ErrorCode, OAuthError};
 use crate::store::PendingAuthorization;
 use crate::tokens::opaque::{constant_time_eq, hash_secret, random_urlsafe};
+use crate::upstream::Provider;
 use crate::upstream::flow::authorize_url;
 
 /// The double-submit CSRF cookie set with the consent page.
@@ -91,10 +92,22 @@ pub async fn start_upstream_leg(state: &AppState, pending: &PendingAuthorization
     }
     let callback = callback_url(state, &provider.id);
     let challenge = provider.pkce.then(|| challenge.as_str().to_string());
-    let url = authorize_url(provider, &callback, &upstream_state, challenge.as_deref());
+    let scopes = upstream_scopes(state, provider, &pending.scope);
+    let url = authorize_url(provider, &callback, &upstream_state, &scopes, challenge.as_deref());
     // After a form POST the browser must GET the provider: 303. Straight from
     // /authorize a plain 302 does the same.
     Ok(if pending.consented_user_id.is_some() { redirect_found(&url) } else { redirect_see_other(&url) })
+}
+
+/// The provider's base scopes plus those the granted broker scopes need.
+pub fn upstream_scopes(state: &AppState, provider: &Provider, broker_scope: &str) -> Vec<String> {
+    let mut scopes = provider.scopes.clone();
+    for s in state.config.scopes.upstream_scopes(broker_scope) {
+        if !scopes.contains(&s) {
+            scopes.push(s);
+        }
+    }
+    scopes
 }
 
 pub fn callback_url(state: &AppState, provider_id: &str) -> String {

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::app::AppState;
 use crate::oauth::registration_policy::DcrMode;
-use crate::oauth::{register, scope};
+use crate::oauth::register;
 
 pub async fn authorization_server(State(state): State<AppState>) -> Response {
     let issuer = &state.config.public_url;
@@ -29,7 +29,7 @@ pub async fn authorization_server(State(state): State<AppState>) -> Response {
         "grant_types_supported": register::GRANT_TYPES,
         "token_endpoint_auth_methods_supported": register::AUTH_METHODS,
         "code_challenge_methods_supported": ["S256"],
-        "scopes_supported": scope::SUPPORTED,
+        "scopes_supported": state.config.scopes.names(),
         "authorization_response_iss_parameter_supported": true,
         "client_id_metadata_document_supported": state.config.cimd_enabled,
     });
@@ -47,7 +47,7 @@ pub fn protected_resource_document(state: &AppState) -> Value {
     json!({
         "resource": state.config.mcp_url(),
         "authorization_servers": [state.config.public_url],
-        "scopes_supported": scope::SUPPORTED,
+        "scopes_supported": state.config.scopes.names(),
         "bearer_methods_supported": ["header"],
         "resource_name": "mcp-broker",
     })

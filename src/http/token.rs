@@ -11,7 +11,6 @@ use super::client_auth::authenticated_client;
 use super::form::{Params, parse_params};
 use crate::app::AppState;
 use crate::error::AppError;
-use crate::oauth::scope::check_narrowing;
 use crate::oauth::token::{
     CodeRedemption, RefreshPresentation, check_code, check_grant_type_allowed, check_refresh,
 };
@@ -111,7 +110,7 @@ async fn redeem_refresh_token(state: &AppState, client: &ClientRow, params: &Par
         let now = crate::now_unix();
         match check_refresh(&row, &client.client_id, resource, now, grace)? {
             RefreshPresentation::Fresh => {
-                let scope = check_narrowing(&row.scope, params.get("scope").map(String::as_str))?;
+                let scope = state.config.scopes.check_narrowing(&row.scope, params.get("scope").map(String::as_str))?;
                 let (access, expires_in) =
                     access_token(state, client, &row.grant_id, &scope, &row.resource, now).await?;
                 let new_refresh = new_secret(REFRESH_TOKEN_PREFIX);

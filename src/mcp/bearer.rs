@@ -1,12 +1,16 @@
 //! The bearer check on every MCP request: our JWT (signature, issuer,
-//! audience, expiry), then one indexed read to see the grant is still live.
-//! The client's token stops here; it is never sent upstream.
+//! audience, expiry), then one indexed read to see the grant is still live,
+//! then — for `tools/call` — the scope the tool needs. The client's token
+//! stops here; it is never sent upstream.
 
+use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use serde_json::Value;
 
+use super::tools::required_scope;
 use crate::app::AppState;
 use crate::error::AppError;
 use crate::http::metadata::protected_resource_url;
@@ -21,14 +25,24 @@ pub struct GrantCtx {
     pub scope: String,
 }
 
-pub async fn require_bearer(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let challenge = |error: Option<&'static str>, description: Option<&str>| {
-        AppError::Bearer {
-            resource_metadata: protected_resource_url(&state),
-            error,
-            description: description.map(str::to_string),
-        }
-        .into_response()
+/// rmcp's own request limit; a body over it is refused here first.
+const MAX_BODY: usize = 4 * 1024 * 1024;
+
+fn challenge(state: &AppState, status: StatusCode, error: Option<&'static str>, description: Option<&str>, scope: Option<String>) -> Response {
+    AppError::Bearer {
+        status,
+        resource_metadata: protected_resource_url(state),
+        error,
+        description: description.map(str::to_string),
+        scope,
+    }
+    .into_response()
+}
+
+pub async fn require_bearer(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let unauthorized = |error, description: Option<&str>| {
+        // The default scopes tell a client what to ask for (2025-11-25).
+        challenge(&state, StatusCode::UNAUTHORIZED, error, description, Some(state.config.scopes.defaults()))
     };
     let Some(token) = request
         .headers()
@@ -38,7 +52,7 @@ pub async fn require_bearer(State(state): State<AppState>, mut request: Request,
         .map(str::trim)
     else {
         // No credentials: a bare challenge (RFC 6750 §3.1) starts discovery.
-        return challenge(None, None);
+        return unauthorized(None, None);
     };
     let claims = match state.keys.verify(token, &state.config.public_url, &state.config.mcp_url()).await {
         Ok(claims) => claims,
@@ -48,19 +62,54 @@ pub async fn require_bearer(State(state): State<AppState>, mut request: Request,
                 AccessTokenError::UnknownKey => "the access token was not issued by this server",
                 _ => "the access token is invalid",
             };
-            return challenge(Some("invalid_token"), Some(description));
+            return unauthorized(Some("invalid_token"), Some(description));
         }
     };
     match state.store.grant_status(&claims.grant_id).await {
         Ok(Some(grant)) if !grant.revoked => {}
-        Ok(_) => return challenge(Some("invalid_token"), Some("the grant behind this token was revoked")),
+        Ok(_) => return unauthorized(Some("invalid_token"), Some("the grant behind this token was revoked")),
         Err(e) => return AppError::internal(e).into_response(),
     }
-    request.extensions_mut().insert(GrantCtx {
+    let grant = GrantCtx {
         grant_id: claims.grant_id,
         user_id: claims.sub,
         client_id: claims.client_id,
         scope: claims.scope,
-    });
-    next.run(request).await
+    };
+    let (mut parts, body) = request.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, MAX_BODY).await else {
+        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    };
+    if let Some(missing) = missing_scopes(&state, &grant.scope, &body) {
+        // One challenge naming everything needed: what was granted plus what
+        // these calls require, so a re-authorization covers both (step-up).
+        let mut wanted: Vec<String> = grant.scope.split(' ').map(str::to_string).collect();
+        wanted.extend(missing);
+        let description = "this tool needs a scope the token does not have";
+        return challenge(&state, StatusCode::FORBIDDEN, Some("insufficient_scope"), Some(description), Some(wanted.join(" ")));
+    }
+    parts.extensions.insert(grant);
+    next.run(Request::from_parts(parts, Body::from(body))).await
+}
+
+/// Scopes that `tools/call` requests in this body need and `granted` lacks.
+fn missing_scopes(state: &AppState, granted: &str, body: &Bytes) -> Option<Vec<String>> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    let messages = match value {
+        Value::Array(batch) => batch,
+        single => vec![single],
+    };
+    let mut missing: Vec<String> = Vec::new();
+    for m in &messages {
+        if m.get("method").and_then(Value::as_str) != Some("tools/call") {
+            continue;
+        }
+        let name = m.pointer("/params/name").and_then(Value::as_str).unwrap_or_default();
+        if let Some(required) = required_scope(name) {
+            if !state.config.scopes.satisfies(granted, required) && !missing.iter().any(|s| s == required) {
+                missing.push(required.to_string());
+            }
+        }
+    }
+    (!missing.is_empty()).then_some(missing)
 }

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::pkce::check_challenge;
 use super::redirect_uri::matches_registered;
 use super::resource::check_resource;
-use super::scope::check_scope;
+use super::scope::ScopeCatalog;
 use super::{ErrorCode, OAuthError};
 
 #[derive(Debug, Default, Deserialize)]
@@ -55,6 +55,7 @@ pub fn validate_authorization(
     params: &AuthorizeParams,
     registered: &[String],
     our_resource: &str,
+    scopes: &ScopeCatalog,
 ) -> Result<ValidAuthorization, AuthorizeRejection> {
     let client_id = params
         .client_id
@@ -100,7 +101,7 @@ pub fn validate_authorization(
         params.code_challenge_method.as_deref(),
     )
     .map_err(reject)?;
-    let scope = check_scope(params.scope.as_deref()).map_err(reject)?;
+    let scope = scopes.check_requested(params.scope.as_deref()).map_err(reject)?;
     let resource = check_resource(params.resource.as_deref(), our_resource).map_err(reject)?;
     Ok(ValidAuthorization {
         client_id,
@@ -165,8 +166,8 @@ mod tests {
 
     #[test]
     fn valid_request_passes() {
-        let v = validate_authorization(&params(), &registered(), RESOURCE).unwrap();
-        assert_eq!(v.scope, "mcp");
+        let v = validate_authorization(&params(), &registered(), RESOURCE, &ScopeCatalog::default()).unwrap();
+        assert_eq!(v.scope, "profile repo:read");
         assert_eq!(v.resource, RESOURCE);
     }
 
@@ -175,7 +176,7 @@ mod tests {
         let mut p = params();
         p.redirect_uri = Some("https://evil.example/cb".into());
         assert!(matches!(
-            validate_authorization(&p, &registered(), RESOURCE),
+            validate_authorization(&p, &registered(), RESOURCE, &ScopeCatalog::default()),
             Err(AuthorizeRejection::Page(_))
         ));
     }
@@ -184,7 +185,7 @@ mod tests {
     fn missing_pkce_is_redirected_as_invalid_request() {
         let mut p = params();
         p.code_challenge = None;
-        match validate_authorization(&p, &registered(), RESOURCE) {
+        match validate_authorization(&p, &registered(), RESOURCE, &ScopeCatalog::default()) {
             Err(AuthorizeRejection::Redirect { error, state, .. }) => {
                 assert_eq!(error.code, ErrorCode::InvalidRequest);
                 assert_eq!(state.as_deref(), Some("xyz"));
@@ -197,7 +198,7 @@ mod tests {
     fn foreign_resource_is_invalid_target() {
         let mut p = params();
         p.resource = Some("https://other.example/mcp".into());
-        match validate_authorization(&p, &registered(), RESOURCE) {
+        match validate_authorization(&p, &registered(), RESOURCE, &ScopeCatalog::default()) {
             Err(AuthorizeRejection::Redirect { error, .. }) => assert_eq!(error.code, ErrorCode::InvalidTarget),
             other => panic!("{other:?}"),
         }

@@ -78,9 +78,8 @@ pub fn validate_registration(req: RegistrationRequest) -> Result<Registration, O
     if application_type != "web" && application_type != "native" {
         return Err(metadata_error("application_type must be web or native"));
     }
-    if let Some(scope) = &req.scope {
-        super::scope::check_scope(Some(scope)).map_err(|e| metadata_error(e.description))?;
-    }
+    // `scope` is informational here: what a client may get is decided per
+    // authorization request, against the scope catalog.
     let client_name = req.client_name.map(|n| n.chars().take(MAX_NAME_LEN).collect());
     Ok(Registration {
         client_name,

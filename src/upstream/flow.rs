@@ -17,6 +17,7 @@ pub fn authorize_url(
     provider: &Provider,
     redirect_uri: &str,
     state: &str,
+    scopes: &[String],
     pkce_challenge: Option<&str>,
 ) -> String {
     let mut url = url::Url::parse(&provider.authorize_url).expect("checked when the provider loaded");
@@ -26,8 +27,8 @@ pub fn authorize_url(
             .append_pair("client_id", &provider.client_id)
             .append_pair("redirect_uri", redirect_uri)
             .append_pair("state", state);
-        if !provider.scopes.is_empty() {
-            q.append_pair("scope", &provider.scopes.join(&provider.scope_separator));
+        if !scopes.is_empty() {
+            q.append_pair("scope", &scopes.join(&provider.scope_separator));
         }
         if let Some(challenge) = pkce_challenge {
             q.append_pair("code_challenge", challenge)

@@ -122,7 +122,10 @@ struct Setup {
 }
 
 async fn setup(config: Option<&str>) -> Setup {
-    let db = TestDb::sqlite();
+    setup_on(TestDb::sqlite(), config).await
+}
+
+async fn setup_on(db: TestDb, config: Option<&str>) -> Setup {
     let fake = FakeGithub::start(Mode::OAuthApp).await;
     let docs = DocServer::start().await;
     let broker = start_broker_full(&db, &[("github.toml", fake.provider_toml())], &[], config).await;
@@ -144,8 +147,13 @@ fn assert_error_page(answer: &(u16, Option<String>, String)) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn client_identified_by_its_metadata_document_signs_in() {
-    let s = setup(Some(ALLOW_LOCAL_DOCUMENTS)).await;
+async fn client_identified_by_its_metadata_document_signs_in_on_both_databases() {
+    for db in TestDb::all().await {
+        sign_in_with_a_document(setup_on(db, Some(ALLOW_LOCAL_DOCUMENTS)).await).await;
+    }
+}
+
+async fn sign_in_with_a_document(s: Setup) {
     let client = Client { client_id: s.docs.publish("app.json", None) };
     let pkce = pkce();
     let back = authorize(&s.broker.url, &client, &pkce, "s1").await;

@@ -18,3 +18,4 @@ mod registration;
 mod consent;
 mod signing_keys;
 mod cimd;
+mod scopes;

@@ -54,6 +54,8 @@ struct FakeState {
     refresh_tokens: HashMap<String, bool>,
     /// Every secret value this fake handed out, for leak scans.
     issued: Vec<String>,
+    /// The `scope` of the last authorization request.
+    last_scope: Option<String>,
     counters: Counters,
     seq: u64,
 }
@@ -72,6 +74,7 @@ impl FakeGithub {
             access_tokens: HashMap::new(),
             refresh_tokens: HashMap::new(),
             issued: Vec::new(),
+            last_scope: None,
             counters: Counters::default(),
             seq: 0,
         }));
@@ -91,6 +94,11 @@ impl FakeGithub {
 
     pub fn counters(&self) -> Counters {
         self.state.lock().unwrap().counters.clone()
+    }
+
+    /// The `scope` parameter of the last authorization request.
+    pub fn last_authorize_scope(&self) -> Option<String> {
+        self.state.lock().unwrap().last_scope.clone()
     }
 
     /// Every token and code this fake issued.
@@ -114,7 +122,7 @@ api_base_url = "{u}"
 userinfo_url = "{u}/user"
 client_id = "{CLIENT_ID}"
 client_secret = "{CLIENT_SECRET}"
-scopes = ["read:user", "repo"]
+scopes = []
 "#,
             u = self.url
         )
@@ -144,6 +152,7 @@ fn now() -> i64 {
 async fn authorize(State(state): Shared, Query(q): Query<HashMap<String, String>>) -> Response {
     let mut s = state.lock().unwrap();
     s.counters.authorize += 1;
+    s.last_scope = q.get("scope").cloned();
     if q.get("client_id").map(String::as_str) != Some(CLIENT_ID) {
         return (StatusCode::NOT_FOUND, "unknown client").into_response();
     }
