@@ -69,12 +69,18 @@ async fn fetch(url: &Url, policy: &FetchPolicy) -> Result<Fetched, FetchError> {
     match url.scheme() {
         "https" => {}
         "http" if policy.allow_http && policy.allow.allows_host(&host) => {}
-        _ => return Err(FetchError::Refused("metadata documents must be served over https".into())),
+        _ => {
+            return Err(FetchError::Refused(
+                "metadata documents must be served over https".into(),
+            ));
+        }
     }
-    let addr = checked_address(url, &policy.allow).await.map_err(|e| match e {
-        GuardError::Forbidden(why) => FetchError::Refused(why),
-        GuardError::Unresolvable(why) => FetchError::Transient(why),
-    })?;
+    let addr = checked_address(url, &policy.allow)
+        .await
+        .map_err(|e| match e {
+            GuardError::Forbidden(why) => FetchError::Refused(why),
+            GuardError::Unresolvable(why) => FetchError::Transient(why),
+        })?;
     // A client per fetch, pinned to the checked address. No proxy: a proxy
     // would resolve the name itself and undo the pinning.
     let mut builder = reqwest::Client::builder()
@@ -88,7 +94,7 @@ async fn fetch(url: &Url, policy: &FetchPolicy) -> Result<Fetched, FetchError> {
     let client = builder
         .build()
         .map_err(|_| FetchError::Transient("cannot build the HTTP client".into()))?;
-    let response = client
+    let mut response = client
         .get(url.clone())
         .header(ACCEPT, "application/json")
         .send()
@@ -96,13 +102,24 @@ async fn fetch(url: &Url, policy: &FetchPolicy) -> Result<Fetched, FetchError> {
         .map_err(|e| FetchError::Transient(describe_transport_error(&e)))?;
     match response.status().as_u16() {
         200 => {}
-        s @ 300..=399 => return Err(FetchError::Refused(format!("HTTP {s}: redirects are not followed"))),
+        s @ 300..=399 => {
+            return Err(FetchError::Refused(format!(
+                "HTTP {s}: redirects are not followed"
+            )));
+        }
         s @ (404 | 410) => return Err(FetchError::Gone(s)),
         s @ (408 | 429 | 500..=599) => return Err(FetchError::Transient(format!("HTTP {s}"))),
         s => return Err(FetchError::Refused(format!("HTTP {s}"))),
     }
-    let too_large = || FetchError::Refused(format!("the document is larger than {MAX_DOCUMENT_BYTES} bytes"));
-    if response.content_length().is_some_and(|n| n > MAX_DOCUMENT_BYTES as u64) {
+    let too_large = || {
+        FetchError::Refused(format!(
+            "the document is larger than {MAX_DOCUMENT_BYTES} bytes"
+        ))
+    };
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_DOCUMENT_BYTES as u64)
+    {
         return Err(too_large());
     }
     let cache_control = response
@@ -110,7 +127,6 @@ async fn fetch(url: &Url, policy: &FetchPolicy) -> Result<Fetched, FetchError> {
         .get(CACHE_CONTROL)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let mut response = response;
     let mut body = Vec::new();
     while let Some(chunk) = response
         .chunk()
@@ -122,7 +138,10 @@ async fn fetch(url: &Url, policy: &FetchPolicy) -> Result<Fetched, FetchError> {
         }
         body.extend_from_slice(&chunk);
     }
-    Ok(Fetched { body, cache_control })
+    Ok(Fetched {
+        body,
+        cache_control,
+    })
 }
 
 /// The client behind a document URL: the cached row while fresh, else a new
@@ -138,10 +157,10 @@ pub async fn resolve(state: &AppState, client_id: &str) -> Result<Option<ClientR
     };
     let now = crate::now_unix();
     let cached = state.store.get_cimd_client(client_id).await?;
-    if let Some((row, expires_at)) = &cached {
-        if now < *expires_at {
-            return Ok(Some(row.clone()));
-        }
+    if let Some((row, expires_at)) = &cached
+        && now < *expires_at
+    {
+        return Ok(Some(row.clone()));
     }
     let policy = FetchPolicy {
         allow: Allowlist::new(&state.config.cimd_allowed_hosts),
@@ -158,7 +177,10 @@ pub async fn resolve(state: &AppState, client_id: &str) -> Result<Option<ClientR
                     );
                     Some(row)
                 }
-                _ => refuse(client_id, &format!("the document could not be fetched ({why})")),
+                _ => refuse(
+                    client_id,
+                    &format!("the document could not be fetched ({why})"),
+                ),
             });
         }
         Err(e) => return Ok(refuse(client_id, &e.to_string())),
@@ -182,9 +204,16 @@ pub async fn resolve(state: &AppState, client_id: &str) -> Result<Option<ClientR
     };
     let expires_at = now + cache_lifetime(fetched.cache_control.as_deref());
     if !state.store.upsert_cimd_client(&row, expires_at).await? {
-        return Ok(refuse(client_id, "a client registered another way has this id"));
+        return Ok(refuse(
+            client_id,
+            "a client registered another way has this id",
+        ));
     }
-    Ok(state.store.get_cimd_client(client_id).await?.map(|(row, _)| row))
+    Ok(state
+        .store
+        .get_cimd_client(client_id)
+        .await?
+        .map(|(row, _)| row))
 }
 
 /// Refusals are the client's problem, but operators need the reason: the

@@ -12,7 +12,10 @@ use crate::store::{ClientRow, StoreError};
 /// The client behind `client_id`, if it is known or can be resolved. URL ids
 /// are only ever metadata documents: a refused document is `None`, which the
 /// handlers answer as an unknown client (error page, or 401 `invalid_client`).
-pub async fn find_client(state: &AppState, client_id: &str) -> Result<Option<ClientRow>, StoreError> {
+pub async fn find_client(
+    state: &AppState,
+    client_id: &str,
+) -> Result<Option<ClientRow>, StoreError> {
     if crate::oauth::cimd::is_document_url(client_id) {
         return cimd::resolve(state, client_id).await;
     }

@@ -78,7 +78,10 @@ pub async fn checked_address(url: &Url, allow: &Allowlist) -> Result<SocketAddr,
         return Ok(first);
     }
     let allowed_ip = |ip: IpAddr| allow.addrs.contains(&ip);
-    if let Some(bad) = addrs.iter().find(|a| is_non_public(a.ip()) && !allowed_ip(a.ip())) {
+    if let Some(bad) = addrs
+        .iter()
+        .find(|a| is_non_public(a.ip()) && !allowed_ip(a.ip()))
+    {
         return Err(GuardError::Forbidden(format!(
             "{host} is or resolves to a non-public address ({}); not fetched",
             bad.ip()
@@ -158,28 +161,64 @@ mod tests {
 
     #[test]
     fn loopback_is_refused_in_every_spelling() {
-        for a in ["127.0.0.1", "127.1.2.3", "::1", "::ffff:127.0.0.1", "::127.0.0.1", "64:ff9b::7f00:1", "2002:7f00:1::"] {
+        for a in [
+            "127.0.0.1",
+            "127.1.2.3",
+            "::1",
+            "::ffff:127.0.0.1",
+            "::127.0.0.1",
+            "64:ff9b::7f00:1",
+            "2002:7f00:1::",
+        ] {
             assert!(is_non_public(ip(a)), "{a}");
         }
     }
 
     #[test]
     fn private_and_shared_ranges_are_refused() {
-        for a in ["10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1", "100.64.0.1", "fd00::1", "fc00::1", "::ffff:10.0.0.1"] {
+        for a in [
+            "10.1.2.3",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "100.64.0.1",
+            "fd00::1",
+            "fc00::1",
+            "::ffff:10.0.0.1",
+        ] {
             assert!(is_non_public(ip(a)), "{a}");
         }
     }
 
     #[test]
     fn unspecified_multicast_broadcast_and_documentation_are_refused() {
-        for a in ["0.0.0.0", "::", "224.0.0.1", "ff02::1", "255.255.255.255", "240.0.0.1", "192.0.2.1", "198.51.100.7", "203.0.113.9", "2001:db8::1", "198.18.0.1"] {
+        for a in [
+            "0.0.0.0",
+            "::",
+            "224.0.0.1",
+            "ff02::1",
+            "255.255.255.255",
+            "240.0.0.1",
+            "192.0.2.1",
+            "198.51.100.7",
+            "203.0.113.9",
+            "2001:db8::1",
+            "198.18.0.1",
+        ] {
             assert!(is_non_public(ip(a)), "{a}");
         }
     }
 
     #[test]
     fn public_addresses_pass() {
-        for a in ["93.184.215.14", "8.8.8.8", "172.32.0.1", "100.128.0.1", "2606:4700:4700::1111", "::ffff:8.8.8.8"] {
+        for a in [
+            "93.184.215.14",
+            "8.8.8.8",
+            "172.32.0.1",
+            "100.128.0.1",
+            "2606:4700:4700::1111",
+            "::ffff:8.8.8.8",
+        ] {
             assert!(!is_non_public(ip(a)), "{a}");
         }
     }
@@ -187,20 +226,35 @@ mod tests {
     #[tokio::test]
     async fn literal_private_host_is_forbidden_unless_allowlisted() {
         let url = Url::parse("https://127.0.0.1:8443/client").unwrap();
-        let refused = checked_address(&url, &Allowlist::default()).await.unwrap_err();
+        let refused = checked_address(&url, &Allowlist::default())
+            .await
+            .unwrap_err();
         assert!(matches!(refused, GuardError::Forbidden(_)), "{refused:?}");
         let allow = Allowlist::new(&["127.0.0.1".into()]);
-        assert_eq!(checked_address(&url, &allow).await.unwrap(), "127.0.0.1:8443".parse().unwrap());
+        assert_eq!(
+            checked_address(&url, &allow).await.unwrap(),
+            "127.0.0.1:8443".parse().unwrap()
+        );
         let v6 = Url::parse("https://[::1]/client").unwrap();
-        assert!(checked_address(&v6, &Allowlist::new(&["[::1]".into()])).await.is_ok());
+        assert!(
+            checked_address(&v6, &Allowlist::new(&["[::1]".into()]))
+                .await
+                .is_ok()
+        );
     }
 
     #[tokio::test]
     async fn localhost_name_is_forbidden_unless_allowlisted() {
         let url = Url::parse("https://localhost/client").unwrap();
-        let refused = checked_address(&url, &Allowlist::default()).await.unwrap_err();
+        let refused = checked_address(&url, &Allowlist::default())
+            .await
+            .unwrap_err();
         assert!(matches!(refused, GuardError::Forbidden(_)), "{refused:?}");
-        assert!(checked_address(&url, &Allowlist::new(&["LOCALHOST".into()])).await.is_ok());
+        assert!(
+            checked_address(&url, &Allowlist::new(&["LOCALHOST".into()]))
+                .await
+                .is_ok()
+        );
     }
 
     #[test]

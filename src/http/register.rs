@@ -50,10 +50,10 @@ pub async fn register(
     check_redirect_patterns(&state.config.dcr, &reg.redirect_uris)?;
     let metadata_hash = fingerprint(&reg);
 
-    if !reg.confidential {
-        if let Some(existing) = state.store.find_public_dcr_client(&metadata_hash).await? {
-            return Ok(registered(&existing, None, StatusCode::CREATED));
-        }
+    if !reg.confidential
+        && let Some(existing) = state.store.find_public_dcr_client(&metadata_hash).await?
+    {
+        return Ok(registered(&existing, None, StatusCode::CREATED));
     }
     let secret = reg.confidential.then(|| new_secret(CLIENT_SECRET_PREFIX));
     let client = ClientRow {

@@ -21,10 +21,10 @@ pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Byt
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
     // The hint only orders the lookups (RFC 7009 §2.1); we try both kinds.
-    if let Some(grant_id) = grant_of(&state, token, &client.client_id).await? {
-        if state.store.revoke_grant(&grant_id, crate::now_unix()).await? {
-            tracing::info!(grant_id = %grant_id, client_id = %client.client_id, "grant revoked by the client");
-        }
+    if let Some(grant_id) = grant_of(&state, token, &client.client_id).await?
+        && state.store.revoke_grant(&grant_id, crate::now_unix()).await?
+    {
+        tracing::info!(grant_id = %grant_id, client_id = %client.client_id, "grant revoked by the client");
     }
     // 200 whether or not the token was known or ours to revoke: answering
     // differently would let a client probe for other clients' tokens.

@@ -105,10 +105,11 @@ fn missing_scopes(state: &AppState, granted: &str, body: &Bytes) -> Option<Vec<S
             continue;
         }
         let name = m.pointer("/params/name").and_then(Value::as_str).unwrap_or_default();
-        if let Some(required) = required_scope(name) {
-            if !state.config.scopes.satisfies(granted, required) && !missing.iter().any(|s| s == required) {
-                missing.push(required.to_string());
-            }
+        if let Some(required) = required_scope(name)
+            && !state.config.scopes.satisfies(granted, required)
+            && !missing.iter().any(|s| s == required)
+        {
+            missing.push(required.to_string());
         }
     }
     (!missing.is_empty()).then_some(missing)

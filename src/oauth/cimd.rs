@@ -37,7 +37,9 @@ pub enum DocumentError {
     ClientIdMismatch,
     #[error("the metadata document asks for a client secret, which a URL client cannot have")]
     SharedSecret,
-    #[error("private_key_jwt client authentication is not supported; use token_endpoint_auth_method \"none\"")]
+    #[error(
+        "private_key_jwt client authentication is not supported; use token_endpoint_auth_method \"none\""
+    )]
     PrivateKeyJwt,
     #[error("{0}")]
     Metadata(String),
@@ -75,7 +77,9 @@ pub fn check_client_id_url(client_id: &str) -> Result<Url, String> {
         return Err("the client_id URL must not contain . or .. path segments".into());
     }
     if url.as_str() != client_id {
-        return Err("the client_id URL is not in normal form (case, default port or escaping)".into());
+        return Err(
+            "the client_id URL is not in normal form (case, default port or escaping)".into(),
+        );
     }
     Ok(url)
 }
@@ -116,7 +120,8 @@ pub fn validate_document(client_id: &str, body: &[u8]) -> Result<Registration, D
     if !value.is_object() {
         return Err(DocumentError::NotAnObject);
     }
-    let doc: Document = serde_json::from_value(value).map_err(|e| DocumentError::Malformed(e.to_string()))?;
+    let doc: Document =
+        serde_json::from_value(value).map_err(|e| DocumentError::Malformed(e.to_string()))?;
     let id = doc.client_id.ok_or(DocumentError::Missing("client_id"))?;
     // Byte for byte: no normalisation, so one document names exactly one URL.
     if id != client_id {
@@ -211,14 +216,24 @@ mod tests {
         let r = validate_document(ID, &doc(json!({}))).unwrap();
         assert!(!r.confidential);
         assert_eq!(r.token_endpoint_auth_method, "none");
-        assert_eq!(r.redirect_uris, vec!["http://127.0.0.1:3000/cb".to_string()]);
+        assert_eq!(
+            r.redirect_uris,
+            vec!["http://127.0.0.1:3000/cb".to_string()]
+        );
         assert_eq!(r.client_name.as_deref(), Some("App"));
     }
 
     #[test]
     fn auth_method_defaults_to_none_and_client_name_is_optional() {
-        let r = validate_document(ID, &doc(json!({"token_endpoint_auth_method": null, "client_name": null}))).unwrap();
-        assert_eq!((r.token_endpoint_auth_method.as_str(), r.client_name), ("none", None));
+        let r = validate_document(
+            ID,
+            &doc(json!({"token_endpoint_auth_method": null, "client_name": null})),
+        )
+        .unwrap();
+        assert_eq!(
+            (r.token_endpoint_auth_method.as_str(), r.client_name),
+            ("none", None)
+        );
     }
 
     #[test]
@@ -245,9 +260,13 @@ mod tests {
     #[test]
     fn document_must_be_a_json_object() {
         for body in [&b"[1,2]"[..], b"not json", b"\"https://app.example/x\""] {
-            assert_eq!(validate_document(ID, body).unwrap_err(), DocumentError::NotAnObject);
+            assert_eq!(
+                validate_document(ID, body).unwrap_err(),
+                DocumentError::NotAnObject
+            );
         }
-        let err = validate_document(ID, &doc(json!({"redirect_uris": "http://127.0.0.1/cb"}))).unwrap_err();
+        let err = validate_document(ID, &doc(json!({"redirect_uris": "http://127.0.0.1/cb"})))
+            .unwrap_err();
         assert!(matches!(err, DocumentError::Malformed(_)), "{err:?}");
     }
 
@@ -260,8 +279,13 @@ mod tests {
 
     #[test]
     fn shared_secret_auth_methods_are_refused() {
-        for method in ["client_secret_basic", "client_secret_post", "client_secret_jwt"] {
-            let err = validate_document(ID, &doc(json!({ "token_endpoint_auth_method": method }))).unwrap_err();
+        for method in [
+            "client_secret_basic",
+            "client_secret_post",
+            "client_secret_jwt",
+        ] {
+            let err = validate_document(ID, &doc(json!({ "token_endpoint_auth_method": method })))
+                .unwrap_err();
             assert_eq!(err, DocumentError::SharedSecret, "{method}");
         }
         let err = validate_document(ID, &doc(json!({"client_secret": "s3cret"}))).unwrap_err();
@@ -270,13 +294,21 @@ mod tests {
 
     #[test]
     fn private_key_jwt_is_refused_as_unsupported() {
-        let err = validate_document(ID, &doc(json!({"token_endpoint_auth_method": "private_key_jwt"}))).unwrap_err();
+        let err = validate_document(
+            ID,
+            &doc(json!({"token_endpoint_auth_method": "private_key_jwt"})),
+        )
+        .unwrap_err();
         assert_eq!(err, DocumentError::PrivateKeyJwt);
     }
 
     #[test]
     fn redirect_uris_follow_the_registration_rules() {
-        for uri in ["http://app.example/cb", "javascript:alert(1)", "https://app.example/cb#x"] {
+        for uri in [
+            "http://app.example/cb",
+            "javascript:alert(1)",
+            "https://app.example/cb#x",
+        ] {
             let err = validate_document(ID, &doc(json!({ "redirect_uris": [uri] }))).unwrap_err();
             assert!(matches!(err, DocumentError::Metadata(_)), "{uri}: {err:?}");
         }

@@ -17,7 +17,8 @@ use crate::support::oauth_client::{
 };
 use crate::support::{FakeGithub, Mode, TestBroker, TestDb, start_broker_full};
 
-const ALLOW_LOCAL_DOCUMENTS: &str = "cimd_allowed_hosts = [\"127.0.0.1\"]\ncimd_allow_http = true\n";
+const ALLOW_LOCAL_DOCUMENTS: &str =
+    "cimd_allowed_hosts = [\"127.0.0.1\"]\ncimd_allow_http = true\n";
 
 #[derive(Clone)]
 struct Doc {
@@ -62,7 +63,11 @@ impl DocServer {
     }
 
     fn set(&self, name: &str, doc: Doc) {
-        self.served.lock().unwrap().docs.insert(format!("/{name}"), doc);
+        self.served
+            .lock()
+            .unwrap()
+            .docs
+            .insert(format!("/{name}"), doc);
     }
 
     /// A valid public-client document at `name`, its id being its own URL.
@@ -75,12 +80,23 @@ impl DocServer {
     fn publish_json(&self, name: &str, body: Value, cache_control: Option<&str>) {
         let mut headers = vec![("content-type", "application/json".to_string())];
         headers.extend(cache_control.map(|c| ("cache-control", c.to_string())));
-        self.set(name, Doc { status: 200, headers, body: body.to_string() });
+        self.set(
+            name,
+            Doc {
+                status: 200,
+                headers,
+                body: body.to_string(),
+            },
+        );
     }
 
     fn fetches(&self, name: &str) -> usize {
         let served = self.served.lock().unwrap();
-        served.fetches.get(&format!("/{name}")).copied().unwrap_or(0)
+        served
+            .fetches
+            .get(&format!("/{name}"))
+            .copied()
+            .unwrap_or(0)
     }
 
     fn total_fetches(&self) -> usize {
@@ -96,9 +112,10 @@ fn serve(served: &Mutex<Served>, path: &str) -> Response {
     };
     let mut response = (StatusCode::from_u16(doc.status).unwrap(), doc.body).into_response();
     for (name, value) in doc.headers {
-        response
-            .headers_mut()
-            .insert(HeaderName::from_static(name), HeaderValue::from_str(&value).unwrap());
+        response.headers_mut().insert(
+            HeaderName::from_static(name),
+            HeaderValue::from_str(&value).unwrap(),
+        );
     }
     response
 }
@@ -128,16 +145,31 @@ async fn setup(config: Option<&str>) -> Setup {
 async fn setup_on(db: TestDb, config: Option<&str>) -> Setup {
     let fake = FakeGithub::start(Mode::OAuthApp).await;
     let docs = DocServer::start().await;
-    let broker = start_broker_full(&db, &[("github.toml", fake.provider_toml())], &[], config).await;
-    Setup { broker, docs, _fake: fake, _db: db }
+    let broker =
+        start_broker_full(&db, &[("github.toml", fake.provider_toml())], &[], config).await;
+    Setup {
+        broker,
+        docs,
+        _fake: fake,
+        _db: db,
+    }
 }
 
 /// GET /authorize for `client_id`; returns status, Location and body.
 async fn try_authorize(broker: &TestBroker, client_id: &str) -> (u16, Option<String>, String) {
-    let client = Client { client_id: client_id.into() };
-    let response = http().get(authorize_url(&broker.url, &client, &pkce(), "st")).send().await.unwrap();
+    let client = Client {
+        client_id: client_id.into(),
+    };
+    let response = http()
+        .get(authorize_url(&broker.url, &client, &pkce(), "st"))
+        .send()
+        .await
+        .unwrap();
     let status = response.status().as_u16();
-    let location = response.headers().get("location").map(|v| v.to_str().unwrap().to_string());
+    let location = response
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_string());
     (status, location, response.text().await.unwrap())
 }
 
@@ -154,7 +186,10 @@ async fn client_identified_by_its_metadata_document_signs_in_on_both_databases()
 }
 
 async fn sign_in_with_a_document(s: Setup) {
-    let client = Client { client_id: s.docs.publish("app.json", None) };
+    // no-store: /token fetches again, so the row is also updated in place.
+    let client = Client {
+        client_id: s.docs.publish("app.json", Some("no-store")),
+    };
     let pkce = pkce();
     let back = authorize(&s.broker.url, &client, &pkce, "s1").await;
     assert_eq!(query_param(&back, "state").as_deref(), Some("s1"));
@@ -162,20 +197,39 @@ async fn sign_in_with_a_document(s: Setup) {
     let response = redeem(&s.broker.url, &client, &code, &pkce).await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
-    assert!(body["access_token"].is_string() && body["refresh_token"].is_string(), "{body}");
-    let row = s.broker.state.store.get_client(&client.client_id).await.unwrap().unwrap();
+    assert!(
+        body["access_token"].is_string() && body["refresh_token"].is_string(),
+        "{body}"
+    );
+    let row = s
+        .broker
+        .state
+        .store
+        .get_client(&client.client_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(row.registration, "cimd");
     assert_eq!(row.token_endpoint_auth_method, "none");
     assert_eq!(row.client_secret_hash, None);
     assert_eq!(row.redirect_uris, vec![REDIRECT_URI.to_string()]);
     assert_eq!(row.client_name.as_deref(), Some("Metadata Doc App"));
+    assert_eq!(
+        s.docs.fetches("app.json"),
+        2,
+        "one fetch at /authorize, one at /token"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn document_whose_client_id_differs_from_its_url_is_refused() {
     let s = setup(Some(ALLOW_LOCAL_DOCUMENTS)).await;
     let id = s.docs.url("impostor.json");
-    s.docs.publish_json("impostor.json", document(&s.docs.url("app.json"), REDIRECT_URI), None);
+    s.docs.publish_json(
+        "impostor.json",
+        document(&s.docs.url("app.json"), REDIRECT_URI),
+        None,
+    );
     assert_error_page(&try_authorize(&s.broker, &id).await);
     assert_eq!(s.docs.fetches("impostor.json"), 1);
     // At the token endpoint the same client is unknown: 401 invalid_client.
@@ -190,7 +244,11 @@ async fn document_whose_client_id_differs_from_its_url_is_refused() {
 async fn redirect_uri_not_listed_in_the_document_is_refused() {
     let s = setup(Some(ALLOW_LOCAL_DOCUMENTS)).await;
     let id = s.docs.url("other-cb.json");
-    s.docs.publish_json("other-cb.json", document(&id, "http://127.0.0.1:53682/elsewhere"), None);
+    s.docs.publish_json(
+        "other-cb.json",
+        document(&id, "http://127.0.0.1:53682/elsewhere"),
+        None,
+    );
     assert_error_page(&try_authorize(&s.broker, &id).await);
 }
 
@@ -215,11 +273,22 @@ async fn redirecting_document_url_is_refused() {
     let s = setup(Some(ALLOW_LOCAL_DOCUMENTS)).await;
     let id = s.docs.url("moved.json");
     // The target would be valid for `id`: only not following redirects refuses it.
-    s.docs.publish_json("target.json", document(&id, REDIRECT_URI), None);
+    s.docs
+        .publish_json("target.json", document(&id, REDIRECT_URI), None);
     let location = vec![("location", s.docs.url("target.json"))];
-    s.docs.set("moved.json", Doc { status: 302, headers: location, body: String::new() });
+    s.docs.set(
+        "moved.json",
+        Doc {
+            status: 302,
+            headers: location,
+            body: String::new(),
+        },
+    );
     assert_error_page(&try_authorize(&s.broker, &id).await);
-    assert_eq!((s.docs.fetches("moved.json"), s.docs.fetches("target.json")), (1, 0));
+    assert_eq!(
+        (s.docs.fetches("moved.json"), s.docs.fetches("target.json")),
+        (1, 0)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -230,13 +299,23 @@ async fn oversized_document_is_refused() {
     body["padding"] = json!("x".repeat(20 * 1024));
     s.docs.publish_json("huge.json", body, None);
     assert_error_page(&try_authorize(&s.broker, &id).await);
-    assert!(s.broker.state.store.get_client(&id).await.unwrap().is_none());
+    assert!(
+        s.broker
+            .state
+            .store
+            .get_client(&id)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn document_is_fetched_once_within_its_max_age() {
     let s = setup(Some(ALLOW_LOCAL_DOCUMENTS)).await;
-    let client = Client { client_id: s.docs.publish("cached.json", Some("public, max-age=600")) };
+    let client = Client {
+        client_id: s.docs.publish("cached.json", Some("public, max-age=600")),
+    };
     for _ in 0..2 {
         let page = open_consent(&authorize_url(&s.broker.url, &client, &pkce(), "s")).await;
         assert!(page.html.contains("Metadata Doc App"));
@@ -247,7 +326,9 @@ async fn document_is_fetched_once_within_its_max_age() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_store_document_is_fetched_every_time() {
     let s = setup(Some(ALLOW_LOCAL_DOCUMENTS)).await;
-    let client = Client { client_id: s.docs.publish("fresh.json", Some("no-store")) };
+    let client = Client {
+        client_id: s.docs.publish("fresh.json", Some("no-store")),
+    };
     for _ in 0..2 {
         open_consent(&authorize_url(&s.broker.url, &client, &pkce(), "s")).await;
     }
@@ -257,12 +338,22 @@ async fn no_store_document_is_fetched_every_time() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_document_serves_through_an_outage_but_not_after_deletion() {
     let s = setup(Some(ALLOW_LOCAL_DOCUMENTS)).await;
-    let client = Client { client_id: s.docs.publish("flaky.json", Some("no-store")) };
+    let client = Client {
+        client_id: s.docs.publish("flaky.json", Some("no-store")),
+    };
     open_consent(&authorize_url(&s.broker.url, &client, &pkce(), "s")).await;
-    let outage = Doc { status: 503, headers: vec![], body: "down".into() };
+    let outage = Doc {
+        status: 503,
+        headers: vec![],
+        body: "down".into(),
+    };
     s.docs.set("flaky.json", outage);
     open_consent(&authorize_url(&s.broker.url, &client, &pkce(), "s")).await;
-    let gone = Doc { status: 410, headers: vec![], body: String::new() };
+    let gone = Doc {
+        status: 410,
+        headers: vec![],
+        body: String::new(),
+    };
     s.docs.set("flaky.json", gone);
     assert_error_page(&try_authorize(&s.broker, &client.client_id).await);
     assert_eq!(s.docs.fetches("flaky.json"), 3);
@@ -273,5 +364,8 @@ async fn authorization_server_metadata_advertises_cimd_support() {
     let s = setup(None).await;
     let url = format!("{}/.well-known/oauth-authorization-server", s.broker.url);
     let metadata: Value = http().get(url).send().await.unwrap().json().await.unwrap();
-    assert_eq!(metadata["client_id_metadata_document_supported"], json!(true));
+    assert_eq!(
+        metadata["client_id_metadata_document_supported"],
+        json!(true)
+    );
 }
