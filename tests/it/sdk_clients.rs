@@ -131,3 +131,268 @@ async fn python_sdk_completes_the_flow_and_calls_whoami() {
     };
     assert_client_signs_in_and_calls_whoami(python.to_str().unwrap(), "tests/clients/python/whoami.py", "Python SDK").await;
 }
+
+// ---------------------------------------------------------------------------
+// Longer scenarios (`scenario.mjs` / `scenario.py`): the scripts print one
+// event per stdout line (`CLIENT_ID <id>`, `BROWSER_WALK <client_id>`,
+// `TOKENS ...`, `HTTP <method> <path> <status> [grant_type=...]`,
+// `TOOL_RESULT <json>`, `READY`); the test reads them as they come.
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout};
+
+/// One step of a scenario may take this long; the scripts give up after 40 s.
+const SCENARIO_STEP: Duration = Duration::from_secs(60);
+
+/// A running scenario script.
+struct Scenario {
+    label: String,
+    child: Child,
+    stdin: ChildStdin,
+    stdout: Lines<BufReader<ChildStdout>>,
+    stderr: tokio::task::JoinHandle<String>,
+    /// Every stdout line so far.
+    events: Vec<String>,
+}
+
+impl Scenario {
+    fn start(program: &str, args: &[&str], label: &str) -> Scenario {
+        let mut child = tokio::process::Command::new(program)
+            .args(args)
+            .current_dir(repo_root())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{label}: cannot start {program}: {e}"));
+        let mut stderr = child.stderr.take().unwrap();
+        Scenario {
+            label: label.to_string(),
+            stdin: child.stdin.take().unwrap(),
+            stdout: BufReader::new(child.stdout.take().unwrap()).lines(),
+            stderr: tokio::spawn(async move {
+                let mut text = String::new();
+                let _ = stderr.read_to_string(&mut text).await;
+                text
+            }),
+            child,
+            events: Vec::new(),
+        }
+    }
+
+    /// Reads events until `wanted`; panics with the script's output if it
+    /// ends first.
+    async fn wait_for(&mut self, wanted: &str) {
+        loop {
+            let line = tokio::time::timeout(SCENARIO_STEP, self.stdout.next_line())
+                .await
+                .unwrap_or_else(|_| panic!("{}: no {wanted} in time\nstdout:\n{}", self.label, self.events.join("\n")));
+            match line.unwrap() {
+                Some(line) => {
+                    let done = line == wanted;
+                    self.events.push(line);
+                    if done {
+                        return;
+                    }
+                }
+                None => {
+                    let status = self.child.wait().await.unwrap();
+                    let stderr = (&mut self.stderr).await.unwrap();
+                    panic!("{}: ended ({status}) before {wanted}\nstdout:\n{}\nstderr:\n{stderr}", self.label, self.events.join("\n"));
+                }
+            }
+        }
+    }
+
+    /// The go-ahead line the script waits for after `READY`.
+    async fn send_line(&mut self) {
+        self.stdin.write_all(b"go\n").await.unwrap();
+        self.stdin.flush().await.unwrap();
+    }
+
+    /// Reads the rest; returns every event, after asserting the script
+    /// succeeded.
+    async fn finish(mut self) -> Events {
+        let rest = async {
+            while let Some(line) = self.stdout.next_line().await.unwrap() {
+                self.events.push(line);
+            }
+            self.child.wait().await.unwrap()
+        };
+        let status = tokio::time::timeout(SCENARIO_STEP, rest)
+            .await
+            .unwrap_or_else(|_| panic!("{}: timed out", self.label));
+        let stderr = self.stderr.await.unwrap();
+        let stdout = self.events.join("\n");
+        assert!(status.success(), "{} failed ({status})\nstdout:\n{stdout}\nstderr:\n{stderr}", self.label);
+        Events(self.events, format!("{}\nstdout:\n{stdout}\nstderr:\n{stderr}", self.label))
+    }
+}
+
+/// A finished scenario's stdout events, and its whole output for messages.
+struct Events(Vec<String>, String);
+
+impl Events {
+    /// The arguments of every `NAME ...` event, in order.
+    fn all(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ').or(rest.is_empty().then_some(""))))
+            .collect()
+    }
+
+    /// Index of the first event equal to `line` (or starting with it + ' ').
+    fn position(&self, line: &str) -> usize {
+        self.0
+            .iter()
+            .position(|l| l == line || l.starts_with(&format!("{line} ")))
+            .unwrap_or_else(|| panic!("no `{line}` event\n{}", self.1))
+    }
+
+    /// Asserts every `TOOL_RESULT` names the fixture user; returns how many.
+    fn whoami_results(&self) -> usize {
+        let results = self.all("TOOL_RESULT");
+        for r in &results {
+            let user: Value = serde_json::from_str(r).unwrap_or_else(|e| panic!("{e}: {r}\n{}", self.1));
+            assert_eq!(user["login"], "octo-fixture", "{}", self.1);
+        }
+        results.len()
+    }
+
+    /// `HTTP` events after index `from`, as their text.
+    fn http_after(&self, from: usize) -> Vec<&str> {
+        self.0[from..].iter().filter_map(|l| l.strip_prefix("HTTP ")).collect()
+    }
+}
+
+/// Refresh tokens the broker stored for `client_id` (issued or rotated).
+async fn refresh_tokens_of(broker: &crate::support::TestBroker, client_id: &str) -> usize {
+    let cells = broker.state.store.dump_table_text("refresh_tokens").await.unwrap();
+    cells.iter().filter(|c| *c == client_id).count()
+}
+
+/// The access token lives 2 s: the script signs in, calls, waits past expiry
+/// and calls again. The second call must succeed on a refreshed token: one
+/// browser walk, one GitHub code exchange, and the broker rotated the refresh
+/// token (the first one plus its successor are stored for the client).
+async fn assert_refreshes_after_expiry(program: &str, script: &str, label: &str) -> Events {
+    let db = TestDb::sqlite();
+    let fake = FakeGithub::start(Mode::OAuthApp).await;
+    let broker = crate::support::start_broker_with_env(
+        &db,
+        &[("github.toml", fake.provider_toml())],
+        &[("MCP_BROKER_ACCESS_TOKEN_TTL_SECS", "2")],
+    )
+    .await;
+    let url = broker.mcp_url();
+    let events = Scenario::start(program, &[script, "--scenario", "refresh", &url], label).finish().await;
+    let out = &events.1;
+    eprintln!("DEBUG {out}");
+    assert_eq!(events.whoami_results(), 2, "{out}");
+    assert_eq!(events.all("BROWSER_WALK").len(), 1, "no second sign-in\n{out}");
+    let clients = events.all("CLIENT_ID");
+    assert_eq!(clients.len(), 1, "{out}");
+    assert_eq!(fake.counters().code_exchanges, 1, "{out}");
+    // After the first result: a refresh grant the broker answered, then the call.
+    let after_first = events.http_after(events.position("TOOL_RESULT"));
+    let refresh = after_first
+        .iter()
+        .position(|h| *h == "POST /token 200 grant_type=refresh_token")
+        .unwrap_or_else(|| panic!("no refresh after the first call\n{out}"));
+    assert!(after_first[refresh..].iter().any(|h| h.starts_with("POST /mcp 200")), "{out}");
+    assert_eq!(refresh_tokens_of(&broker, clients[0]).await, 2, "the broker rotated the refresh token\n{out}");
+    events
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typescript_sdk_refreshes_after_expiry() {
+    if let Err(reason) = ts_ready().await {
+        return skip_or_fail(reason);
+    }
+    let events = assert_refreshes_after_expiry("node", "tests/clients/ts/scenario.mjs", "TypeScript SDK").await;
+    // The TS SDK does not track expiry itself: the expired token gets a 401,
+    // and the refresh answers it.
+    let after_first = events.http_after(events.position("TOOL_RESULT"));
+    let unauthorized = after_first.iter().position(|h| h.starts_with("POST /mcp 401"));
+    let refresh = after_first.iter().position(|h| h.ends_with("grant_type=refresh_token"));
+    assert!(unauthorized.is_some() && unauthorized < refresh, "401 before the refresh\n{}", events.1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_sdk_refreshes_after_expiry() {
+    let python = match python_ready().await {
+        Ok(python) => python,
+        Err(reason) => return skip_or_fail(reason),
+    };
+    // The Python SDK refreshes on its own clock (`expires_in`) before sending,
+    // so it never sees the 401; a 401 would send it back to the browser.
+    assert_refreshes_after_expiry(python.to_str().unwrap(), "tests/clients/python/scenario.py", "Python SDK").await;
+}
+
+/// Signs in and calls; then the test deletes the client (its grants, and so
+/// its access and refresh tokens, go with it) and the script calls again. The
+/// SDK must see its refresh refused with 401 `invalid_client`, drop its
+/// registration, register anew, walk the browser again, and the call succeed.
+async fn assert_reregisters_after_client_deleted(program: &str, script: &str, label: &str) -> Events {
+    let db = TestDb::sqlite();
+    let fake = FakeGithub::start(Mode::OAuthApp).await;
+    let broker = start_broker(&db, &fake).await;
+    let url = broker.mcp_url();
+    let mut run = Scenario::start(program, &[script, "--scenario", "reregister", &url], label);
+    run.wait_for("READY").await;
+    let first = run
+        .events
+        .iter()
+        .find_map(|l| l.strip_prefix("CLIENT_ID "))
+        .unwrap_or_else(|| panic!("{label}: no CLIENT_ID before READY: {:?}", run.events))
+        .to_string();
+    assert!(broker.state.store.delete_client(&first).await.unwrap(), "{label}: client {first} exists");
+    run.send_line().await;
+    let events = run.finish().await;
+    let out = &events.1;
+    eprintln!("DEBUG {out}");
+    assert_eq!(events.whoami_results(), 2, "{out}");
+    let clients = events.all("CLIENT_ID");
+    assert_eq!(clients.len(), 2, "a second registration\n{out}");
+    assert_ne!(clients[0], clients[1], "{out}");
+    assert!(broker.state.store.get_client(clients[1]).await.unwrap().is_some(), "{out}");
+    assert_eq!(events.all("BROWSER_WALK"), [clients[0], clients[1]], "one walk per client\n{out}");
+    assert_eq!(fake.counters().code_exchanges, 2, "{out}");
+    // After READY: the dead token's 401, the refresh refused as invalid_client,
+    // then a registration.
+    let after = events.http_after(events.position("READY"));
+    let step = |wanted: &str| {
+        after
+            .iter()
+            .position(|h| h.starts_with(wanted))
+            .unwrap_or_else(|| panic!("no `{wanted}` after READY\n{out}"))
+    };
+    let (unauthorized, refused, registered) = (
+        step("POST /mcp 401"),
+        step("POST /token 401 grant_type=refresh_token"),
+        step("POST /register 201"),
+    );
+    assert!(unauthorized < refused && refused < registered, "{out}");
+    events
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typescript_sdk_reregisters_after_its_client_is_deleted() {
+    if let Err(reason) = ts_ready().await {
+        return skip_or_fail(reason);
+    }
+    let events =
+        assert_reregisters_after_client_deleted("node", "tests/clients/ts/scenario.mjs", "TypeScript SDK").await;
+    // The SDK dropped everything through the provider's invalidateCredentials.
+    assert_eq!(events.all("INVALIDATE"), ["all"], "{}", events.1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_sdk_reregisters_after_its_client_is_deleted() {
+    let python = match python_ready().await {
+        Ok(python) => python,
+        Err(reason) => return skip_or_fail(reason),
+    };
+    assert_reregisters_after_client_deleted(python.to_str().unwrap(), "tests/clients/python/scenario.py", "Python SDK").await;
+}

@@ -104,9 +104,9 @@ async def run(scenario: str, mcp_url: str) -> None:
             expires_in = storage.tokens.expires_in if storage.tokens else None
             if expires_in is None or expires_in > 20:
                 raise StepError(f"expires_in {expires_in}: start the broker with a short token lifetime")
-            log_wait = expires_in + 1.5
-            print(f"[python-client] waiting {log_wait}s for the access token to expire", file=sys.stderr)
-            await anyio.sleep(log_wait)
+            wait_s = expires_in + 1.5
+            print(f"[python-client] waiting {wait_s}s for the access token to expire", file=sys.stderr)
+            await anyio.sleep(wait_s)
         else:
             event("READY")
             line = await anyio.to_thread.run_sync(sys.stdin.readline)
