@@ -9,16 +9,27 @@ use crate::oauth::OAuthError;
 pub type Params = HashMap<String, String>;
 
 pub fn parse_params(raw: &[u8]) -> Result<Params, OAuthError> {
-    if std::str::from_utf8(raw).is_err() {
-        return Err(OAuthError::invalid_request("request parameters are not valid UTF-8"));
-    }
     let mut out = HashMap::new();
-    for (k, v) in url::form_urlencoded::parse(raw) {
-        if out.insert(k.to_string(), v.to_string()).is_some() {
+    for pair in raw.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
+        let (k, v) = match pair.iter().position(|b| *b == b'=') {
+            Some(at) => (&pair[..at], &pair[at + 1..]),
+            None => (pair, &pair[..0]),
+        };
+        let (k, v) = (decode(k)?, decode(v)?);
+        if out.contains_key(&k) {
             return Err(OAuthError::invalid_request(format!("parameter {k:?} is repeated")));
         }
+        out.insert(k, v);
     }
     Ok(out)
+}
+
+/// `application/x-www-form-urlencoded` decoding that refuses invalid UTF-8,
+/// raw or percent-encoded, instead of replacing it.
+fn decode(raw: &[u8]) -> Result<String, OAuthError> {
+    let plus_as_space: Vec<u8> = raw.iter().map(|b| if *b == b'+' { b' ' } else { *b }).collect();
+    let bytes: Vec<u8> = percent_encoding::percent_decode(&plus_as_space).collect();
+    String::from_utf8(bytes).map_err(|_| OAuthError::invalid_request("request parameters are not valid UTF-8"))
 }
 
 /// Reads the parameters into a typed struct of `Option<String>` fields.
@@ -55,7 +66,15 @@ mod tests {
     }
 
     #[test]
-    fn non_utf8_is_invalid_request() {
+    fn non_utf8_is_invalid_request_raw_or_percent_encoded() {
         assert!(parse_params(&[0x61, 0x3d, 0xff]).is_err());
+        assert!(parse_params(b"a=%FF").is_err());
+        assert!(parse_params(b"%C3%28=x").is_err());
+    }
+
+    #[test]
+    fn form_encoding_is_decoded() {
+        let p = parse_params(b"a=x+y%2Bz&b=&c&d=%C3%A9").unwrap();
+        assert_eq!((p["a"].as_str(), p["b"].as_str(), p["c"].as_str(), p["d"].as_str()), ("x y+z", "", "", "é"));
     }
 }

@@ -9,8 +9,8 @@ Both sign in (DCR, consent walk, token exchange) and call `github_whoami` once, 
               call again; the SDK has to get back in on its own.
 
 stdout carries one event per line for the test, as `../ts/browser.mjs` does: `CLIENT_ID <id>`,
-`BROWSER_WALK <client_id>`, `TOKENS ...`, `HTTP <method> <path> <status>` for every request the
-SDK sends, `TOOL_RESULT <text>` per successful call, `READY`. Diagnostics go to stderr; any
+`BROWSER_WALK <client_id>`, `TOKENS ...`, `HTTP <method> <path> <status> [grant_type=..] [error=..]`
+for every request the SDK sends, `TOOL_RESULT <text>` per successful call, `READY`. Diagnostics go to stderr; any
 failure exits non-zero with `FAILED:`. Gives up after 40 s.
 
 The browser walk and the token storage are `whoami.py`'s, with events added.
@@ -59,10 +59,18 @@ class Storage(InMemoryTokenStorage):
 
 
 async def trace(response: httpx2.Response) -> None:
-    """httpx2 response hook: `HTTP <method> <path> <status> [grant_type=...]` per SDK request."""
+    """httpx2 response hook: `HTTP <method> <path> <status> [grant_type=...] [error=...]` per SDK request."""
     request = response.request
-    grant = parse_qs(request.content.decode(errors="replace")).get("grant_type") if request.method == "POST" else None
-    event("HTTP", request.method, request.url.path, response.status_code, *(f"grant_type={g}" for g in grant or []))
+    parts = [request.method, request.url.path, response.status_code]
+    if request.method == "POST":
+        parts += [f"grant_type={g}" for g in parse_qs(request.content.decode(errors="replace")).get("grant_type", [])]
+    if response.status_code >= 400 and "json" in response.headers.get("content-type", ""):
+        await response.aread()  # an OAuth error answer names its code (`invalid_client`, ...)
+        try:
+            parts += [f"error={response.json()['error']}"]
+        except (ValueError, KeyError, TypeError):
+            pass
+    event("HTTP", *parts)
 
 
 async def call_whoami(session: ClientSession) -> None:

@@ -237,7 +237,7 @@ export class HeadlessOAuthProvider {
   }
 }
 
-/** A fetch that prints `HTTP <method> <path> <status> [grant_type=...]` for each SDK request. */
+/** A fetch that prints `HTTP <method> <path> <status> [grant_type=...] [error=...]` for each SDK request. */
 export function tracingFetch(inner = fetch) {
   return async (input, init = {}) => {
     const url = new URL(input instanceof Request ? input.url : String(input));
@@ -247,7 +247,10 @@ export function tracingFetch(inner = fetch) {
     const form = body instanceof URLSearchParams ? body : typeof body === 'string' && !/^\s*[[{]/.test(body) ? new URLSearchParams(body) : null;
     const grant = form?.get('grant_type');
     const response = await inner(input, init);
-    event('HTTP', method, url.pathname, response.status, ...(grant ? [`grant_type=${grant}`] : []));
+    // An OAuth error answer names its code (`invalid_client`, ...).
+    const json = response.status >= 400 && /json/.test(response.headers.get('content-type') ?? '');
+    const error = json ? (await response.clone().json().catch(() => ({}))).error : undefined;
+    event('HTTP', method, url.pathname, response.status, ...(grant ? [`grant_type=${grant}`] : []), ...(error ? [`error=${error}`] : []));
     return response;
   };
 }
