@@ -8,8 +8,8 @@ use tokio::net::TcpListener;
 use crate::config::Config;
 use crate::http::rate_limit::RateLimiter;
 use crate::store::{ClientRow, Store, StoreError};
-use crate::tokens::opaque::hash_secret;
 use crate::tokens::KeyRing;
+use crate::tokens::opaque::hash_secret;
 use crate::tokens::signing::SigningKeyError;
 use crate::upstream::provider::ProviderError;
 use crate::upstream::{ProviderSet, load_providers};
@@ -56,7 +56,8 @@ impl AppState {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<AppState, StartError> {
         for tool in crate::mcp::tools::TOOLS {
-            let scope = crate::mcp::tools::required_scope(tool).expect("every tool declares a scope");
+            let scope =
+                crate::mcp::tools::required_scope(tool).expect("every tool declares a scope");
             if !config.scopes.names().contains(&scope) {
                 return Err(StartError::ToolScope(scope));
             }
@@ -94,7 +95,8 @@ impl AppState {
             );
         }
         let vault = Vault::new(store.clone(), cipher.clone());
-        let registration_limiter = Arc::new(RateLimiter::per_minute(config.dcr_rate_limit_per_minute));
+        let registration_limiter =
+            Arc::new(RateLimiter::per_minute(config.dcr_rate_limit_per_minute));
         Ok(AppState {
             registration_limiter,
             config: Arc::new(config),
@@ -131,7 +133,10 @@ async fn sync_configured_clients(store: &Store, config: &Config) -> Result<(), S
         .collect();
     let removed = store.sync_configured_clients(&rows).await?;
     if removed > 0 {
-        tracing::info!(removed, "pre-registered clients removed from the config were deleted");
+        tracing::info!(
+            removed,
+            "pre-registered clients removed from the config were deleted"
+        );
     }
     Ok(())
 }
@@ -139,10 +144,12 @@ async fn sync_configured_clients(store: &Store, config: &Config) -> Result<(), S
 /// Binds the configured address and serves until the process is stopped.
 pub async fn serve(config: Config) -> Result<(), StartError> {
     let addr = config.bind;
-    let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind {
-        addr: addr.to_string(),
-        source,
-    })?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: addr.to_string(),
+            source,
+        })?;
     let state = AppState::load(config, &|k| std::env::var(k).ok()).await?;
     tracing::info!(
         listen = %addr,
@@ -162,7 +169,8 @@ pub async fn serve_on(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
     spawn_maintenance(state.clone());
-    let router = crate::http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let router =
+        crate::http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     if let Err(e) = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await
@@ -185,7 +193,11 @@ fn spawn_maintenance(state: AppState) {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
         loop {
             every.tick().await;
-            if let Err(e) = keys_state.keys.maintain(crate::now_unix(), rotate_after, retire_after).await {
+            if let Err(e) = keys_state
+                .keys
+                .maintain(crate::now_unix(), rotate_after, retire_after)
+                .await
+            {
                 tracing::warn!(error = %e, "signing key upkeep failed");
             }
         }
@@ -198,7 +210,11 @@ fn spawn_maintenance(state: AppState) {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
         loop {
             every.tick().await;
-            match state.store.delete_unused_dcr_clients(crate::now_unix() - ttl).await {
+            match state
+                .store
+                .delete_unused_dcr_clients(crate::now_unix() - ttl)
+                .await
+            {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(deleted = n, "expired unused dynamic client registrations"),
                 Err(e) => tracing::warn!(error = %e, "client sweep failed"),
@@ -213,7 +229,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

@@ -63,7 +63,10 @@ impl std::fmt::Debug for PreRegisteredClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PreRegisteredClient")
             .field("client_id", &self.client_id)
-            .field("client_secret", &self.client_secret.as_ref().map(|_| "<redacted>"))
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "<redacted>"),
+            )
             .field("registration", &self.registration)
             .finish()
     }
@@ -206,26 +209,32 @@ impl Config {
         };
         let pick_u64 = |key: &str, from_file: Option<u64>| -> Result<Option<u64>, ConfigError> {
             match lookup(key) {
-                Some((name, v)) => v.trim().parse().map(Some).map_err(|_| ConfigError::Invalid {
-                    key: name,
-                    message: format!("expected a whole number of seconds, got {v:?}"),
-                }),
+                Some((name, v)) => v
+                    .trim()
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| ConfigError::Invalid {
+                        key: name,
+                        message: format!("expected a whole number of seconds, got {v:?}"),
+                    }),
                 None => Ok(from_file),
             }
         };
 
         let pick_bool = |key: &str, from_file: Option<bool>| -> Result<Option<bool>, ConfigError> {
             match lookup(key) {
-                Some((name, v)) => parse_bool(&v).map(Some).ok_or_else(|| ConfigError::Invalid {
-                    key: name,
-                    message: format!("expected true or false, got {v:?}"),
-                }),
+                Some((name, v)) => parse_bool(&v)
+                    .map(Some)
+                    .ok_or_else(|| ConfigError::Invalid {
+                        key: name,
+                        message: format!("expected true or false, got {v:?}"),
+                    }),
                 None => Ok(from_file),
             }
         };
 
-        let (bind_key, bind) = pick("bind", file.bind)
-            .unwrap_or_else(|| ("bind".into(), DEFAULT_BIND.into()));
+        let (bind_key, bind) =
+            pick("bind", file.bind).unwrap_or_else(|| ("bind".into(), DEFAULT_BIND.into()));
         let bind = bind.parse().map_err(|_| ConfigError::Invalid {
             key: bind_key,
             message: format!("expected host:port such as {DEFAULT_BIND}, got {bind:?}"),
@@ -233,8 +242,11 @@ impl Config {
 
         let (url_key, public_url) = pick("public_url", file.public_url)
             .unwrap_or_else(|| ("public_url".into(), DEFAULT_PUBLIC_URL.into()));
-        let public_url = normalize_public_url(&public_url)
-            .map_err(|message| ConfigError::Invalid { key: url_key, message })?;
+        let public_url =
+            normalize_public_url(&public_url).map_err(|message| ConfigError::Invalid {
+                key: url_key,
+                message,
+            })?;
 
         let (db_key, database_url) = pick("database_url", file.database_url)
             .unwrap_or_else(|| ("database_url".into(), DEFAULT_DATABASE_URL.into()));
@@ -254,14 +266,14 @@ impl Config {
             .into();
 
         let encryption_key = match pick("encryption_key", file.encryption_key) {
-            Some((key, value)) => Some(
-                decode_key(&value).map_err(|message| ConfigError::Invalid { key, message })?,
-            ),
+            Some((key, value)) => {
+                Some(decode_key(&value).map_err(|message| ConfigError::Invalid { key, message })?)
+            }
             None => None,
         };
 
-        let access_token_ttl_secs = pick_u64("access_token_ttl_secs", file.access_token_ttl_secs)?
-            .unwrap_or(3600);
+        let access_token_ttl_secs =
+            pick_u64("access_token_ttl_secs", file.access_token_ttl_secs)?.unwrap_or(3600);
         let refresh_token_ttl_secs =
             pick_u64("refresh_token_ttl_secs", file.refresh_token_ttl_secs)?
                 .unwrap_or(30 * 24 * 3600);
@@ -295,30 +307,39 @@ impl Config {
             .cimd_allowed_hosts
             .iter()
             .enumerate()
-            .map(|(i, h)| allowed_host(h).map_err(|message| ConfigError::Invalid {
-                key: format!("cimd_allowed_hosts[{i}]"),
-                message,
-            }))
+            .map(|(i, h)| {
+                allowed_host(h).map_err(|message| ConfigError::Invalid {
+                    key: format!("cimd_allowed_hosts[{i}]"),
+                    message,
+                })
+            })
             .collect::<Result<Vec<_>, _>>()?;
 
         let signing_key_rotation_secs =
-            pick_u64("signing_key_rotation_secs", file.signing_key_rotation_secs)?.unwrap_or(30 * 24 * 3600);
+            pick_u64("signing_key_rotation_secs", file.signing_key_rotation_secs)?
+                .unwrap_or(30 * 24 * 3600);
 
         let scopes = if file.scopes.is_empty() {
             crate::oauth::scope::ScopeCatalog::default()
         } else {
-            crate::oauth::scope::ScopeCatalog::new(file.scopes)
-                .map_err(|message| ConfigError::Invalid { key: "scopes".into(), message })?
+            crate::oauth::scope::ScopeCatalog::new(file.scopes).map_err(|message| {
+                ConfigError::Invalid {
+                    key: "scopes".into(),
+                    message,
+                }
+            })?
         };
 
         let clients = file
             .clients
             .into_iter()
             .enumerate()
-            .map(|(i, c)| pre_registered(c, env).map_err(|message| ConfigError::Invalid {
-                key: format!("clients[{i}]"),
-                message,
-            }))
+            .map(|(i, c)| {
+                pre_registered(c, env).map_err(|message| ConfigError::Invalid {
+                    key: format!("clients[{i}]"),
+                    message,
+                })
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let mut ids = std::collections::HashSet::new();
         if let Some(dup) = clients.iter().find(|c| !ids.insert(c.client_id.clone())) {
@@ -397,7 +418,10 @@ fn dcr_policy(
 
 fn pre_registered(c: ClientFile, env: &[(String, String)]) -> Result<PreRegisteredClient, String> {
     if c.client_id.is_empty() || c.client_id.len() > 200 || c.client_id.contains("://") {
-        return Err("client_id must be 1-200 characters and not a URL (URLs are client metadata documents)".into());
+        return Err(
+            "client_id must be 1-200 characters and not a URL (URLs are client metadata documents)"
+                .into(),
+        );
     }
     let client_secret = match c.client_secret {
         Some(raw) => {
@@ -406,27 +430,41 @@ fn pre_registered(c: ClientFile, env: &[(String, String)]) -> Result<PreRegister
             let value = crate::upstream::provider::interpolate(&raw, &lookup, &mut missing)?;
             if !missing.is_empty() {
                 let names: Vec<_> = missing.into_iter().collect();
-                return Err(format!("client_secret refers to unset variables: {}", names.join(", ")));
+                return Err(format!(
+                    "client_secret refers to unset variables: {}",
+                    names.join(", ")
+                ));
             }
             Some(value)
         }
         None => None,
     };
     let method = c.token_endpoint_auth_method.unwrap_or_else(|| {
-        if client_secret.is_some() { "client_secret_basic".into() } else { "none".into() }
+        if client_secret.is_some() {
+            "client_secret_basic".into()
+        } else {
+            "none".into()
+        }
     });
-    let registration = crate::oauth::register::validate_registration(crate::oauth::register::RegistrationRequest {
-        redirect_uris: Some(c.redirect_uris),
-        client_name: c.client_name,
-        token_endpoint_auth_method: Some(method),
-        grant_types: c.grant_types.or_else(|| Some(vec!["authorization_code".into(), "refresh_token".into()])),
-        response_types: None,
-        application_type: None,
-        scope: None,
-    })
+    let registration = crate::oauth::register::validate_registration(
+        crate::oauth::register::RegistrationRequest {
+            redirect_uris: Some(c.redirect_uris),
+            client_name: c.client_name,
+            token_endpoint_auth_method: Some(method),
+            grant_types: c
+                .grant_types
+                .or_else(|| Some(vec!["authorization_code".into(), "refresh_token".into()])),
+            response_types: None,
+            application_type: None,
+            scope: None,
+        },
+    )
     .map_err(|e| e.description)?;
     if registration.confidential != client_secret.is_some() {
-        return Err("client_secret is required exactly when token_endpoint_auth_method is not \"none\"".into());
+        return Err(
+            "client_secret is required exactly when token_endpoint_auth_method is not \"none\""
+                .into(),
+        );
     }
     Ok(PreRegisteredClient {
         client_id: c.client_id,
@@ -455,9 +493,9 @@ fn allowed_host(entry: &str) -> Result<String, String> {
     let name = entry.trim_end_matches('.').to_ascii_lowercase();
     let valid = !name.is_empty()
         && name.len() <= 253
-        && name
-            .split('.')
-            .all(|label| !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+        && name.split('.').all(|label| {
+            !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
     if valid {
         Ok(name)
     } else {
@@ -499,7 +537,9 @@ pub fn decode_key(value: &str) -> Result<[u8; 32], String> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(value)
         .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(value))
-        .map_err(|_| "must be base64 of 32 random bytes (try `openssl rand -base64 32`)".to_string())?;
+        .map_err(|_| {
+            "must be base64 of 32 random bytes (try `openssl rand -base64 32`)".to_string()
+        })?;
     bytes
         .try_into()
         .map_err(|b: Vec<u8>| format!("must decode to 32 bytes, got {}", b.len()))
@@ -510,7 +550,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -526,7 +569,11 @@ mod tests {
     fn env_wins_over_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
-        std::fs::write(&path, "bind = \"127.0.0.1:9000\"\npublic_url = \"https://a.example\"\n").unwrap();
+        std::fs::write(
+            &path,
+            "bind = \"127.0.0.1:9000\"\npublic_url = \"https://a.example\"\n",
+        )
+        .unwrap();
         let c = Config::from_sources(
             Some(&path),
             &env(&[("MCP_BROKER_PUBLIC_URL", "https://b.example/")]),
@@ -541,7 +588,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
         std::fs::write(&path, "publik_url = \"https://a.example\"\n").unwrap();
-        let err = Config::from_sources(Some(&path), &[]).unwrap_err().to_string();
+        let err = Config::from_sources(Some(&path), &[])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("publik_url"), "{err}");
     }
 
@@ -572,26 +621,43 @@ mod tests {
         .unwrap();
         let c = Config::from_sources(Some(&path), &env(&[("RS_SECRET", "s3cret")])).unwrap();
         assert_eq!(c.clients[0].client_secret.as_deref(), Some("s3cret"));
-        assert_eq!(c.clients[0].registration.token_endpoint_auth_method, "client_secret_basic");
+        assert_eq!(
+            c.clients[0].registration.token_endpoint_auth_method,
+            "client_secret_basic"
+        );
         assert!(!format!("{c:?}").contains("s3cret"));
-        let err = Config::from_sources(Some(&path), &[]).unwrap_err().to_string();
-        assert!(err.contains("clients[0]") && err.contains("RS_SECRET"), "{err}");
+        let err = Config::from_sources(Some(&path), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("clients[0]") && err.contains("RS_SECRET"),
+            "{err}"
+        );
     }
 
     #[test]
     fn pre_registered_client_with_bad_redirect_is_rejected() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
-        std::fs::write(&path, "[[clients]]\nclient_id = \"x\"\nredirect_uris = [\"http://evil.example/cb\"]\n").unwrap();
-        let err = Config::from_sources(Some(&path), &[]).unwrap_err().to_string();
+        std::fs::write(
+            &path,
+            "[[clients]]\nclient_id = \"x\"\nredirect_uris = [\"http://evil.example/cb\"]\n",
+        )
+        .unwrap();
+        let err = Config::from_sources(Some(&path), &[])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("clients[0]"), "{err}");
     }
 
     #[test]
     fn initial_access_token_mode_requires_the_token() {
-        let err = Config::from_sources(None, &env(&[("MCP_BROKER_DCR_MODE", "initial-access-token")]))
-            .unwrap_err()
-            .to_string();
+        let err = Config::from_sources(
+            None,
+            &env(&[("MCP_BROKER_DCR_MODE", "initial-access-token")]),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("dcr_initial_access_token"), "{err}");
         let err = Config::from_sources(None, &env(&[("MCP_BROKER_DCR_MODE", "sometimes")]))
             .unwrap_err()
@@ -619,8 +685,14 @@ mod tests {
         let c = Config::from_sources(Some(&path), &[]).unwrap();
         assert_eq!(c.cimd_allowed_hosts, ["127.0.0.1", "::1", "docs.internal"]);
         assert!(c.cimd_allow_http);
-        std::fs::write(&path, "cimd_allowed_hosts = [\"ok.example\", \"http://x.example/\"]\n").unwrap();
-        let err = Config::from_sources(Some(&path), &[]).unwrap_err().to_string();
+        std::fs::write(
+            &path,
+            "cimd_allowed_hosts = [\"ok.example\", \"http://x.example/\"]\n",
+        )
+        .unwrap();
+        let err = Config::from_sources(Some(&path), &[])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("cimd_allowed_hosts[1]"), "{err}");
     }
 

@@ -72,7 +72,10 @@ impl IntoResponse for AppError {
             AppError::OAuth(e) => oauth_json(oauth_status(e.code), &e),
             AppError::OAuthStatus(status, e) => oauth_json(status, &e),
             AppError::RateLimited { retry_after } => {
-                let e = OAuthError::new(ErrorCode::TemporarilyUnavailable, "too many requests; slow down");
+                let e = OAuthError::new(
+                    ErrorCode::TemporarilyUnavailable,
+                    "too many requests; slow down",
+                );
                 let mut response = oauth_json(StatusCode::TOO_MANY_REQUESTS, &e);
                 response
                     .headers_mut()
@@ -80,7 +83,8 @@ impl IntoResponse for AppError {
                 response
             }
             AppError::Page { status, message } => {
-                let mut response = (status, Html(crate::http::pages::error_page(&message))).into_response();
+                let mut response =
+                    (status, Html(crate::http::pages::error_page(&message))).into_response();
                 crate::http::pages::add_page_headers(response.headers_mut());
                 response
             }

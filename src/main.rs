@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 use mcp_broker::config::Config;
 
 #[derive(Parser)]
-#[command(name = "mcp-broker", version, about = "An MCP server that brokers users' upstream (GitHub) tokens")]
+#[command(
+    name = "mcp-broker",
+    version,
+    about = "An MCP server that brokers users' upstream (GitHub) tokens"
+)]
 struct Cli {
     /// Settings file (TOML). MCP_BROKER_<KEY> environment variables override it.
     #[arg(long, global = true, env = "MCP_BROKER_CONFIG")]
@@ -54,7 +58,9 @@ fn main() -> ExitCode {
     let runtime = tokio::runtime::Runtime::new().expect("the tokio runtime starts");
     let result = runtime.block_on(async {
         match cli.command.unwrap_or(Command::Serve) {
-            Command::Serve => mcp_broker::app::serve(config).await.map_err(|e| e.to_string()),
+            Command::Serve => mcp_broker::app::serve(config)
+                .await
+                .map_err(|e| e.to_string()),
             Command::Migrate => migrate(&config).await,
             Command::Keys(KeysCommand::RotateSigning) => rotate_signing(config).await,
         }

@@ -12,7 +12,9 @@ use super::pages::{Consent, add_page_headers, consent_page};
 use super::session::{session_user, set_cookie};
 use crate::app::AppState;
 use crate::error::AppError;
-use crate::oauth::authorize::{AuthorizeParams, AuthorizeRejection, error_response_url, validate_authorization};
+use crate::oauth::authorize::{
+    AuthorizeParams, AuthorizeRejection, error_response_url, validate_authorization,
+};
 use crate::oauth::consent::{ConsentDecision, decide};
 use crate::store::{ClientRow, PendingAuthorization, new_id};
 use crate::tokens::opaque::{hash_secret, random_urlsafe};
@@ -36,10 +38,21 @@ pub async fn authorize(
         ));
     };
     let issuer = &state.config.public_url;
-    let valid = match validate_authorization(&params, &client.redirect_uris, &state.config.mcp_url(), &state.config.scopes) {
+    let valid = match validate_authorization(
+        &params,
+        &client.redirect_uris,
+        &state.config.mcp_url(),
+        &state.config.scopes,
+    ) {
         Ok(valid) => valid,
-        Err(AuthorizeRejection::Page(e)) => return Err(AppError::page(StatusCode::BAD_REQUEST, e.description)),
-        Err(AuthorizeRejection::Redirect { redirect_uri, state: client_state, error }) => {
+        Err(AuthorizeRejection::Page(e)) => {
+            return Err(AppError::page(StatusCode::BAD_REQUEST, e.description));
+        }
+        Err(AuthorizeRejection::Redirect {
+            redirect_uri,
+            state: client_state,
+            error,
+        }) => {
             let url = error_response_url(&redirect_uri, &error, client_state.as_deref(), issuer);
             return Ok(redirect_found(&url));
         }
@@ -47,7 +60,12 @@ pub async fn authorize(
 
     let user = session_user(&state, &headers).await?;
     let approved = match &user {
-        Some(user_id) => state.store.consented_scope(user_id, &client.client_id).await?,
+        Some(user_id) => {
+            state
+                .store
+                .consented_scope(user_id, &client.client_id)
+                .await?
+        }
         None => None,
     };
     let decision = decide(params.prompt.as_deref(), approved.as_deref(), &valid.scope);
@@ -85,7 +103,12 @@ pub async fn authorize(
     Ok(consent_response(&state, &client, &pending, &csrf))
 }
 
-fn consent_response(state: &AppState, client: &ClientRow, pending: &PendingAuthorization, csrf: &str) -> Response {
+fn consent_response(
+    state: &AppState,
+    client: &ClientRow,
+    pending: &PendingAuthorization,
+    csrf: &str,
+) -> Response {
     let provider = state.providers.get(&pending.provider);
     let redirect_host = url::Url::parse(&pending.redirect_uri)
         .ok()
@@ -94,25 +117,37 @@ fn consent_response(state: &AppState, client: &ClientRow, pending: &PendingAutho
     let page = consent_page(&Consent {
         request_id: &pending.id,
         csrf_token: csrf,
-        client_name: client.client_name.as_deref().unwrap_or("An unnamed application"),
+        client_name: client
+            .client_name
+            .as_deref()
+            .unwrap_or("An unnamed application"),
         client_id: &client.client_id,
         redirect_host: &redirect_host,
         scope: &pending.scope,
-        provider: provider.map(|p| (p.display_name.as_str(), upstream_scopes(state, p, &pending.scope).join(" "))),
+        provider: provider.map(|p| {
+            (
+                p.display_name.as_str(),
+                upstream_scopes(state, p, &pending.scope).join(" "),
+            )
+        }),
         localhost_only: client.redirect_uris.iter().all(|u| is_local_redirect(u)),
     });
     let mut response = Html(page).into_response();
     add_page_headers(response.headers_mut());
-    response
-        .headers_mut()
-        .insert(header::SET_COOKIE, set_cookie(state, CONSENT_COOKIE, csrf, PENDING_TTL_SECS));
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        set_cookie(state, CONSENT_COOKIE, csrf, PENDING_TTL_SECS),
+    );
     response
 }
 
 fn is_local_redirect(uri: &str) -> bool {
     url::Url::parse(uri)
         .ok()
-        .and_then(|u| u.host_str().map(|h| h == "localhost" || h == "127.0.0.1" || h == "[::1]"))
+        .and_then(|u| {
+            u.host_str()
+                .map(|h| h == "localhost" || h == "127.0.0.1" || h == "[::1]")
+        })
         .unwrap_or(false)
 }
 
@@ -131,11 +166,16 @@ fn redirect(status: StatusCode, url: &str) -> Response {
         Ok(location) => {
             let mut response = status.into_response();
             response.headers_mut().insert(header::LOCATION, location);
-            response
-                .headers_mut()
-                .insert(header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+            response.headers_mut().insert(
+                header::CACHE_CONTROL,
+                axum::http::HeaderValue::from_static("no-store"),
+            );
             response
         }
-        Err(_) => AppError::page(StatusCode::BAD_REQUEST, "The redirect address is not valid.").into_response(),
+        Err(_) => AppError::page(
+            StatusCode::BAD_REQUEST,
+            "The redirect address is not valid.",
+        )
+        .into_response(),
     }
 }

@@ -9,8 +9,8 @@ use axum::response::Response;
 
 use super::authorize::redirect_found;
 use super::consent::{callback_url, verifier_aad};
-use super::session::start_session;
 use super::form::parse_params;
+use super::session::start_session;
 use crate::app::AppState;
 use crate::error::AppError;
 use crate::oauth::authorize::{error_response_url, response_url};
@@ -58,18 +58,34 @@ pub async fn callback(
         ))
     };
     if now >= pending.expires_at {
-        return Ok(fail(ErrorCode::AccessDenied, "the sign-in took too long; try again"));
+        return Ok(fail(
+            ErrorCode::AccessDenied,
+            "the sign-in took too long; try again",
+        ));
     }
     if let Some(error) = params.get("error") {
-        let code = if error == "access_denied" { ErrorCode::AccessDenied } else { ErrorCode::ServerError };
+        let code = if error == "access_denied" {
+            ErrorCode::AccessDenied
+        } else {
+            ErrorCode::ServerError
+        };
         tracing::info!(provider = %provider_id, upstream_error = %error, "upstream authorization refused");
-        return Ok(fail(code, "the upstream provider did not authorize the sign-in"));
+        return Ok(fail(
+            code,
+            "the upstream provider did not authorize the sign-in",
+        ));
     }
     let Some(upstream_code) = params.get("code") else {
-        return Ok(fail(ErrorCode::ServerError, "the upstream provider sent no code"));
+        return Ok(fail(
+            ErrorCode::ServerError,
+            "the upstream provider sent no code",
+        ));
     };
     let Some(provider) = state.providers.get(&provider_id) else {
-        return Ok(fail(ErrorCode::TemporarilyUnavailable, "the upstream provider is no longer configured"));
+        return Ok(fail(
+            ErrorCode::TemporarilyUnavailable,
+            "the upstream provider is no longer configured",
+        ));
     };
     let verifier = match &pending.upstream_verifier_enc {
         Some(sealed) => Some(
@@ -85,11 +101,25 @@ pub async fn callback(
     let upstream_failed = |e: UpstreamError| {
         tracing::warn!(provider = %provider_id, error = %e, "upstream sign-in failed");
         match e {
-            UpstreamError::Rejected { .. } => fail(ErrorCode::AccessDenied, "the upstream provider refused the sign-in"),
-            UpstreamError::Unavailable(_) => fail(ErrorCode::TemporarilyUnavailable, "the upstream provider is unavailable; try again"),
+            UpstreamError::Rejected { .. } => fail(
+                ErrorCode::AccessDenied,
+                "the upstream provider refused the sign-in",
+            ),
+            UpstreamError::Unavailable(_) => fail(
+                ErrorCode::TemporarilyUnavailable,
+                "the upstream provider is unavailable; try again",
+            ),
         }
     };
-    let tokens = match exchange_code(&state.http, provider, upstream_code, &redirect_uri, verifier.as_deref()).await {
+    let tokens = match exchange_code(
+        &state.http,
+        provider,
+        upstream_code,
+        &redirect_uri,
+        verifier.as_deref(),
+    )
+    .await
+    {
         Ok(tokens) => tokens,
         Err(e) => return Ok(upstream_failed(e)),
     };
@@ -100,14 +130,19 @@ pub async fn callback(
 
     // Consent was skipped for a remembered user: only that user may finish.
     if let Some(expected) = &pending.consented_user_id {
-        let found = state.store.find_user(&provider.id, &identity.subject).await?;
+        let found = state
+            .store
+            .find_user(&provider.id, &identity.subject)
+            .await?;
         if found.as_ref().map(|u| &u.id) != Some(expected) {
             tracing::warn!(client_id = %pending.client_id, "upstream account differs from the remembered user");
             let mut response = fail(
                 ErrorCode::AccessDenied,
                 "signed in upstream as a different account; approve the application again",
             );
-            response.headers_mut().append(header::SET_COOKIE, end_session(&state));
+            response
+                .headers_mut()
+                .append(header::SET_COOKIE, end_session(&state));
             return Ok(response);
         }
     }
@@ -155,7 +190,12 @@ fn end_session(state: &AppState) -> axum::http::HeaderValue {
     super::session::set_cookie(state, super::session::SESSION, "", 0)
 }
 
-fn code_row(pending: &PendingAuthorization, code: &str, grant_id: &str, now: i64) -> AuthorizationCodeRow {
+fn code_row(
+    pending: &PendingAuthorization,
+    code: &str,
+    grant_id: &str,
+    now: i64,
+) -> AuthorizationCodeRow {
     AuthorizationCodeRow {
         code_hash: hash_secret(code),
         grant_id: grant_id.to_string(),

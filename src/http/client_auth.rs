@@ -33,10 +33,15 @@ fn presented_client(headers: &HeaderMap, params: &Params) -> Result<PresentedCli
     let basic = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")));
+        .and_then(|v| {
+            v.strip_prefix("Basic ")
+                .or_else(|| v.strip_prefix("basic "))
+        });
     if let Some(encoded) = basic {
         if params.contains_key("client_secret") {
-            return Err(OAuthError::invalid_request("use one client authentication method"));
+            return Err(OAuthError::invalid_request(
+                "use one client authentication method",
+            ));
         }
         let bad = || OAuthError::invalid_client("malformed Basic credentials");
         let decoded = base64::engine::general_purpose::STANDARD
@@ -47,7 +52,9 @@ fn presented_client(headers: &HeaderMap, params: &Params) -> Result<PresentedCli
         let id = urldecode(id).ok_or_else(bad)?;
         let secret = urldecode(secret).ok_or_else(bad)?;
         if params.get("client_id").is_some_and(|c| *c != id) {
-            return Err(OAuthError::invalid_request("client_id differs from the Basic credentials"));
+            return Err(OAuthError::invalid_request(
+                "client_id differs from the Basic credentials",
+            ));
         }
         return Ok(PresentedClient {
             client_id: id,

@@ -36,12 +36,24 @@ fn expired() -> AppError {
     )
 }
 
-pub async fn consent(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, AppError> {
+pub async fn consent(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
     let bad = |m: &str| AppError::page(StatusCode::BAD_REQUEST, m);
     let form: ConsentForm = into_struct(parse_params(&body).map_err(|e| bad(&e.description))?);
-    let request_id = form.request_id.ok_or_else(|| bad("The form is incomplete."))?;
-    let csrf_form = form.csrf_token.ok_or_else(|| bad("The form is incomplete."))?;
-    let pending = state.store.get_pending(&request_id).await?.ok_or_else(expired)?;
+    let request_id = form
+        .request_id
+        .ok_or_else(|| bad("The form is incomplete."))?;
+    let csrf_form = form
+        .csrf_token
+        .ok_or_else(|| bad("The form is incomplete."))?;
+    let pending = state
+        .store
+        .get_pending(&request_id)
+        .await?
+        .ok_or_else(expired)?;
     if crate::now_unix() >= pending.expires_at {
         state.store.delete_pending(&pending.id).await?;
         return Err(expired());
@@ -49,7 +61,9 @@ pub async fn consent(State(state): State<AppState>, headers: HeaderMap, body: By
     // Double-submit check: the cookie set with the page, the hidden field and
     // the stored hash must all agree, so another site cannot post for the user.
     let csrf_cookie = cookie(&headers, &cookie_name(&state, CONSENT_COOKIE)).unwrap_or_default();
-    if !constant_time_eq(&csrf_cookie, &csrf_form) || !constant_time_eq(&hash_secret(&csrf_form), &pending.csrf_hash) {
+    if !constant_time_eq(&csrf_cookie, &csrf_form)
+        || !constant_time_eq(&hash_secret(&csrf_form), &pending.csrf_hash)
+    {
         return Err(AppError::page(
             StatusCode::FORBIDDEN,
             "The consent form could not be verified (missing or mismatched security cookie). Start again from your application.",
@@ -60,20 +74,29 @@ pub async fn consent(State(state): State<AppState>, headers: HeaderMap, body: By
         Some("deny") => {
             state.store.delete_pending(&pending.id).await?;
             let error = OAuthError::new(ErrorCode::AccessDenied, "the user denied the request");
-            let url = error_response_url(&pending.redirect_uri, &error, pending.state.as_deref(), &state.config.public_url);
+            let url = error_response_url(
+                &pending.redirect_uri,
+                &error,
+                pending.state.as_deref(),
+                &state.config.public_url,
+            );
             redirect_see_other(&url)
         }
         _ => return Err(bad("The form is incomplete.")),
     };
-    response
-        .headers_mut()
-        .insert(header::SET_COOKIE, set_cookie(&state, CONSENT_COOKIE, "", 0));
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        set_cookie(&state, CONSENT_COOKIE, "", 0),
+    );
     Ok(response)
 }
 
 /// Creates the upstream state and PKCE pair for `pending` and sends the
 /// browser to the provider. Once per pending request.
-pub async fn start_upstream_leg(state: &AppState, pending: &PendingAuthorization) -> Result<Response, AppError> {
+pub async fn start_upstream_leg(
+    state: &AppState,
+    pending: &PendingAuthorization,
+) -> Result<Response, AppError> {
     let Some(provider) = state.providers.get(&pending.provider) else {
         return Err(AppError::page(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -82,7 +105,9 @@ pub async fn start_upstream_leg(state: &AppState, pending: &PendingAuthorization
     };
     let upstream_state = random_urlsafe(32);
     let (challenge, verifier) = oauth2::PkceCodeChallenge::new_random_sha256();
-    let sealed_verifier = state.cipher.seal_str(verifier.secret(), &verifier_aad(&pending.id));
+    let sealed_verifier = state
+        .cipher
+        .seal_str(verifier.secret(), &verifier_aad(&pending.id));
     if !state
         .store
         .start_upstream(&pending.id, &hash_secret(&upstream_state), &sealed_verifier)
@@ -93,10 +118,20 @@ pub async fn start_upstream_leg(state: &AppState, pending: &PendingAuthorization
     let callback = callback_url(state, &provider.id);
     let challenge = provider.pkce.then(|| challenge.as_str().to_string());
     let scopes = upstream_scopes(state, provider, &pending.scope);
-    let url = authorize_url(provider, &callback, &upstream_state, &scopes, challenge.as_deref());
+    let url = authorize_url(
+        provider,
+        &callback,
+        &upstream_state,
+        &scopes,
+        challenge.as_deref(),
+    );
     // After a form POST the browser must GET the provider: 303. Straight from
     // /authorize a plain 302 does the same.
-    Ok(if pending.consented_user_id.is_some() { redirect_found(&url) } else { redirect_see_other(&url) })
+    Ok(if pending.consented_user_id.is_some() {
+        redirect_found(&url)
+    } else {
+        redirect_see_other(&url)
+    })
 }
 
 /// The provider's base scopes plus those the granted broker scopes need.

@@ -17,7 +17,9 @@ pub fn parse_params(raw: &[u8]) -> Result<Params, OAuthError> {
         };
         let (k, v) = (decode(k)?, decode(v)?);
         if out.contains_key(&k) {
-            return Err(OAuthError::invalid_request(format!("parameter {k:?} is repeated")));
+            return Err(OAuthError::invalid_request(format!(
+                "parameter {k:?} is repeated"
+            )));
         }
         out.insert(k, v);
     }
@@ -27,9 +29,13 @@ pub fn parse_params(raw: &[u8]) -> Result<Params, OAuthError> {
 /// `application/x-www-form-urlencoded` decoding that refuses invalid UTF-8,
 /// raw or percent-encoded, instead of replacing it.
 fn decode(raw: &[u8]) -> Result<String, OAuthError> {
-    let plus_as_space: Vec<u8> = raw.iter().map(|b| if *b == b'+' { b' ' } else { *b }).collect();
+    let plus_as_space: Vec<u8> = raw
+        .iter()
+        .map(|b| if *b == b'+' { b' ' } else { *b })
+        .collect();
     let bytes: Vec<u8> = percent_encoding::percent_decode(&plus_as_space).collect();
-    String::from_utf8(bytes).map_err(|_| OAuthError::invalid_request("request parameters are not valid UTF-8"))
+    String::from_utf8(bytes)
+        .map_err(|_| OAuthError::invalid_request("request parameters are not valid UTF-8"))
 }
 
 /// Reads the parameters into a typed struct of `Option<String>` fields.
@@ -75,6 +81,14 @@ mod tests {
     #[test]
     fn form_encoding_is_decoded() {
         let p = parse_params(b"a=x+y%2Bz&b=&c&d=%C3%A9").unwrap();
-        assert_eq!((p["a"].as_str(), p["b"].as_str(), p["c"].as_str(), p["d"].as_str()), ("x y+z", "", "", "é"));
+        assert_eq!(
+            (
+                p["a"].as_str(),
+                p["b"].as_str(),
+                p["c"].as_str(),
+                p["d"].as_str()
+            ),
+            ("x y+z", "", "", "é")
+        );
     }
 }

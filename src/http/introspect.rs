@@ -15,16 +15,24 @@ use crate::error::AppError;
 use crate::oauth::OAuthError;
 use crate::tokens::opaque::hash_secret;
 
-pub async fn introspect(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, AppError> {
+pub async fn introspect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
     let params = parse_params(&body)?;
     let client = authenticated_client(&state, &headers, &params).await?;
     if client.client_secret_hash.is_none() {
-        return Err(OAuthError::invalid_client("introspection requires a confidential client").into());
+        return Err(
+            OAuthError::invalid_client("introspection requires a confidential client").into(),
+        );
     }
     let token = params
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
-    let answer = describe(&state, token).await?.unwrap_or_else(|| json!({ "active": false }));
+    let answer = describe(&state, token)
+        .await?
+        .unwrap_or_else(|| json!({ "active": false }));
     let mut response = Json(answer).into_response();
     response
         .headers_mut()
@@ -34,7 +42,11 @@ pub async fn introspect(State(state): State<AppState>, headers: HeaderMap, body:
 
 async fn describe(state: &AppState, token: &str) -> Result<Option<Value>, AppError> {
     let now = crate::now_unix();
-    if let Ok(claims) = state.keys.verify(token, &state.config.public_url, &state.config.mcp_url()).await {
+    if let Ok(claims) = state
+        .keys
+        .verify(token, &state.config.public_url, &state.config.mcp_url())
+        .await
+    {
         if !grant_live(state, &claims.grant_id).await? {
             return Ok(None);
         }
@@ -57,7 +69,11 @@ async fn describe(state: &AppState, token: &str) -> Result<Option<Value>, AppErr
     if row.used_at.is_some() || now >= row.expires_at || !grant_live(state, &row.grant_id).await? {
         return Ok(None);
     }
-    let sub = state.store.grant_status(&row.grant_id).await?.map(|g| g.user_id);
+    let sub = state
+        .store
+        .grant_status(&row.grant_id)
+        .await?
+        .map(|g| g.user_id);
     Ok(Some(json!({
         "active": true,
         "token_type": "refresh_token",
@@ -72,5 +88,9 @@ async fn describe(state: &AppState, token: &str) -> Result<Option<Value>, AppErr
 }
 
 async fn grant_live(state: &AppState, grant_id: &str) -> Result<bool, AppError> {
-    Ok(state.store.grant_status(grant_id).await?.is_some_and(|g| !g.revoked))
+    Ok(state
+        .store
+        .grant_status(grant_id)
+        .await?
+        .is_some_and(|g| !g.revoked))
 }

@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::app::AppState;
-use crate::oauth::registration_policy::DcrMode;
 use crate::oauth::register;
+use crate::oauth::registration_policy::DcrMode;
 
 pub async fn authorization_server(State(state): State<AppState>) -> Response {
     let issuer = &state.config.public_url;
@@ -69,5 +69,8 @@ fn cacheable(body: Value) -> Response {
 
 /// `WWW-Authenticate`'s `resource_metadata`: the path-inserted PRM URL.
 pub fn protected_resource_url(state: &AppState) -> String {
-    format!("{}/.well-known/oauth-protected-resource/mcp", state.config.public_url)
+    format!(
+        "{}/.well-known/oauth-protected-resource/mcp",
+        state.config.public_url
+    )
 }

@@ -30,11 +30,23 @@ pub fn router(state: AppState) -> Router {
     // Endpoints browser-based MCP clients call with fetch(): open to any
     // origin, without cookies (none of them reads one).
     let cross_origin = Router::new()
-        .route("/.well-known/oauth-authorization-server", get(metadata::authorization_server))
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(metadata::authorization_server),
+        )
         // Clients that try OpenID discovery first get the same document.
-        .route("/.well-known/openid-configuration", get(metadata::authorization_server))
-        .route("/.well-known/oauth-protected-resource", get(metadata::protected_resource))
-        .route("/.well-known/oauth-protected-resource/mcp", get(metadata::protected_resource))
+        .route(
+            "/.well-known/openid-configuration",
+            get(metadata::authorization_server),
+        )
+        .route(
+            "/.well-known/oauth-protected-resource",
+            get(metadata::protected_resource),
+        )
+        .route(
+            "/.well-known/oauth-protected-resource/mcp",
+            get(metadata::protected_resource),
+        )
         .route("/jwks.json", get(metadata::jwks))
         .route("/register", post(register::register))
         .route("/token", post(token::token))

@@ -27,8 +27,14 @@ pub fn add_page_headers(headers: &mut HeaderMap) {
         HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; form-action 'self' http: https:; frame-ancestors 'none'"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
 }
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:34rem;margin:3rem auto;padding:0 1rem;color:#1b1f24}\
@@ -47,7 +53,10 @@ fn layout(title: &str, body: &str) -> String {
 pub fn error_page(message: &str) -> String {
     layout(
         "Sign-in problem",
-        &format!("<h1>This sign-in cannot continue</h1><div class=\"box\"><p>{}</p></div>", escape(message)),
+        &format!(
+            "<h1>This sign-in cannot continue</h1><div class=\"box\"><p>{}</p></div>",
+            escape(message)
+        ),
     )
 }
 
@@ -102,9 +111,13 @@ pub fn consent_page(c: &Consent<'_>) -> String {
         escape(c.csrf_token),
     ));
     if c.provider.is_some() {
-        body.push_str("<button type=\"submit\" name=\"decision\" value=\"approve\">Approve</button>");
+        body.push_str(
+            "<button type=\"submit\" name=\"decision\" value=\"approve\">Approve</button>",
+        );
     }
-    body.push_str("<button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></p></form>");
+    body.push_str(
+        "<button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></p></form>",
+    );
     layout("Authorize application", &body)
 }
 

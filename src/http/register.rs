@@ -32,11 +32,17 @@ pub async fn register(
     admit(&state.config.dcr, bearer).map_err(|refusal| match refusal {
         Refusal::Closed => AppError::OAuthStatus(
             StatusCode::FORBIDDEN,
-            OAuthError::new(ErrorCode::AccessDenied, "dynamic client registration is disabled on this server"),
+            OAuthError::new(
+                ErrorCode::AccessDenied,
+                "dynamic client registration is disabled on this server",
+            ),
         ),
         Refusal::BadInitialAccessToken => AppError::OAuthStatus(
             StatusCode::UNAUTHORIZED,
-            OAuthError::new(ErrorCode::InvalidToken, "a valid initial access token is required to register"),
+            OAuthError::new(
+                ErrorCode::InvalidToken,
+                "a valid initial access token is required to register",
+            ),
         ),
     })?;
     let now = crate::now_unix();
@@ -44,7 +50,10 @@ pub async fn register(
         return Err(AppError::RateLimited { retry_after });
     }
     let request: RegistrationRequest = serde_json::from_slice(&body).map_err(|_| {
-        OAuthError::new(ErrorCode::InvalidClientMetadata, "the body must be a JSON client metadata object")
+        OAuthError::new(
+            ErrorCode::InvalidClientMetadata,
+            "the body must be a JSON client metadata object",
+        )
     })?;
     let reg = validate_registration(request)?;
     check_redirect_patterns(&state.config.dcr, &reg.redirect_uris)?;

@@ -14,7 +14,11 @@ use crate::error::AppError;
 use crate::oauth::OAuthError;
 use crate::tokens::opaque::hash_secret;
 
-pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, AppError> {
+pub async fn revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
     let params = parse_params(&body)?;
     let client = authenticated_client(&state, &headers, &params).await?;
     let token = params
@@ -22,7 +26,10 @@ pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Byt
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
     // The hint only orders the lookups (RFC 7009 §2.1); we try both kinds.
     if let Some(grant_id) = grant_of(&state, token, &client.client_id).await?
-        && state.store.revoke_grant(&grant_id, crate::now_unix()).await?
+        && state
+            .store
+            .revoke_grant(&grant_id, crate::now_unix())
+            .await?
     {
         tracing::info!(grant_id = %grant_id, client_id = %client.client_id, "grant revoked by the client");
     }
@@ -36,11 +43,19 @@ pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Byt
 }
 
 /// The grant a token of this client belongs to, if any.
-async fn grant_of(state: &AppState, token: &str, client_id: &str) -> Result<Option<String>, AppError> {
+async fn grant_of(
+    state: &AppState,
+    token: &str,
+    client_id: &str,
+) -> Result<Option<String>, AppError> {
     if let Some(row) = state.store.get_refresh_token(&hash_secret(token)).await? {
         return Ok((row.client_id == client_id).then_some(row.grant_id));
     }
-    match state.keys.verify(token, &state.config.public_url, &state.config.mcp_url()).await {
+    match state
+        .keys
+        .verify(token, &state.config.public_url, &state.config.mcp_url())
+        .await
+    {
         Ok(claims) if claims.client_id == client_id => Ok(Some(claims.grant_id)),
         _ => Ok(None),
     }

@@ -13,7 +13,11 @@ use crate::tokens::opaque::{hash_secret, random_urlsafe};
 const SESSION_TTL_SECS: i64 = 30 * 24 * 3600;
 
 pub fn cookie_name(state: &AppState, base: &str) -> String {
-    if secure(state) { format!("__Host-{base}") } else { base.to_string() }
+    if secure(state) {
+        format!("__Host-{base}")
+    } else {
+        base.to_string()
+    }
 }
 
 fn secure(state: &AppState) -> bool {
@@ -33,9 +37,17 @@ pub fn set_cookie(state: &AppState, base: &str, value: &str, max_age: i64) -> He
 pub const SESSION: &str = "mcp_broker_session";
 
 /// The user whose live session cookie came with the request.
-pub async fn session_user(state: &AppState, headers: &HeaderMap) -> Result<Option<String>, StoreError> {
+pub async fn session_user(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<String>, StoreError> {
     match cookie(headers, &cookie_name(state, SESSION)) {
-        Some(token) => state.store.browser_session_user(&hash_secret(&token), crate::now_unix()).await,
+        Some(token) => {
+            state
+                .store
+                .browser_session_user(&hash_secret(&token), crate::now_unix())
+                .await
+        }
         None => Ok(None),
     }
 }

@@ -16,9 +16,9 @@ use crate::oauth::token::{
 };
 use crate::oauth::{ErrorCode, OAuthError};
 use crate::store::{ClientRow, RefreshTokenRow};
+use crate::tokens::AccessClaims;
 use crate::tokens::access::issue_access_token;
 use crate::tokens::opaque::{REFRESH_TOKEN_PREFIX, hash_secret, new_secret, random_urlsafe};
-use crate::tokens::AccessClaims;
 
 #[derive(Serialize, Deserialize)]
 struct TokenResponse {
@@ -30,7 +30,11 @@ struct TokenResponse {
     scope: String,
 }
 
-pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, AppError> {
+pub async fn token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
     let params = parse_params(&body)?;
     let client = authenticated_client(&state, &headers, &params).await?;
     let grant_type = params
@@ -46,10 +50,15 @@ pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Byte
             redeem_refresh_token(&state, &client, &params).await?
         }
         _ => {
-            return Err(OAuthError::new(ErrorCode::UnsupportedGrantType, "unsupported grant_type").into());
+            return Err(
+                OAuthError::new(ErrorCode::UnsupportedGrantType, "unsupported grant_type").into(),
+            );
         }
     };
-    state.store.touch_client(&client.client_id, crate::now_unix()).await?;
+    state
+        .store
+        .touch_client(&client.client_id, crate::now_unix())
+        .await?;
     let mut response = Json(response).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -57,7 +66,11 @@ pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Byte
     Ok(response)
 }
 
-async fn redeem_code(state: &AppState, client: &ClientRow, params: &Params) -> Result<TokenResponse, AppError> {
+async fn redeem_code(
+    state: &AppState,
+    client: &ClientRow,
+    params: &Params,
+) -> Result<TokenResponse, AppError> {
     let code = params
         .get("code")
         .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
@@ -93,7 +106,11 @@ async fn revoke_after_replay(state: &AppState, grant_id: &str, now: i64) -> Resu
     Ok(())
 }
 
-async fn redeem_refresh_token(state: &AppState, client: &ClientRow, params: &Params) -> Result<TokenResponse, AppError> {
+async fn redeem_refresh_token(
+    state: &AppState,
+    client: &ClientRow,
+    params: &Params,
+) -> Result<TokenResponse, AppError> {
     let token = params
         .get("refresh_token")
         .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
@@ -110,7 +127,10 @@ async fn redeem_refresh_token(state: &AppState, client: &ClientRow, params: &Par
         let now = crate::now_unix();
         match check_refresh(&row, &client.client_id, resource, now, grace)? {
             RefreshPresentation::Fresh => {
-                let scope = state.config.scopes.check_narrowing(&row.scope, params.get("scope").map(String::as_str))?;
+                let scope = state
+                    .config
+                    .scopes
+                    .check_narrowing(&row.scope, params.get("scope").map(String::as_str))?;
                 let (access, expires_in) =
                     access_token(state, client, &row.grant_id, &scope, &row.resource, now).await?;
                 let new_refresh = new_secret(REFRESH_TOKEN_PREFIX);
@@ -121,17 +141,30 @@ async fn redeem_refresh_token(state: &AppState, client: &ClientRow, params: &Par
                     refresh_token: Some(new_refresh.clone()),
                     scope,
                 };
-                let new_row = refresh_row(state, &new_refresh, client, &row.grant_id, &row.scope, &row.resource, now);
+                let new_row = refresh_row(
+                    state,
+                    &new_refresh,
+                    client,
+                    &row.grant_id,
+                    &row.scope,
+                    &row.resource,
+                    now,
+                );
                 let sealed = seal_answer(state, &token_hash, &answer);
-                if state.store.rotate_refresh_token(&token_hash, &new_row, &sealed, now).await? {
+                if state
+                    .store
+                    .rotate_refresh_token(&token_hash, &new_row, &sealed, now)
+                    .await?
+                {
                     return Ok(answer);
                 }
             }
             RefreshPresentation::Retry => {
                 ensure_grant_live(state, &row.grant_id).await?;
                 let sealed = row.successor_enc.as_deref().unwrap_or_default();
-                return open_answer(state, &token_hash, sealed)
-                    .ok_or_else(|| OAuthError::invalid_grant("refresh token was already used").into());
+                return open_answer(state, &token_hash, sealed).ok_or_else(|| {
+                    OAuthError::invalid_grant("refresh token was already used").into()
+                });
             }
             RefreshPresentation::Replay => {
                 if state.store.revoke_grant(&row.grant_id, now).await? {
@@ -159,7 +192,10 @@ fn seal_answer(state: &AppState, old_hash: &str, answer: &TokenResponse) -> Vec<
 }
 
 fn open_answer(state: &AppState, old_hash: &str, sealed: &[u8]) -> Option<TokenResponse> {
-    let json = state.cipher.open(sealed, successor_aad(old_hash).as_bytes()).ok()?;
+    let json = state
+        .cipher
+        .open(sealed, successor_aad(old_hash).as_bytes())
+        .ok()?;
     serde_json::from_slice(&json).ok()
 }
 
@@ -241,4 +277,3 @@ fn refresh_row(
         successor_enc: None,
     }
 }
-

@@ -28,7 +28,13 @@ pub struct GrantCtx {
 /// rmcp's own request limit; a body over it is refused here first.
 const MAX_BODY: usize = 4 * 1024 * 1024;
 
-fn challenge(state: &AppState, status: StatusCode, error: Option<&'static str>, description: Option<&str>, scope: Option<String>) -> Response {
+fn challenge(
+    state: &AppState,
+    status: StatusCode,
+    error: Option<&'static str>,
+    description: Option<&str>,
+    scope: Option<String>,
+) -> Response {
     AppError::Bearer {
         status,
         resource_metadata: protected_resource_url(state),
@@ -39,22 +45,39 @@ fn challenge(state: &AppState, status: StatusCode, error: Option<&'static str>, 
     .into_response()
 }
 
-pub async fn require_bearer(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn require_bearer(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let unauthorized = |error, description: Option<&str>| {
         // The default scopes tell a client what to ask for (2025-11-25).
-        challenge(&state, StatusCode::UNAUTHORIZED, error, description, Some(state.config.scopes.defaults()))
+        challenge(
+            &state,
+            StatusCode::UNAUTHORIZED,
+            error,
+            description,
+            Some(state.config.scopes.defaults()),
+        )
     };
     let Some(token) = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim)
     else {
         // No credentials: a bare challenge (RFC 6750 §3.1) starts discovery.
         return unauthorized(None, None);
     };
-    let claims = match state.keys.verify(token, &state.config.public_url, &state.config.mcp_url()).await {
+    let claims = match state
+        .keys
+        .verify(token, &state.config.public_url, &state.config.mcp_url())
+        .await
+    {
         Ok(claims) => claims,
         Err(e) => {
             let description = match e {
@@ -67,7 +90,12 @@ pub async fn require_bearer(State(state): State<AppState>, request: Request, nex
     };
     match state.store.grant_status(&claims.grant_id).await {
         Ok(Some(grant)) if !grant.revoked => {}
-        Ok(_) => return unauthorized(Some("invalid_token"), Some("the grant behind this token was revoked")),
+        Ok(_) => {
+            return unauthorized(
+                Some("invalid_token"),
+                Some("the grant behind this token was revoked"),
+            );
+        }
         Err(e) => return AppError::internal(e).into_response(),
     }
     let grant = GrantCtx {
@@ -86,7 +114,13 @@ pub async fn require_bearer(State(state): State<AppState>, request: Request, nex
         let mut wanted: Vec<String> = grant.scope.split(' ').map(str::to_string).collect();
         wanted.extend(missing);
         let description = "this tool needs a scope the token does not have";
-        return challenge(&state, StatusCode::FORBIDDEN, Some("insufficient_scope"), Some(description), Some(wanted.join(" ")));
+        return challenge(
+            &state,
+            StatusCode::FORBIDDEN,
+            Some("insufficient_scope"),
+            Some(description),
+            Some(wanted.join(" ")),
+        );
     }
     parts.extensions.insert(grant);
     next.run(Request::from_parts(parts, Body::from(body))).await
@@ -104,7 +138,10 @@ fn missing_scopes(state: &AppState, granted: &str, body: &Bytes) -> Option<Vec<S
         if m.get("method").and_then(Value::as_str) != Some("tools/call") {
             continue;
         }
-        let name = m.pointer("/params/name").and_then(Value::as_str).unwrap_or_default();
+        let name = m
+            .pointer("/params/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         if let Some(required) = required_scope(name)
             && !state.config.scopes.satisfies(granted, required)
             && !missing.iter().any(|s| s == required)

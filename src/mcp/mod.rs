@@ -18,7 +18,11 @@ pub use bearer::GrantCtx;
 /// `/mcp`, with sessions for 2025 clients; rmcp serves 2026-07-28 clients
 /// statelessly on the same path.
 pub fn router(state: AppState) -> Router<AppState> {
-    let mut hosts = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
+    let mut hosts = vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+    ];
     if let Some(host) = url::Url::parse(&state.config.public_url)
         .ok()
         .and_then(|u| u.host_str().map(|h| h.trim_matches(['[', ']']).to_string()))
@@ -34,5 +38,8 @@ pub fn router(state: AppState) -> Router<AppState> {
     );
     Router::new()
         .route_service("/mcp", service)
-        .layer(axum::middleware::from_fn_with_state(state, bearer::require_bearer))
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            bearer::require_bearer,
+        ))
 }

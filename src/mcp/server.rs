@@ -38,12 +38,17 @@ impl BrokerMcp {
     }
 
     #[tool(description = "Show the GitHub account this connection acts as (GitHub's GET /user).")]
-    async fn github_whoami(&self, Extension(parts): Extension<Parts>) -> Result<CallToolResult, McpError> {
+    async fn github_whoami(
+        &self,
+        Extension(parts): Extension<Parts>,
+    ) -> Result<CallToolResult, McpError> {
         let grant = grant(&parts)?;
         Ok(github::whoami(&self.state, &grant).await)
     }
 
-    #[tool(description = "List repositories the GitHub user can access, most recently updated first (GitHub's GET /user/repos).")]
+    #[tool(
+        description = "List repositories the GitHub user can access, most recently updated first (GitHub's GET /user/repos)."
+    )]
     async fn github_list_repos(
         &self,
         Extension(parts): Extension<Parts>,
@@ -59,7 +64,9 @@ impl ServerHandler for BrokerMcp {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("mcp-broker", env!("CARGO_PKG_VERSION")))
-            .with_instructions("Tools act on the signed-in user's GitHub account through the broker.")
+            .with_instructions(
+                "Tools act on the signed-in user's GitHub account through the broker.",
+            )
     }
 }
 

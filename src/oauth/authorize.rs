@@ -61,7 +61,9 @@ pub fn validate_authorization(
         .client_id
         .clone()
         .filter(|c| !c.is_empty())
-        .ok_or_else(|| AuthorizeRejection::Page(OAuthError::invalid_request("client_id is required")))?;
+        .ok_or_else(|| {
+            AuthorizeRejection::Page(OAuthError::invalid_request("client_id is required"))
+        })?;
     let redirect_uri = match &params.redirect_uri {
         Some(uri) if matches_registered(registered, uri) => uri.clone(),
         Some(_) => {
@@ -88,7 +90,11 @@ pub fn validate_authorization(
     }
     match params.response_type.as_deref() {
         Some("code") => {}
-        None => return Err(reject(OAuthError::invalid_request("response_type is required"))),
+        None => {
+            return Err(reject(OAuthError::invalid_request(
+                "response_type is required",
+            )));
+        }
         Some(_) => {
             return Err(reject(OAuthError::new(
                 ErrorCode::UnsupportedResponseType,
@@ -101,7 +107,9 @@ pub fn validate_authorization(
         params.code_challenge_method.as_deref(),
     )
     .map_err(reject)?;
-    let scope = scopes.check_requested(params.scope.as_deref()).map_err(reject)?;
+    let scope = scopes
+        .check_requested(params.scope.as_deref())
+        .map_err(reject)?;
     let resource = check_resource(params.resource.as_deref(), our_resource).map_err(reject)?;
     Ok(ValidAuthorization {
         client_id,
@@ -115,7 +123,12 @@ pub fn validate_authorization(
 
 /// The URL that sends an authorization response back to the client. Every
 /// response carries `iss` (RFC 9207) so clients can detect mix-up attacks.
-pub fn response_url(redirect_uri: &str, params: &[(&str, &str)], state: Option<&str>, issuer: &str) -> String {
+pub fn response_url(
+    redirect_uri: &str,
+    params: &[(&str, &str)],
+    state: Option<&str>,
+    issuer: &str,
+) -> String {
     let mut url = url::Url::parse(redirect_uri).expect("redirect URIs are validated before use");
     {
         let mut q = url.query_pairs_mut();
@@ -130,10 +143,18 @@ pub fn response_url(redirect_uri: &str, params: &[(&str, &str)], state: Option<&
     url.into()
 }
 
-pub fn error_response_url(redirect_uri: &str, error: &OAuthError, state: Option<&str>, issuer: &str) -> String {
+pub fn error_response_url(
+    redirect_uri: &str,
+    error: &OAuthError,
+    state: Option<&str>,
+    issuer: &str,
+) -> String {
     response_url(
         redirect_uri,
-        &[("error", error.code.as_str()), ("error_description", &error.description)],
+        &[
+            ("error", error.code.as_str()),
+            ("error_description", &error.description),
+        ],
         state,
         issuer,
     )
@@ -166,7 +187,9 @@ mod tests {
 
     #[test]
     fn valid_request_passes() {
-        let v = validate_authorization(&params(), &registered(), RESOURCE, &ScopeCatalog::default()).unwrap();
+        let v =
+            validate_authorization(&params(), &registered(), RESOURCE, &ScopeCatalog::default())
+                .unwrap();
         assert_eq!(v.scope, "profile repo:read");
         assert_eq!(v.resource, RESOURCE);
     }
@@ -199,16 +222,31 @@ mod tests {
         let mut p = params();
         p.resource = Some("https://other.example/mcp".into());
         match validate_authorization(&p, &registered(), RESOURCE, &ScopeCatalog::default()) {
-            Err(AuthorizeRejection::Redirect { error, .. }) => assert_eq!(error.code, ErrorCode::InvalidTarget),
+            Err(AuthorizeRejection::Redirect { error, .. }) => {
+                assert_eq!(error.code, ErrorCode::InvalidTarget)
+            }
             other => panic!("{other:?}"),
         }
     }
 
     #[test]
     fn every_response_carries_iss() {
-        let url = response_url("https://app.example/cb?keep=1", &[("code", "abc")], Some("s"), "https://b.example");
-        assert_eq!(url, "https://app.example/cb?keep=1&code=abc&state=s&iss=https%3A%2F%2Fb.example");
-        let err = error_response_url("https://app.example/cb", &OAuthError::new(ErrorCode::AccessDenied, "no"), None, "https://b.example");
+        let url = response_url(
+            "https://app.example/cb?keep=1",
+            &[("code", "abc")],
+            Some("s"),
+            "https://b.example",
+        );
+        assert_eq!(
+            url,
+            "https://app.example/cb?keep=1&code=abc&state=s&iss=https%3A%2F%2Fb.example"
+        );
+        let err = error_response_url(
+            "https://app.example/cb",
+            &OAuthError::new(ErrorCode::AccessDenied, "no"),
+            None,
+            "https://b.example",
+        );
         assert!(err.contains("error=access_denied") && err.contains("iss="));
     }
 }

@@ -13,9 +13,20 @@ pub enum ConsentDecision {
     Refuse(OAuthError),
 }
 
-pub fn decide(prompt: Option<&str>, approved_scope: Option<&str>, requested_scope: &str) -> ConsentDecision {
-    let prompts: Vec<&str> = prompt.unwrap_or("").split(' ').filter(|p| !p.is_empty()).collect();
-    if prompts.iter().any(|p| matches!(*p, "consent" | "login" | "select_account")) {
+pub fn decide(
+    prompt: Option<&str>,
+    approved_scope: Option<&str>,
+    requested_scope: &str,
+) -> ConsentDecision {
+    let prompts: Vec<&str> = prompt
+        .unwrap_or("")
+        .split(' ')
+        .filter(|p| !p.is_empty())
+        .collect();
+    if prompts
+        .iter()
+        .any(|p| matches!(*p, "consent" | "login" | "select_account"))
+    {
         return ConsentDecision::Show;
     }
     let covered = approved_scope.is_some_and(|approved| {
@@ -48,12 +59,18 @@ mod tests {
 
     #[test]
     fn wider_scope_needs_consent_again() {
-        assert_eq!(decide(None, Some("mcp"), "mcp repo:write"), ConsentDecision::Show);
+        assert_eq!(
+            decide(None, Some("mcp"), "mcp repo:write"),
+            ConsentDecision::Show
+        );
     }
 
     #[test]
     fn prompt_consent_always_shows_the_page() {
-        assert_eq!(decide(Some("consent"), Some("mcp"), "mcp"), ConsentDecision::Show);
+        assert_eq!(
+            decide(Some("consent"), Some("mcp"), "mcp"),
+            ConsentDecision::Show
+        );
     }
 
     #[test]
@@ -62,6 +79,9 @@ mod tests {
             ConsentDecision::Refuse(e) => assert_eq!(e.code, ErrorCode::ConsentRequired),
             other => panic!("{other:?}"),
         }
-        assert_eq!(decide(Some("none"), Some("mcp"), "mcp"), ConsentDecision::Skip);
+        assert_eq!(
+            decide(Some("none"), Some("mcp"), "mcp"),
+            ConsentDecision::Skip
+        );
     }
 }

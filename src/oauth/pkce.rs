@@ -8,20 +8,31 @@ use sha2::{Digest, Sha256};
 use super::OAuthError;
 
 /// The `code_challenge` and `code_challenge_method` of an authorization request.
-pub fn check_challenge(challenge: Option<&str>, method: Option<&str>) -> Result<String, OAuthError> {
-    let challenge = challenge
-        .filter(|c| !c.is_empty())
-        .ok_or_else(|| OAuthError::invalid_request("code_challenge is required (PKCE with S256)"))?;
+pub fn check_challenge(
+    challenge: Option<&str>,
+    method: Option<&str>,
+) -> Result<String, OAuthError> {
+    let challenge = challenge.filter(|c| !c.is_empty()).ok_or_else(|| {
+        OAuthError::invalid_request("code_challenge is required (PKCE with S256)")
+    })?;
     match method {
         Some("S256") => {}
         Some("plain") | None => {
-            return Err(OAuthError::invalid_request("code_challenge_method must be S256"));
+            return Err(OAuthError::invalid_request(
+                "code_challenge_method must be S256",
+            ));
         }
-        Some(_) => return Err(OAuthError::invalid_request("unsupported code_challenge_method")),
+        Some(_) => {
+            return Err(OAuthError::invalid_request(
+                "unsupported code_challenge_method",
+            ));
+        }
     }
     // base64url of a SHA-256 digest: exactly 43 characters.
     if challenge.len() != 43 || URL_SAFE_NO_PAD.decode(challenge).is_err() {
-        return Err(OAuthError::invalid_request("code_challenge is not a base64url SHA-256 digest"));
+        return Err(OAuthError::invalid_request(
+            "code_challenge is not a base64url SHA-256 digest",
+        ));
     }
     Ok(challenge.to_string())
 }
@@ -78,7 +89,10 @@ mod tests {
     fn malformed_challenge_is_rejected() {
         assert!(check_challenge(Some("short"), Some("S256")).is_err());
         assert!(check_challenge(Some(&"*".repeat(43)), Some("S256")).is_err());
-        assert_eq!(check_challenge(Some(CHALLENGE), Some("S256")).unwrap(), CHALLENGE);
+        assert_eq!(
+            check_challenge(Some(CHALLENGE), Some("S256")).unwrap(),
+            CHALLENGE
+        );
     }
 
     #[test]

@@ -17,7 +17,9 @@ pub fn check_registrable(uri: &str) -> Result<(), String> {
     match url.scheme() {
         "https" if url.host().is_some() => Ok(()),
         "http" if is_loopback(&url) => Ok(()),
-        "http" => Err("http redirect URIs are allowed only on loopback (127.0.0.1, [::1], localhost)".into()),
+        "http" => Err(
+            "http redirect URIs are allowed only on loopback (127.0.0.1, [::1], localhost)".into(),
+        ),
         other => Err(format!("scheme {other:?} is not allowed for redirect URIs")),
     }
 }
@@ -108,7 +110,12 @@ mod tests {
 
     #[test]
     fn https_and_loopback_http_are_registrable() {
-        for uri in ["https://app.example/cb", "http://127.0.0.1:3000/cb", "http://[::1]/cb", "http://localhost/cb"] {
+        for uri in [
+            "https://app.example/cb",
+            "http://127.0.0.1:3000/cb",
+            "http://[::1]/cb",
+            "http://localhost/cb",
+        ] {
             assert!(check_registrable(uri).is_ok(), "{uri}");
         }
     }

@@ -45,27 +45,50 @@ fn metadata_error(d: impl Into<String>) -> OAuthError {
 pub fn validate_registration(req: RegistrationRequest) -> Result<Registration, OAuthError> {
     let redirect_uris = req.redirect_uris.unwrap_or_default();
     if redirect_uris.is_empty() {
-        return Err(OAuthError::new(ErrorCode::InvalidRedirectUri, "redirect_uris is required"));
+        return Err(OAuthError::new(
+            ErrorCode::InvalidRedirectUri,
+            "redirect_uris is required",
+        ));
     }
     if redirect_uris.len() > MAX_REDIRECT_URIS {
-        return Err(OAuthError::new(ErrorCode::InvalidRedirectUri, "too many redirect_uris"));
+        return Err(OAuthError::new(
+            ErrorCode::InvalidRedirectUri,
+            "too many redirect_uris",
+        ));
     }
     for uri in &redirect_uris {
         if uri.len() > MAX_URI_LEN {
-            return Err(OAuthError::new(ErrorCode::InvalidRedirectUri, "redirect URI too long"));
+            return Err(OAuthError::new(
+                ErrorCode::InvalidRedirectUri,
+                "redirect URI too long",
+            ));
         }
         check_registrable(uri).map_err(|m| OAuthError::new(ErrorCode::InvalidRedirectUri, m))?;
     }
-    let method = req.token_endpoint_auth_method.unwrap_or_else(|| "client_secret_basic".into());
+    let method = req
+        .token_endpoint_auth_method
+        .unwrap_or_else(|| "client_secret_basic".into());
     if !AUTH_METHODS.contains(&method.as_str()) {
-        return Err(metadata_error(format!("token_endpoint_auth_method {method:?} is not supported")));
+        return Err(metadata_error(format!(
+            "token_endpoint_auth_method {method:?} is not supported"
+        )));
     }
-    let grant_types = req.grant_types.unwrap_or_else(|| vec!["authorization_code".into()]);
-    if grant_types.is_empty() || grant_types.iter().any(|g| !GRANT_TYPES.contains(&g.as_str())) {
-        return Err(metadata_error("grant_types may contain only authorization_code and refresh_token"));
+    let grant_types = req
+        .grant_types
+        .unwrap_or_else(|| vec!["authorization_code".into()]);
+    if grant_types.is_empty()
+        || grant_types
+            .iter()
+            .any(|g| !GRANT_TYPES.contains(&g.as_str()))
+    {
+        return Err(metadata_error(
+            "grant_types may contain only authorization_code and refresh_token",
+        ));
     }
     if !grant_types.iter().any(|g| g == "authorization_code") {
-        return Err(metadata_error("grant_types must include authorization_code"));
+        return Err(metadata_error(
+            "grant_types must include authorization_code",
+        ));
     }
     if req
         .response_types
@@ -80,7 +103,9 @@ pub fn validate_registration(req: RegistrationRequest) -> Result<Registration, O
     }
     // `scope` is informational here: what a client may get is decided per
     // authorization request, against the scope catalog.
-    let client_name = req.client_name.map(|n| n.chars().take(MAX_NAME_LEN).collect());
+    let client_name = req
+        .client_name
+        .map(|n| n.chars().take(MAX_NAME_LEN).collect());
     Ok(Registration {
         client_name,
         redirect_uris,
@@ -113,7 +138,11 @@ mod tests {
 
     #[test]
     fn dcr_rejects_javascript_data_and_non_loopback_http() {
-        for uri in ["javascript:alert(1)", "data:text/html,x", "http://evil.example/cb"] {
+        for uri in [
+            "javascript:alert(1)",
+            "data:text/html,x",
+            "http://evil.example/cb",
+        ] {
             let err = validate_registration(req(&[uri])).unwrap_err();
             assert_eq!(err.code, ErrorCode::InvalidRedirectUri, "{uri}");
         }
@@ -129,7 +158,10 @@ mod tests {
     fn unsupported_grant_type_is_invalid_metadata() {
         let mut r = req(&["https://a.example/cb"]);
         r.grant_types = Some(vec!["password".into()]);
-        assert_eq!(validate_registration(r).unwrap_err().code, ErrorCode::InvalidClientMetadata);
+        assert_eq!(
+            validate_registration(r).unwrap_err().code,
+            ErrorCode::InvalidClientMetadata
+        );
     }
 
     #[test]

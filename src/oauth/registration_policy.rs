@@ -50,7 +50,9 @@ pub fn admit(policy: &DcrPolicy, bearer: Option<&str>) -> Result<(), Refusal> {
         DcrMode::Open => Ok(()),
         DcrMode::Closed => Err(Refusal::Closed),
         DcrMode::InitialAccessToken => match (bearer, &policy.initial_access_token_hash) {
-            (Some(token), Some(expected)) if constant_time_eq(&hash_secret(token), expected) => Ok(()),
+            (Some(token), Some(expected)) if constant_time_eq(&hash_secret(token), expected) => {
+                Ok(())
+            }
             _ => Err(Refusal::BadInitialAccessToken),
         },
     }
@@ -61,7 +63,11 @@ pub fn check_redirect_patterns(policy: &DcrPolicy, uris: &[String]) -> Result<()
         return Ok(());
     }
     for uri in uris {
-        if !policy.redirect_uri_patterns.iter().any(|p| wildcard_match(p, uri)) {
+        if !policy
+            .redirect_uri_patterns
+            .iter()
+            .any(|p| wildcard_match(p, uri))
+        {
             return Err(OAuthError::new(
                 ErrorCode::InvalidRedirectUri,
                 format!("{uri} is not allowed by this server's registration policy"),
@@ -126,23 +132,41 @@ mod tests {
 
     #[test]
     fn closed_mode_admits_no_one() {
-        assert_eq!(admit(&policy(DcrMode::Closed), Some("iat-123")), Err(Refusal::Closed));
+        assert_eq!(
+            admit(&policy(DcrMode::Closed), Some("iat-123")),
+            Err(Refusal::Closed)
+        );
     }
 
     #[test]
     fn initial_access_token_mode_needs_the_token() {
         let p = policy(DcrMode::InitialAccessToken);
         assert_eq!(admit(&p, Some("iat-123")), Ok(()));
-        assert_eq!(admit(&p, Some("wrong")), Err(Refusal::BadInitialAccessToken));
+        assert_eq!(
+            admit(&p, Some("wrong")),
+            Err(Refusal::BadInitialAccessToken)
+        );
         assert_eq!(admit(&p, None), Err(Refusal::BadInitialAccessToken));
     }
 
     #[test]
     fn wildcards_match_runs_of_characters() {
-        assert!(wildcard_match("http://127.0.0.1:*/callback", "http://127.0.0.1:5000/callback"));
-        assert!(wildcard_match("https://*.example.com/*", "https://app.example.com/cb"));
-        assert!(!wildcard_match("https://*.example.com/*", "https://example.com.evil/cb"));
-        assert!(!wildcard_match("https://app.example/cb", "https://app.example/cb2"));
+        assert!(wildcard_match(
+            "http://127.0.0.1:*/callback",
+            "http://127.0.0.1:5000/callback"
+        ));
+        assert!(wildcard_match(
+            "https://*.example.com/*",
+            "https://app.example.com/cb"
+        ));
+        assert!(!wildcard_match(
+            "https://*.example.com/*",
+            "https://example.com.evil/cb"
+        ));
+        assert!(!wildcard_match(
+            "https://app.example/cb",
+            "https://app.example/cb2"
+        ));
         assert!(wildcard_match("*", "anything"));
     }
 

@@ -28,18 +28,28 @@ mod tests {
 
     #[test]
     fn one_trailing_slash_is_ignored() {
-        assert!(same_resource("https://b.example/mcp", "https://b.example/mcp/"));
-        assert!(!same_resource("https://b.example/mcp", "https://b.example/mcp//"));
+        assert!(same_resource(
+            "https://b.example/mcp",
+            "https://b.example/mcp/"
+        ));
+        assert!(!same_resource(
+            "https://b.example/mcp",
+            "https://b.example/mcp//"
+        ));
     }
 
     #[test]
     fn unknown_resource_is_invalid_target() {
-        let err = check_resource(Some("https://evil.example/mcp"), "https://b.example/mcp").unwrap_err();
+        let err =
+            check_resource(Some("https://evil.example/mcp"), "https://b.example/mcp").unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidTarget);
     }
 
     #[test]
     fn missing_resource_means_ours() {
-        assert_eq!(check_resource(None, "https://b.example/mcp").unwrap(), "https://b.example/mcp");
+        assert_eq!(
+            check_resource(None, "https://b.example/mcp").unwrap(),
+            "https://b.example/mcp"
+        );
     }
 }

@@ -32,19 +32,33 @@ pub struct ScopeCatalog {
 
 impl Default for ScopeCatalog {
     fn default() -> Self {
-        let def = |name: &str, description: &str, implies: &[&str], upstream: &[&str], default| ScopeDef {
-            name: name.into(),
-            description: description.into(),
-            implies: implies.iter().map(|s| s.to_string()).collect(),
-            upstream: upstream.iter().map(|s| s.to_string()).collect(),
-            default,
+        let def = |name: &str, description: &str, implies: &[&str], upstream: &[&str], default| {
+            ScopeDef {
+                name: name.into(),
+                description: description.into(),
+                implies: implies.iter().map(|s| s.to_string()).collect(),
+                upstream: upstream.iter().map(|s| s.to_string()).collect(),
+                default,
+            }
         };
         ScopeCatalog {
             defs: vec![
-                def("profile", "See your GitHub profile", &[], &["read:user"], true),
+                def(
+                    "profile",
+                    "See your GitHub profile",
+                    &[],
+                    &["read:user"],
+                    true,
+                ),
                 // GitHub has no read-only scope for private repositories.
                 def("repo:read", "Read your repositories", &[], &["repo"], true),
-                def("repo:write", "Change your repositories", &["repo:read"], &["repo"], false),
+                def(
+                    "repo:write",
+                    "Change your repositories",
+                    &["repo:read"],
+                    &["repo"],
+                    false,
+                ),
             ],
         }
     }
@@ -56,9 +70,14 @@ impl ScopeCatalog {
         let mut seen = BTreeSet::new();
         for d in &defs {
             let valid = !d.name.is_empty()
-                && d.name.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\');
+                && d.name
+                    .bytes()
+                    .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\');
             if !valid {
-                return Err(format!("scope name {:?} is not a valid OAuth scope token", d.name));
+                return Err(format!(
+                    "scope name {:?} is not a valid OAuth scope token",
+                    d.name
+                ));
             }
             if !seen.insert(d.name.as_str()) {
                 return Err(format!("scope {:?} is defined twice", d.name));
@@ -66,7 +85,10 @@ impl ScopeCatalog {
         }
         for d in &defs {
             if let Some(unknown) = d.implies.iter().find(|i| !seen.contains(i.as_str())) {
-                return Err(format!("scope {:?} implies unknown scope {unknown:?}", d.name));
+                return Err(format!(
+                    "scope {:?} implies unknown scope {unknown:?}",
+                    d.name
+                ));
             }
         }
         if !defs.iter().any(|d| d.default) {
@@ -80,7 +102,12 @@ impl ScopeCatalog {
     }
 
     pub fn defaults(&self) -> String {
-        self.defs.iter().filter(|d| d.default).map(|d| d.name.as_str()).collect::<Vec<_>>().join(" ")
+        self.defs
+            .iter()
+            .filter(|d| d.default)
+            .map(|d| d.name.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     fn get(&self, name: &str) -> Option<&ScopeDef> {
@@ -90,9 +117,16 @@ impl ScopeCatalog {
     /// Normalises a requested scope: known names only, de-duplicated, in
     /// catalog order; absent or empty means the defaults.
     pub fn check_requested(&self, requested: Option<&str>) -> Result<String, OAuthError> {
-        let requested: BTreeSet<&str> = requested.unwrap_or("").split(' ').filter(|s| !s.is_empty()).collect();
+        let requested: BTreeSet<&str> = requested
+            .unwrap_or("")
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .collect();
         if let Some(unknown) = requested.iter().find(|s| self.get(s).is_none()) {
-            return Err(OAuthError::new(ErrorCode::InvalidScope, format!("unknown scope {unknown:?}")));
+            return Err(OAuthError::new(
+                ErrorCode::InvalidScope,
+                format!("unknown scope {unknown:?}"),
+            ));
         }
         if requested.is_empty() {
             return Ok(self.defaults());
@@ -107,7 +141,11 @@ impl ScopeCatalog {
 
     /// The granted scopes plus everything they imply.
     pub fn expand(&self, granted: &str) -> BTreeSet<String> {
-        let mut out: BTreeSet<String> = granted.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect();
+        let mut out: BTreeSet<String> = granted
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
         loop {
             let implied: Vec<String> = out
                 .iter()
@@ -131,7 +169,11 @@ impl ScopeCatalog {
     pub fn upstream_scopes(&self, granted: &str) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         for name in self.expand(granted) {
-            for s in self.get(&name).map(|d| d.upstream.as_slice()).unwrap_or_default() {
+            for s in self
+                .get(&name)
+                .map(|d| d.upstream.as_slice())
+                .unwrap_or_default()
+            {
                 if !out.contains(s) {
                     out.push(s.clone());
                 }
@@ -141,7 +183,11 @@ impl ScopeCatalog {
     }
 
     /// A refresh may narrow the scope but never widen it.
-    pub fn check_narrowing(&self, granted: &str, requested: Option<&str>) -> Result<String, OAuthError> {
+    pub fn check_narrowing(
+        &self,
+        granted: &str,
+        requested: Option<&str>,
+    ) -> Result<String, OAuthError> {
         let Some(requested) = requested.filter(|r| !r.trim().is_empty()) else {
             return Ok(granted.to_string());
         };
@@ -150,7 +196,10 @@ impl ScopeCatalog {
         if requested.split(' ').all(|s| allowed.contains(s)) {
             Ok(requested)
         } else {
-            Err(OAuthError::new(ErrorCode::InvalidScope, "scope exceeds the original grant"))
+            Err(OAuthError::new(
+                ErrorCode::InvalidScope,
+                "scope exceeds the original grant",
+            ))
         }
     }
 }
@@ -165,19 +214,32 @@ mod tests {
 
     #[test]
     fn absent_scope_is_the_defaults() {
-        assert_eq!(catalog().check_requested(None).unwrap(), "profile repo:read");
-        assert_eq!(catalog().check_requested(Some("  ")).unwrap(), "profile repo:read");
+        assert_eq!(
+            catalog().check_requested(None).unwrap(),
+            "profile repo:read"
+        );
+        assert_eq!(
+            catalog().check_requested(Some("  ")).unwrap(),
+            "profile repo:read"
+        );
     }
 
     #[test]
     fn unknown_scope_is_invalid_scope() {
-        let err = catalog().check_requested(Some("profile admin")).unwrap_err();
+        let err = catalog()
+            .check_requested(Some("profile admin"))
+            .unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidScope);
     }
 
     #[test]
     fn requested_scope_is_normalised_to_catalog_order() {
-        assert_eq!(catalog().check_requested(Some("repo:write profile profile")).unwrap(), "profile repo:write");
+        assert_eq!(
+            catalog()
+                .check_requested(Some("repo:write profile profile"))
+                .unwrap(),
+            "profile repo:write"
+        );
     }
 
     #[test]
@@ -190,16 +252,34 @@ mod tests {
     #[test]
     fn upstream_scopes_are_the_union_for_what_is_granted() {
         assert_eq!(catalog().upstream_scopes("profile"), vec!["read:user"]);
-        assert_eq!(catalog().upstream_scopes("profile repo:write"), vec!["read:user", "repo"]);
+        assert_eq!(
+            catalog().upstream_scopes("profile repo:write"),
+            vec!["read:user", "repo"]
+        );
     }
 
     #[test]
     fn refresh_cannot_widen_scope() {
         let c = catalog();
-        assert_eq!(c.check_narrowing("profile repo:read", None).unwrap(), "profile repo:read");
-        assert_eq!(c.check_narrowing("profile repo:read", Some("profile")).unwrap(), "profile");
-        assert_eq!(c.check_narrowing("repo:write", Some("repo:read")).unwrap(), "repo:read");
-        assert_eq!(c.check_narrowing("profile", Some("repo:read")).unwrap_err().code, ErrorCode::InvalidScope);
+        assert_eq!(
+            c.check_narrowing("profile repo:read", None).unwrap(),
+            "profile repo:read"
+        );
+        assert_eq!(
+            c.check_narrowing("profile repo:read", Some("profile"))
+                .unwrap(),
+            "profile"
+        );
+        assert_eq!(
+            c.check_narrowing("repo:write", Some("repo:read")).unwrap(),
+            "repo:read"
+        );
+        assert_eq!(
+            c.check_narrowing("profile", Some("repo:read"))
+                .unwrap_err()
+                .code,
+            ErrorCode::InvalidScope
+        );
     }
 
     #[test]

@@ -18,7 +18,10 @@ pub struct PresentedClient {
 
 /// RFC 6749 §2.3. A public client proves nothing but its id (PKCE does the
 /// rest); a confidential client must present the secret by its method.
-pub fn authenticate_client(client: &ClientRow, presented: &PresentedClient) -> Result<(), OAuthError> {
+pub fn authenticate_client(
+    client: &ClientRow,
+    presented: &PresentedClient,
+) -> Result<(), OAuthError> {
     let bad = || OAuthError::invalid_client("client authentication failed");
     match (&client.client_secret_hash, &presented.client_secret) {
         (None, None) => Ok(()),
@@ -60,24 +63,36 @@ pub struct CodeRedemption<'a> {
 }
 
 /// Everything but single use, which the store enforces atomically.
-pub fn check_code(code: &AuthorizationCodeRow, r: &CodeRedemption<'_>, now: i64) -> Result<(), OAuthError> {
+pub fn check_code(
+    code: &AuthorizationCodeRow,
+    r: &CodeRedemption<'_>,
+    now: i64,
+) -> Result<(), OAuthError> {
     if code.used_at.is_some() {
-        return Err(OAuthError::invalid_grant("authorization code was already used"));
+        return Err(OAuthError::invalid_grant(
+            "authorization code was already used",
+        ));
     }
     if now >= code.expires_at {
         return Err(OAuthError::invalid_grant("authorization code has expired"));
     }
     if code.client_id != r.client_id {
-        return Err(OAuthError::invalid_grant("authorization code was issued to another client"));
+        return Err(OAuthError::invalid_grant(
+            "authorization code was issued to another client",
+        ));
     }
     if r.redirect_uri != Some(code.redirect_uri.as_str()) {
-        return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request"));
+        return Err(OAuthError::invalid_grant(
+            "redirect_uri does not match the authorization request",
+        ));
     }
     let verifier = r
         .code_verifier
         .ok_or_else(|| OAuthError::invalid_request("code_verifier is required"))?;
     if !pkce::verify(verifier, &code.code_challenge) {
-        return Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge"));
+        return Err(OAuthError::invalid_grant(
+            "code_verifier does not match the code_challenge",
+        ));
     }
     check_same_resource(&code.resource, r.resource)
 }
@@ -103,7 +118,9 @@ pub fn check_refresh(
     grace_secs: i64,
 ) -> Result<RefreshPresentation, OAuthError> {
     if token.client_id != client_id {
-        return Err(OAuthError::invalid_grant("refresh token was issued to another client"));
+        return Err(OAuthError::invalid_grant(
+            "refresh token was issued to another client",
+        ));
     }
     if now >= token.expires_at {
         return Err(OAuthError::invalid_grant("refresh token has expired"));
@@ -111,7 +128,9 @@ pub fn check_refresh(
     check_same_resource(&token.resource, resource)?;
     Ok(match token.used_at {
         None => RefreshPresentation::Fresh,
-        Some(used) if now - used <= grace_secs && token.successor_enc.is_some() => RefreshPresentation::Retry,
+        Some(used) if now - used <= grace_secs && token.successor_enc.is_some() => {
+            RefreshPresentation::Retry
+        }
         Some(_) => RefreshPresentation::Replay,
     })
 }
@@ -166,34 +185,55 @@ mod tests {
     fn code_is_bound_to_client_and_redirect_uri() {
         let mut r = redemption();
         r.client_id = "c2";
-        assert_eq!(check_code(&code(), &r, 10).unwrap_err().code, ErrorCode::InvalidGrant);
+        assert_eq!(
+            check_code(&code(), &r, 10).unwrap_err().code,
+            ErrorCode::InvalidGrant
+        );
         let mut r = redemption();
         r.redirect_uri = Some("https://app.example/other");
-        assert_eq!(check_code(&code(), &r, 10).unwrap_err().code, ErrorCode::InvalidGrant);
+        assert_eq!(
+            check_code(&code(), &r, 10).unwrap_err().code,
+            ErrorCode::InvalidGrant
+        );
     }
 
     #[test]
     fn used_or_expired_code_is_invalid_grant() {
         let mut c = code();
         c.used_at = Some(5);
-        assert_eq!(check_code(&c, &redemption(), 10).unwrap_err().code, ErrorCode::InvalidGrant);
-        assert_eq!(check_code(&code(), &redemption(), 100).unwrap_err().code, ErrorCode::InvalidGrant);
+        assert_eq!(
+            check_code(&c, &redemption(), 10).unwrap_err().code,
+            ErrorCode::InvalidGrant
+        );
+        assert_eq!(
+            check_code(&code(), &redemption(), 100).unwrap_err().code,
+            ErrorCode::InvalidGrant
+        );
     }
 
     #[test]
     fn wrong_or_missing_verifier_fails() {
         let mut r = redemption();
         r.code_verifier = Some("A".repeat(43).leak());
-        assert_eq!(check_code(&code(), &r, 10).unwrap_err().code, ErrorCode::InvalidGrant);
+        assert_eq!(
+            check_code(&code(), &r, 10).unwrap_err().code,
+            ErrorCode::InvalidGrant
+        );
         r.code_verifier = None;
-        assert_eq!(check_code(&code(), &r, 10).unwrap_err().code, ErrorCode::InvalidRequest);
+        assert_eq!(
+            check_code(&code(), &r, 10).unwrap_err().code,
+            ErrorCode::InvalidRequest
+        );
     }
 
     #[test]
     fn code_resource_must_match_token_resource() {
         let mut r = redemption();
         r.resource = Some("https://other.example/mcp");
-        assert_eq!(check_code(&code(), &r, 10).unwrap_err().code, ErrorCode::InvalidTarget);
+        assert_eq!(
+            check_code(&code(), &r, 10).unwrap_err().code,
+            ErrorCode::InvalidTarget
+        );
     }
 
     fn client(secret_hash: Option<&str>, method: &str) -> ClientRow {
@@ -215,20 +255,41 @@ mod tests {
     #[test]
     fn confidential_client_needs_its_secret_by_its_method() {
         let c = client(Some(&hash_secret("s3cret")), "client_secret_post");
-        let ok = PresentedClient { client_id: "c1".into(), client_secret: Some("s3cret".into()), via_basic: false };
+        let ok = PresentedClient {
+            client_id: "c1".into(),
+            client_secret: Some("s3cret".into()),
+            via_basic: false,
+        };
         assert!(authenticate_client(&c, &ok).is_ok());
-        let wrong = PresentedClient { client_secret: Some("nope".into()), ..ok };
-        assert_eq!(authenticate_client(&c, &wrong).unwrap_err().code, ErrorCode::InvalidClient);
-        let basic = PresentedClient { client_id: "c1".into(), client_secret: Some("s3cret".into()), via_basic: true };
+        let wrong = PresentedClient {
+            client_secret: Some("nope".into()),
+            ..ok
+        };
+        assert_eq!(
+            authenticate_client(&c, &wrong).unwrap_err().code,
+            ErrorCode::InvalidClient
+        );
+        let basic = PresentedClient {
+            client_id: "c1".into(),
+            client_secret: Some("s3cret".into()),
+            via_basic: true,
+        };
         assert!(authenticate_client(&c, &basic).is_err());
     }
 
     #[test]
     fn public_client_presenting_a_secret_is_rejected() {
         let c = client(None, "none");
-        let p = PresentedClient { client_id: "c1".into(), client_secret: Some("x".into()), via_basic: false };
+        let p = PresentedClient {
+            client_id: "c1".into(),
+            client_secret: Some("x".into()),
+            via_basic: false,
+        };
         assert!(authenticate_client(&c, &p).is_err());
-        let p = PresentedClient { client_id: "c1".into(), ..Default::default() };
+        let p = PresentedClient {
+            client_id: "c1".into(),
+            ..Default::default()
+        };
         assert!(authenticate_client(&c, &p).is_ok());
     }
 
@@ -248,31 +309,65 @@ mod tests {
 
     #[test]
     fn unused_refresh_token_is_fresh() {
-        assert_eq!(check_refresh(&refresh_row(None), "c1", None, 10, 10), Ok(RefreshPresentation::Fresh));
+        assert_eq!(
+            check_refresh(&refresh_row(None), "c1", None, 10, 10),
+            Ok(RefreshPresentation::Fresh)
+        );
     }
 
     #[test]
     fn reuse_inside_the_grace_window_is_a_retry() {
-        assert_eq!(check_refresh(&refresh_row(Some(100)), "c1", None, 110, 10), Ok(RefreshPresentation::Retry));
+        assert_eq!(
+            check_refresh(&refresh_row(Some(100)), "c1", None, 110, 10),
+            Ok(RefreshPresentation::Retry)
+        );
     }
 
     #[test]
     fn reuse_after_the_grace_window_is_a_replay() {
-        assert_eq!(check_refresh(&refresh_row(Some(100)), "c1", None, 111, 10), Ok(RefreshPresentation::Replay));
-        assert_eq!(check_refresh(&refresh_row(Some(100)), "c1", None, 100, 0), Ok(RefreshPresentation::Retry));
+        assert_eq!(
+            check_refresh(&refresh_row(Some(100)), "c1", None, 111, 10),
+            Ok(RefreshPresentation::Replay)
+        );
+        assert_eq!(
+            check_refresh(&refresh_row(Some(100)), "c1", None, 100, 0),
+            Ok(RefreshPresentation::Retry)
+        );
     }
 
     #[test]
     fn refresh_token_is_bound_to_client_expiry_and_resource() {
-        assert_eq!(check_refresh(&refresh_row(None), "c2", None, 10, 10).unwrap_err().code, ErrorCode::InvalidGrant);
-        assert_eq!(check_refresh(&refresh_row(None), "c1", None, 1000, 10).unwrap_err().code, ErrorCode::InvalidGrant);
-        let err = check_refresh(&refresh_row(None), "c1", Some("https://x.example/mcp"), 10, 10).unwrap_err();
+        assert_eq!(
+            check_refresh(&refresh_row(None), "c2", None, 10, 10)
+                .unwrap_err()
+                .code,
+            ErrorCode::InvalidGrant
+        );
+        assert_eq!(
+            check_refresh(&refresh_row(None), "c1", None, 1000, 10)
+                .unwrap_err()
+                .code,
+            ErrorCode::InvalidGrant
+        );
+        let err = check_refresh(
+            &refresh_row(None),
+            "c1",
+            Some("https://x.example/mcp"),
+            10,
+            10,
+        )
+        .unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidTarget);
     }
 
     #[test]
     fn refresh_grant_type_must_be_registered() {
         let c = client(None, "none");
-        assert_eq!(check_grant_type_allowed(&c, "refresh_token").unwrap_err().code, ErrorCode::UnauthorizedClient);
+        assert_eq!(
+            check_grant_type_allowed(&c, "refresh_token")
+                .unwrap_err()
+                .code,
+            ErrorCode::UnauthorizedClient
+        );
     }
 }

@@ -90,16 +90,21 @@ impl Store {
     }
 
     pub async fn get_client(&self, client_id: &str) -> Result<Option<ClientRow>, StoreError> {
-        let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM clients WHERE client_id = $1"))
-            .bind(client_id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row: Option<Row> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM clients WHERE client_id = $1"
+        ))
+        .bind(client_id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.map(from_row).transpose()
     }
 
     /// A client from a metadata document, with when its cached copy expires
     /// (Unix seconds; an unset expiry counts as expired).
-    pub async fn get_cimd_client(&self, client_id: &str) -> Result<Option<(ClientRow, i64)>, StoreError> {
+    pub async fn get_cimd_client(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<(ClientRow, i64)>, StoreError> {
         let row: Option<CimdRow> = sqlx::query_as(&format!(
             "SELECT {COLUMNS}, metadata_expires_at FROM clients WHERE client_id = $1 AND registration = 'cimd'"
         ))
@@ -107,7 +112,10 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         row.map(|(a, b, c, d, e, f, g, h, i, j, k, expires_at)| {
-            Ok((from_row((a, b, c, d, e, f, g, h, i, j, k))?, expires_at.unwrap_or(0)))
+            Ok((
+                from_row((a, b, c, d, e, f, g, h, i, j, k))?,
+                expires_at.unwrap_or(0),
+            ))
         })
         .transpose()
     }
@@ -115,7 +123,11 @@ impl Store {
     /// Stores a client from its freshly fetched document, keeping its
     /// creation and last use. Returns false, changing nothing, when another
     /// kind of client already has this id.
-    pub async fn upsert_cimd_client(&self, c: &ClientRow, metadata_expires_at: i64) -> Result<bool, StoreError> {
+    pub async fn upsert_cimd_client(
+        &self,
+        c: &ClientRow,
+        metadata_expires_at: i64,
+    ) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "INSERT INTO clients (client_id, client_secret_hash, client_name, redirect_uris, grant_types, \
              token_endpoint_auth_method, application_type, registration, created_at, metadata_expires_at) \
@@ -142,7 +154,10 @@ impl Store {
     }
 
     /// A dynamically registered public client with exactly this metadata.
-    pub async fn find_public_dcr_client(&self, metadata_hash: &str) -> Result<Option<ClientRow>, StoreError> {
+    pub async fn find_public_dcr_client(
+        &self,
+        metadata_hash: &str,
+    ) -> Result<Option<ClientRow>, StoreError> {
         let row: Option<Row> = sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM clients WHERE metadata_hash = $1 AND registration = 'dcr' \
              AND client_secret_hash IS NULL ORDER BY created_at LIMIT 1"
@@ -183,7 +198,10 @@ impl Store {
     /// Makes the `registration = 'config'` clients exactly `configured`:
     /// inserts or updates each, deletes those no longer configured (with their
     /// grants). Returns how many were deleted.
-    pub async fn sync_configured_clients(&self, configured: &[ClientRow]) -> Result<u64, StoreError> {
+    pub async fn sync_configured_clients(
+        &self,
+        configured: &[ClientRow],
+    ) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await?;
         for c in configured {
             sqlx::query(

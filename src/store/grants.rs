@@ -184,13 +184,18 @@ impl Store {
         }))
     }
 
-    pub async fn find_user(&self, provider: &str, subject: &str) -> Result<Option<UserRow>, StoreError> {
-        let row: Option<(String, String, String, String)> =
-            sqlx::query_as("SELECT id, provider, subject, login FROM users WHERE provider = $1 AND subject = $2")
-                .bind(provider)
-                .bind(subject)
-                .fetch_optional(&self.pool)
-                .await?;
+    pub async fn find_user(
+        &self,
+        provider: &str,
+        subject: &str,
+    ) -> Result<Option<UserRow>, StoreError> {
+        let row: Option<(String, String, String, String)> = sqlx::query_as(
+            "SELECT id, provider, subject, login FROM users WHERE provider = $1 AND subject = $2",
+        )
+        .bind(provider)
+        .bind(subject)
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(row.map(|(id, provider, subject, login)| UserRow {
             id,
             provider,

@@ -44,11 +44,13 @@ impl Store {
     }
 
     pub async fn retire_signing_key(&self, kid: &str, now: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE kid = $2 AND retired_at IS NULL")
-            .bind(now)
-            .bind(kid)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE signing_keys SET retired_at = $1 WHERE kid = $2 AND retired_at IS NULL",
+        )
+        .bind(now)
+        .bind(kid)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 

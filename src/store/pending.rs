@@ -188,7 +188,10 @@ impl Store {
         Ok(())
     }
 
-    pub async fn get_code(&self, code_hash: &str) -> Result<Option<AuthorizationCodeRow>, StoreError> {
+    pub async fn get_code(
+        &self,
+        code_hash: &str,
+    ) -> Result<Option<AuthorizationCodeRow>, StoreError> {
         let row: Option<CodeRow> = sqlx::query_as(
             "SELECT code_hash, grant_id, client_id, redirect_uri, code_challenge, scope, resource, \
              created_at, expires_at, used_at FROM authorization_codes WHERE code_hash = $1",

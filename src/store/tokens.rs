@@ -16,7 +16,17 @@ pub struct RefreshTokenRow {
     pub successor_enc: Option<Vec<u8>>,
 }
 
-type Row = (String, String, String, String, String, i64, i64, Option<i64>, Option<Vec<u8>>);
+type Row = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    Option<i64>,
+    Option<Vec<u8>>,
+);
 
 async fn insert<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     executor: E,
@@ -45,7 +55,10 @@ impl Store {
         insert(&self.pool, t).await
     }
 
-    pub async fn get_refresh_token(&self, token_hash: &str) -> Result<Option<RefreshTokenRow>, StoreError> {
+    pub async fn get_refresh_token(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<RefreshTokenRow>, StoreError> {
         let row: Option<Row> = sqlx::query_as(
             "SELECT token_hash, grant_id, client_id, scope, resource, created_at, expires_at, used_at, \
              successor_enc FROM refresh_tokens WHERE token_hash = $1",

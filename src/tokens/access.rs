@@ -57,7 +57,9 @@ pub fn verify_access_token(
         return Err(AccessTokenError::Invalid);
     }
     let kid = header.kid.ok_or(AccessTokenError::UnknownKey)?;
-    let key = keys.decoding_key(&kid).ok_or(AccessTokenError::UnknownKey)?;
+    let key = keys
+        .decoding_key(&kid)
+        .ok_or(AccessTokenError::UnknownKey)?;
     let mut validation = Validation::new(Algorithm::ES256);
     validation.set_issuer(&[issuer]);
     validation.set_audience(&[audience]);
@@ -99,7 +101,12 @@ mod tests {
     fn issued_token_verifies_with_issuer_and_audience() {
         let keys = for_tests();
         let token = issue_access_token(&keys, &claims(far_future()));
-        let got = verify_access_token(&keys, &token, "https://broker.example", "https://broker.example/mcp");
+        let got = verify_access_token(
+            &keys,
+            &token,
+            "https://broker.example",
+            "https://broker.example/mcp",
+        );
         assert_eq!(got.unwrap().grant_id, "g1");
     }
 
@@ -107,7 +114,12 @@ mod tests {
     fn token_for_another_audience_is_rejected() {
         let keys = for_tests();
         let token = issue_access_token(&keys, &claims(far_future()));
-        let got = verify_access_token(&keys, &token, "https://broker.example", "https://other.example/mcp");
+        let got = verify_access_token(
+            &keys,
+            &token,
+            "https://broker.example",
+            "https://other.example/mcp",
+        );
         assert_eq!(got, Err(AccessTokenError::Invalid));
     }
 
@@ -115,7 +127,12 @@ mod tests {
     fn token_from_another_issuer_is_rejected() {
         let keys = for_tests();
         let token = issue_access_token(&keys, &claims(far_future()));
-        let got = verify_access_token(&keys, &token, "https://evil.example", "https://broker.example/mcp");
+        let got = verify_access_token(
+            &keys,
+            &token,
+            "https://evil.example",
+            "https://broker.example/mcp",
+        );
         assert_eq!(got, Err(AccessTokenError::Invalid));
     }
 
@@ -123,7 +140,12 @@ mod tests {
     fn expired_token_is_rejected() {
         let keys = for_tests();
         let token = issue_access_token(&keys, &claims(crate::now_unix() - 1));
-        let got = verify_access_token(&keys, &token, "https://broker.example", "https://broker.example/mcp");
+        let got = verify_access_token(
+            &keys,
+            &token,
+            "https://broker.example",
+            "https://broker.example/mcp",
+        );
         assert_eq!(got, Err(AccessTokenError::Expired));
     }
 
@@ -132,7 +154,12 @@ mod tests {
         let ours = for_tests();
         let theirs = for_tests();
         let token = issue_access_token(&theirs, &claims(far_future()));
-        let got = verify_access_token(&ours, &token, "https://broker.example", "https://broker.example/mcp");
+        let got = verify_access_token(
+            &ours,
+            &token,
+            "https://broker.example",
+            "https://broker.example/mcp",
+        );
         assert_eq!(got, Err(AccessTokenError::UnknownKey));
     }
 
@@ -143,10 +170,16 @@ mod tests {
         let b64 = |v: serde_json::Value| {
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
         };
-        let header = b64(serde_json::json!({"alg": "none", "typ": "at+jwt", "kid": keys.current_kid()}));
+        let header =
+            b64(serde_json::json!({"alg": "none", "typ": "at+jwt", "kid": keys.current_kid()}));
         let body = b64(serde_json::to_value(claims(far_future())).unwrap());
         let token = format!("{header}.{body}.");
-        let got = verify_access_token(&keys, &token, "https://broker.example", "https://broker.example/mcp");
+        let got = verify_access_token(
+            &keys,
+            &token,
+            "https://broker.example",
+            "https://broker.example/mcp",
+        );
         assert!(got.is_err());
     }
 }

@@ -39,7 +39,8 @@ impl KeyRing {
     }
 
     pub async fn reload(&self) -> Result<(), SigningKeyError> {
-        let keys = SigningKeys::load_or_create(&self.store, &self.cipher, crate::now_unix()).await?;
+        let keys =
+            SigningKeys::load_or_create(&self.store, &self.cipher, crate::now_unix()).await?;
         *self.keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(keys);
         *self.last_reload.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
         Ok(())
@@ -47,7 +48,12 @@ impl KeyRing {
 
     /// `verify_access_token`, reloading once if the token names a key this
     /// instance has not loaded yet (another instance rotated).
-    pub async fn verify(&self, token: &str, issuer: &str, audience: &str) -> Result<AccessClaims, AccessTokenError> {
+    pub async fn verify(
+        &self,
+        token: &str,
+        issuer: &str,
+        audience: &str,
+    ) -> Result<AccessClaims, AccessTokenError> {
         match verify_access_token(&self.current(), token, issuer, audience) {
             Err(AccessTokenError::UnknownKey) if self.may_reload_on_miss() => {
                 if let Err(e) = self.reload().await {
@@ -78,9 +84,18 @@ impl KeyRing {
     /// Periodic upkeep: rotate when the current key is older than
     /// `rotate_after` (0 = never), retire keys superseded more than
     /// `retire_after` ago, and reload what other instances changed.
-    pub async fn maintain(&self, now: i64, rotate_after: i64, retire_after: i64) -> Result<(), SigningKeyError> {
+    pub async fn maintain(
+        &self,
+        now: i64,
+        rotate_after: i64,
+        retire_after: i64,
+    ) -> Result<(), SigningKeyError> {
         let rows = self.store.active_signing_keys().await?;
-        if rotate_after > 0 && rows.first().is_some_and(|newest| now - newest.created_at >= rotate_after) {
+        if rotate_after > 0
+            && rows
+                .first()
+                .is_some_and(|newest| now - newest.created_at >= rotate_after)
+        {
             let kid = self.rotate(now).await?;
             tracing::info!(kid = %kid, "signing key rotated by age");
         }

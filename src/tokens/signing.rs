@@ -26,7 +26,9 @@ pub struct SigningKeys {
 pub enum SigningKeyError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("signing key {0} does not open with the configured encryption key (was the key changed?)")]
+    #[error(
+        "signing key {0} does not open with the configured encryption key (was the key changed?)"
+    )]
     Sealed(String),
     #[error("signing key {0} is malformed")]
     Malformed(String),
@@ -56,7 +58,10 @@ impl SigningKeys {
     fn from_rows(rows: &[SigningKeyRow], cipher: &Cipher) -> Result<SigningKeys, SigningKeyError> {
         let newest = &rows[0];
         let der = cipher
-            .open(&newest.private_key_enc, private_key_aad(&newest.kid).as_bytes())
+            .open(
+                &newest.private_key_enc,
+                private_key_aad(&newest.kid).as_bytes(),
+            )
             .map_err(|_| SigningKeyError::Sealed(newest.kid.clone()))?;
         let mut decoding = HashMap::new();
         let mut keys = Vec::new();

@@ -20,7 +20,8 @@ pub fn authorize_url(
     scopes: &[String],
     pkce_challenge: Option<&str>,
 ) -> String {
-    let mut url = url::Url::parse(&provider.authorize_url).expect("checked when the provider loaded");
+    let mut url =
+        url::Url::parse(&provider.authorize_url).expect("checked when the provider loaded");
     {
         let mut q = url.query_pairs_mut();
         q.append_pair("response_type", "code")
@@ -82,7 +83,10 @@ pub async fn fetch_identity(
     let response = http
         .get(&provider.userinfo_url)
         .bearer_auth(access_token)
-        .header(reqwest::header::ACCEPT, "application/vnd.github+json, application/json")
+        .header(
+            reqwest::header::ACCEPT,
+            "application/vnd.github+json, application/json",
+        )
         .send()
         .await
         .map_err(|e| UpstreamError::Unavailable(describe_transport_error(&e)))?;
@@ -96,7 +100,11 @@ pub async fn fetch_identity(
                 description: None,
             });
         }
-        _ => return Err(UpstreamError::Unavailable(format!("userinfo answered HTTP {status}"))),
+        _ => {
+            return Err(UpstreamError::Unavailable(format!(
+                "userinfo answered HTTP {status}"
+            )));
+        }
     }
     let doc: Value = serde_json::from_slice(&body)
         .map_err(|_| UpstreamError::Unavailable("userinfo answered an unreadable body".into()))?;
@@ -119,7 +127,9 @@ fn identity_from(doc: &Value, provider: &Provider) -> Option<Identity> {
 /// Upstream bodies we read are small; a huge one is a broken or hostile server.
 const MAX_BODY: usize = 1024 * 1024;
 
-pub(crate) async fn read_limited(mut response: reqwest::Response) -> Result<Vec<u8>, UpstreamError> {
+pub(crate) async fn read_limited(
+    mut response: reqwest::Response,
+) -> Result<Vec<u8>, UpstreamError> {
     let mut body = Vec::new();
     while let Some(chunk) = response
         .chunk()

@@ -187,10 +187,16 @@ pub fn parse_provider(
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
     {
-        return Err(format!("`id` must be lowercase letters, digits and '-', got {:?}", file.id));
+        return Err(format!(
+            "`id` must be lowercase letters, digits and '-', got {:?}",
+            file.id
+        ));
     }
     if file.kind != "oauth2" {
-        return Err(format!("`kind` {:?} is not supported yet (use \"oauth2\")", file.kind));
+        return Err(format!(
+            "`kind` {:?} is not supported yet (use \"oauth2\")",
+            file.kind
+        ));
     }
     let mut missing = BTreeSet::new();
     let mut resolve = |key: &str, value: &str| -> Result<String, String> {
@@ -283,7 +289,11 @@ scopes = ["read:user", "repo"]
 "#;
 
     fn env_with(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        move |k| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
     }
 
     #[test]
@@ -299,7 +309,13 @@ scopes = ["read:user", "repo"]
     #[test]
     fn unset_variables_skip_the_provider_naming_them_all() {
         let skipped = parse_provider(GITHUB, &env_with(&[])).unwrap().unwrap_err();
-        assert_eq!(skipped, ("github".to_string(), vec!["GH_ID".to_string(), "GH_SECRET".to_string()]));
+        assert_eq!(
+            skipped,
+            (
+                "github".to_string(),
+                vec!["GH_ID".to_string(), "GH_SECRET".to_string()]
+            )
+        );
     }
 
     #[test]

@@ -19,7 +19,10 @@ impl fmt::Debug for UpstreamTokens {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("UpstreamTokens")
             .field("access_token", &"<redacted>")
-            .field("refresh_token", &self.refresh_token.as_ref().map(|_| "<redacted>"))
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "<redacted>"),
+            )
             .field("expires_in", &self.expires_in)
             .field("refresh_token_expires_in", &self.refresh_token_expires_in)
             .field("scopes", &self.scopes)
@@ -77,9 +80,12 @@ pub fn parse_token_response(
     body: &[u8],
 ) -> Result<UpstreamTokens, UpstreamError> {
     if status >= 500 || status == 429 {
-        return Err(UpstreamError::Unavailable(format!("token endpoint answered HTTP {status}")));
+        return Err(UpstreamError::Unavailable(format!(
+            "token endpoint answered HTTP {status}"
+        )));
     }
-    let is_form = content_type.is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+    let is_form =
+        content_type.is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
     let parsed: Option<Body> = if is_form {
         serde_urlencoded_body(body)
     } else {
@@ -151,7 +157,9 @@ mod tests {
     fn github_error_with_http_200_is_a_rejection() {
         let body = br#"{"error":"bad_verification_code","error_description":"The code passed is incorrect or expired.","error_uri":"https://docs.github.com"}"#;
         let err = parse_token_response(200, JSON, body).unwrap_err();
-        assert!(matches!(err, UpstreamError::Rejected { ref error, .. } if error == "bad_verification_code"));
+        assert!(
+            matches!(err, UpstreamError::Rejected { ref error, .. } if error == "bad_verification_code")
+        );
     }
 
     #[test]
@@ -176,22 +184,38 @@ mod tests {
     #[test]
     fn form_encoded_answer_is_read() {
         let body = b"access_token=gho_abc&scope=repo%2Cgist&token_type=bearer";
-        let t = parse_token_response(200, Some("application/x-www-form-urlencoded; charset=utf-8"), body).unwrap();
+        let t = parse_token_response(
+            200,
+            Some("application/x-www-form-urlencoded; charset=utf-8"),
+            body,
+        )
+        .unwrap();
         assert_eq!(t.access_token, "gho_abc");
         assert_eq!(t.scopes, vec!["repo", "gist"]);
     }
 
     #[test]
     fn server_errors_and_garbage_are_transient() {
-        assert!(matches!(parse_token_response(502, JSON, b"{}"), Err(UpstreamError::Unavailable(_))));
-        assert!(matches!(parse_token_response(200, JSON, b"<html>"), Err(UpstreamError::Unavailable(_))));
-        assert!(matches!(parse_token_response(200, JSON, b"{}"), Err(UpstreamError::Unavailable(_))));
+        assert!(matches!(
+            parse_token_response(502, JSON, b"{}"),
+            Err(UpstreamError::Unavailable(_))
+        ));
+        assert!(matches!(
+            parse_token_response(200, JSON, b"<html>"),
+            Err(UpstreamError::Unavailable(_))
+        ));
+        assert!(matches!(
+            parse_token_response(200, JSON, b"{}"),
+            Err(UpstreamError::Unavailable(_))
+        ));
     }
 
     #[test]
     fn standard_400_error_is_a_rejection() {
         let err = parse_token_response(400, JSON, br#"{"error":"invalid_grant"}"#).unwrap_err();
-        assert!(matches!(err, UpstreamError::Rejected { ref error, .. } if error == "invalid_grant"));
+        assert!(
+            matches!(err, UpstreamError::Rejected { ref error, .. } if error == "invalid_grant")
+        );
     }
 
     #[test]
@@ -199,6 +223,9 @@ mod tests {
         let body = br#"{"access_token":"gho_secret","refresh_token":"ghr_secret"}"#;
         let t = parse_token_response(200, JSON, body).unwrap();
         let shown = format!("{t:?}");
-        assert!(!shown.contains("gho_secret") && !shown.contains("ghr_secret"), "{shown}");
+        assert!(
+            !shown.contains("gho_secret") && !shown.contains("ghr_secret"),
+            "{shown}"
+        );
     }
 }

@@ -103,9 +103,18 @@ mod tests {
 
     #[test]
     fn sqlite_urls_name_their_file() {
-        assert_eq!(sqlite_file_path("sqlite://mcp-broker.db"), Some("mcp-broker.db".into()));
-        assert_eq!(sqlite_file_path("sqlite:x.db?mode=rwc"), Some("x.db".into()));
-        assert_eq!(sqlite_file_path("sqlite:///tmp/a.db"), Some("/tmp/a.db".into()));
+        assert_eq!(
+            sqlite_file_path("sqlite://mcp-broker.db"),
+            Some("mcp-broker.db".into())
+        );
+        assert_eq!(
+            sqlite_file_path("sqlite:x.db?mode=rwc"),
+            Some("x.db".into())
+        );
+        assert_eq!(
+            sqlite_file_path("sqlite:///tmp/a.db"),
+            Some("/tmp/a.db".into())
+        );
         assert_eq!(sqlite_file_path("sqlite::memory:"), None);
     }
 

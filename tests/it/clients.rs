@@ -28,7 +28,9 @@ async fn pre_registered_confidential_client_signs_in_with_its_secret() {
         Some(CONFIG),
     )
     .await;
-    let client = Client { client_id: "resource-dashboard".into() };
+    let client = Client {
+        client_id: "resource-dashboard".into(),
+    };
     let pkce = pkce();
     let back = authorize(&broker.url, &client, &pkce, "s1").await;
     let code = query_param(&back, "code").unwrap();
@@ -60,10 +62,27 @@ async fn client_removed_from_the_config_is_deleted_at_next_start() {
     let env = [("DASHBOARD_SECRET", "x")];
     let first = start_broker_full(&db, &files, &env, Some(CONFIG)).await;
     assert!(first.state.store.get_client("cli").await.unwrap().is_some());
-    let only_dashboard = CONFIG.split("[[clients]]\nclient_id = \"cli\"").next().unwrap();
+    let only_dashboard = CONFIG
+        .split("[[clients]]\nclient_id = \"cli\"")
+        .next()
+        .unwrap();
     let second = start_broker_full(&db, &files, &env, Some(only_dashboard)).await;
-    assert!(second.state.store.get_client("cli").await.unwrap().is_none());
-    let kept = second.state.store.get_client("resource-dashboard").await.unwrap().unwrap();
+    assert!(
+        second
+            .state
+            .store
+            .get_client("cli")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let kept = second
+        .state
+        .store
+        .get_client("resource-dashboard")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(kept.registration, "config");
     assert!(kept.client_secret_hash.is_some_and(|h| h != "x"));
 }

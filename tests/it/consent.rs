@@ -2,7 +2,8 @@
 //! again for the same scope; anything else shows the page.
 
 use crate::support::oauth_client::{
-    REDIRECT_URI, authorize_url, http, location, open_consent, pkce, query_param, register, submit_consent,
+    REDIRECT_URI, authorize_url, http, location, open_consent, pkce, query_param, register,
+    submit_consent,
 };
 use crate::support::{FakeGithub, Mode, TestDb, start_broker};
 
@@ -28,7 +29,12 @@ async fn first_sign_in(broker: &str, client: &crate::support::oauth_client::Clie
 }
 
 async fn authorize_with(url: &str, cookie: &str) -> reqwest::Response {
-    http().get(url).header(reqwest::header::COOKIE, cookie).send().await.unwrap()
+    http()
+        .get(url)
+        .header(reqwest::header::COOKIE, cookie)
+        .send()
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -37,14 +43,21 @@ async fn returning_user_who_approved_the_client_skips_the_consent_page() {
     let broker = start_broker(&db, &fake).await;
     let client = register(&broker.url).await;
     let session = first_sign_in(&broker.url, &client).await;
-    let again = authorize_with(&authorize_url(&broker.url, &client, &pkce(), "s2"), &session).await;
+    let again = authorize_with(
+        &authorize_url(&broker.url, &client, &pkce(), "s2"),
+        &session,
+    )
+    .await;
     assert_eq!(again.status(), 302, "straight upstream, no page");
     let upstream = location(&again);
     assert!(upstream.starts_with(&fake.url), "{upstream}");
     let callback = http().get(upstream).send().await.unwrap();
     let back = http().get(location(&callback)).send().await.unwrap();
     let final_url = location(&back);
-    assert!(query_param(&final_url, "code").is_some() && query_param(&final_url, "state").as_deref() == Some("s2"));
+    assert!(
+        query_param(&final_url, "code").is_some()
+            && query_param(&final_url, "state").as_deref() == Some("s2")
+    );
     assert_eq!(fake.counters().code_exchanges, 2);
 }
 
@@ -54,7 +67,10 @@ async fn prompt_consent_shows_the_page_even_when_approved() {
     let broker = start_broker(&db, &fake).await;
     let client = register(&broker.url).await;
     let session = first_sign_in(&broker.url, &client).await;
-    let url = format!("{}&prompt=consent", authorize_url(&broker.url, &client, &pkce(), "s"));
+    let url = format!(
+        "{}&prompt=consent",
+        authorize_url(&broker.url, &client, &pkce(), "s")
+    );
     let response = authorize_with(&url, &session).await;
     assert_eq!(response.status(), 200);
     assert!(response.text().await.unwrap().contains("value=\"approve\""));
@@ -76,9 +92,12 @@ async fn another_client_needs_its_own_consent() {
         .json()
         .await
         .unwrap();
-    let other = crate::support::oauth_client::Client { client_id: other["client_id"].as_str().unwrap().into() };
+    let other = crate::support::oauth_client::Client {
+        client_id: other["client_id"].as_str().unwrap().into(),
+    };
     assert_ne!(other.client_id, approved.client_id);
-    let response = authorize_with(&authorize_url(&broker.url, &other, &pkce(), "s"), &session).await;
+    let response =
+        authorize_with(&authorize_url(&broker.url, &other, &pkce(), "s"), &session).await;
     assert_eq!(response.status(), 200, "the consent page");
 }
 
@@ -87,12 +106,21 @@ async fn prompt_none_without_approval_is_consent_required() {
     let (db, fake) = (TestDb::sqlite(), FakeGithub::start(Mode::OAuthApp).await);
     let broker = start_broker(&db, &fake).await;
     let client = register(&broker.url).await;
-    let url = format!("{}&prompt=none", authorize_url(&broker.url, &client, &pkce(), "s"));
+    let url = format!(
+        "{}&prompt=none",
+        authorize_url(&broker.url, &client, &pkce(), "s")
+    );
     let response = http().get(url).send().await.unwrap();
     assert_eq!(response.status(), 302);
     let back = location(&response);
-    assert_eq!(query_param(&back, "error").as_deref(), Some("consent_required"));
-    assert_eq!(query_param(&back, "iss").as_deref(), Some(broker.url.as_str()));
+    assert_eq!(
+        query_param(&back, "error").as_deref(),
+        Some("consent_required")
+    );
+    assert_eq!(
+        query_param(&back, "iss").as_deref(),
+        Some(broker.url.as_str())
+    );
     assert_eq!(fake.counters().authorize, 0, "nothing went upstream");
 }
 
@@ -101,6 +129,10 @@ async fn unknown_session_cookie_is_treated_as_no_session() {
     let (db, fake) = (TestDb::sqlite(), FakeGithub::start(Mode::OAuthApp).await);
     let broker = start_broker(&db, &fake).await;
     let client = register(&broker.url).await;
-    let response = authorize_with(&authorize_url(&broker.url, &client, &pkce(), "s"), "mcp_broker_session=forged").await;
+    let response = authorize_with(
+        &authorize_url(&broker.url, &client, &pkce(), "s"),
+        "mcp_broker_session=forged",
+    )
+    .await;
     assert_eq!(response.status(), 200, "the consent page");
 }

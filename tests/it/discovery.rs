@@ -16,16 +16,33 @@ async fn metadata_is_served_at_every_discovery_path_with_one_issuer() {
     let db = TestDb::sqlite();
     let fake = FakeGithub::start(Mode::OAuthApp).await;
     let broker = start_broker(&db, &fake).await;
-    let rfc8414 = json(format!("{}/.well-known/oauth-authorization-server", broker.url)).await;
+    let rfc8414 = json(format!(
+        "{}/.well-known/oauth-authorization-server",
+        broker.url
+    ))
+    .await;
     let openid = json(format!("{}/.well-known/openid-configuration", broker.url)).await;
     assert_eq!(rfc8414, openid);
     assert_eq!(rfc8414["issuer"], broker.url.as_str());
-    assert_eq!(rfc8414["code_challenge_methods_supported"], serde_json::json!(["S256"]));
-    assert_eq!(rfc8414["revocation_endpoint"], format!("{}/revoke", broker.url));
-    for path in ["/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp"] {
+    assert_eq!(
+        rfc8414["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
+    assert_eq!(
+        rfc8414["revocation_endpoint"],
+        format!("{}/revoke", broker.url)
+    );
+    for path in [
+        "/.well-known/oauth-protected-resource",
+        "/.well-known/oauth-protected-resource/mcp",
+    ] {
         let prm = json(format!("{}{path}", broker.url)).await;
         assert_eq!(prm["resource"], broker.mcp_url().as_str(), "{path}");
-        assert_eq!(prm["authorization_servers"][0], broker.url.as_str(), "{path}");
+        assert_eq!(
+            prm["authorization_servers"][0],
+            broker.url.as_str(),
+            "{path}"
+        );
     }
     let jwks = json(format!("{}/jwks.json", broker.url)).await;
     assert_eq!(jwks["keys"][0]["alg"], "ES256");
@@ -40,15 +57,24 @@ async fn browser_clients_may_call_metadata_and_token_cross_origin() {
         .request(reqwest::Method::OPTIONS, format!("{}/token", broker.url))
         .header("Origin", "https://inspector.example")
         .header("Access-Control-Request-Method", "POST")
-        .header("Access-Control-Request-Headers", "content-type, mcp-protocol-version")
+        .header(
+            "Access-Control-Request-Headers",
+            "content-type, mcp-protocol-version",
+        )
         .send()
         .await
         .unwrap();
     assert!(preflight.status().is_success(), "{}", preflight.status());
-    let allowed = preflight.headers()["access-control-allow-headers"].to_str().unwrap().to_ascii_lowercase();
+    let allowed = preflight.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
     assert!(allowed.contains("mcp-protocol-version"), "{allowed}");
     let metadata = http()
-        .get(format!("{}/.well-known/oauth-authorization-server", broker.url))
+        .get(format!(
+            "{}/.well-known/oauth-authorization-server",
+            broker.url
+        ))
         .header("Origin", "https://inspector.example")
         .send()
         .await
@@ -62,5 +88,10 @@ async fn browser_clients_may_call_metadata_and_token_cross_origin() {
         .send()
         .await
         .unwrap();
-    assert!(consent.headers().get("access-control-allow-origin").is_none());
+    assert!(
+        consent
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
 }

@@ -12,7 +12,13 @@ async fn whoami_returns_the_upstream_login_on_both_databases() {
         let fake = FakeGithub::start(Mode::OAuthApp).await;
         let broker = start_broker(&db, &fake).await;
         let session = sign_in(&broker.url).await;
-        let result = call_tool(&broker.mcp_url(), &session.access_token, "github_whoami", json!({})).await;
+        let result = call_tool(
+            &broker.mcp_url(),
+            &session.access_token,
+            "github_whoami",
+            json!({}),
+        )
+        .await;
         assert_eq!(result["isError"], json!(false), "{result}");
         let text = result["content"][0]["text"].as_str().unwrap();
         let user: Value = serde_json::from_str(text).unwrap();

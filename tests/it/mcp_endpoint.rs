@@ -12,13 +12,26 @@ async fn list_repos_returns_the_users_repositories_page_by_page() {
     let broker = start_broker(&db, &fake).await;
     let session = sign_in(&broker.url).await;
     let mcp = broker.mcp_url();
-    let page = |n: u32| call_tool(&mcp, &session.access_token, "github_list_repos", json!({"per_page": 2, "page": n}));
+    let page = |n: u32| {
+        call_tool(
+            &mcp,
+            &session.access_token,
+            "github_list_repos",
+            json!({"per_page": 2, "page": n}),
+        )
+    };
     let first = page(1).await;
     let repos: Value = serde_json::from_str(first["content"][0]["text"].as_str().unwrap()).unwrap();
-    let names: Vec<&str> = repos.as_array().unwrap().iter().map(|r| r["full_name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = repos
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["full_name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["octo-fixture/repo-1", "octo-fixture/repo-2"]);
     let second = page(2).await;
-    let repos: Value = serde_json::from_str(second["content"][0]["text"].as_str().unwrap()).unwrap();
+    let repos: Value =
+        serde_json::from_str(second["content"][0]["text"].as_str().unwrap()).unwrap();
     assert_eq!(repos.as_array().unwrap().len(), 1);
 }
 
@@ -36,8 +49,19 @@ async fn tools_list_names_the_github_tools() {
             "protocolVersion": "2025-03-26", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}}),
     )
     .await;
-    let sid = headers.get("mcp-session-id").unwrap().to_str().unwrap().to_string();
-    mcp_post(&broker.mcp_url(), Some(&session.access_token), Some(&sid), json!({"jsonrpc": "2.0", "method": "notifications/initialized"})).await;
+    let sid = headers
+        .get("mcp-session-id")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    mcp_post(
+        &broker.mcp_url(),
+        Some(&session.access_token),
+        Some(&sid),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+    )
+    .await;
     let (status, _, body) = mcp_post(
         &broker.mcp_url(),
         Some(&session.access_token),
@@ -47,7 +71,12 @@ async fn tools_list_names_the_github_tools() {
     .await;
     assert_eq!(status, 200);
     let body = body.unwrap();
-    let mut names: Vec<&str> = body["result"]["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    let mut names: Vec<&str> = body["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
     names.sort();
     assert_eq!(names, ["github_list_repos", "github_whoami"]);
 }
@@ -59,10 +88,19 @@ async fn github_refusal_becomes_a_tool_error_with_githubs_message() {
     let broker = start_broker(&db, &fake).await;
     let session = sign_in(&broker.url).await;
     fake.revoke_all_tokens();
-    let result = call_tool(&broker.mcp_url(), &session.access_token, "github_whoami", json!({})).await;
+    let result = call_tool(
+        &broker.mcp_url(),
+        &session.access_token,
+        "github_whoami",
+        json!({}),
+    )
+    .await;
     assert_eq!(result["isError"], json!(true), "{result}");
     let text = result["content"][0]["text"].as_str().unwrap();
-    assert!(text.contains("401") && text.contains("Bad credentials"), "{text}");
+    assert!(
+        text.contains("401") && text.contains("Bad credentials"),
+        "{text}"
+    );
     assert_eq!(fake.counters().api_unauthorized, 1);
 }
 
@@ -93,7 +131,13 @@ async fn tool_uses_the_mapped_upstream_token_never_ours() {
     let session = sign_in(&broker.url).await;
     // The fake accepts only the tokens it issued: a passthrough of our JWT
     // would be answered 401 and show up as a tool error.
-    let result = call_tool(&broker.mcp_url(), &session.access_token, "github_whoami", json!({})).await;
+    let result = call_tool(
+        &broker.mcp_url(),
+        &session.access_token,
+        "github_whoami",
+        json!({}),
+    )
+    .await;
     assert_eq!(result["isError"], json!(false), "{result}");
     assert_eq!(fake.counters().api_unauthorized, 0);
     assert!(!fake.issued_secrets().contains(&session.access_token));

@@ -22,7 +22,11 @@ async fn start(grace: &str) -> (TestDb, FakeGithub, TestBroker) {
 async fn refresh(broker: &str, session: &Session, token: &str) -> (u16, Value) {
     let response = token_request(
         broker,
-        &[("grant_type", "refresh_token"), ("client_id", &session.client.client_id), ("refresh_token", token)],
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", &session.client.client_id),
+            ("refresh_token", token),
+        ],
     )
     .await;
     (response.status().as_u16(), response.json().await.unwrap())
@@ -42,7 +46,10 @@ async fn refresh_rotates_and_the_new_token_works() {
     assert_eq!(status, 200);
     let rotated = first["refresh_token"].as_str().unwrap();
     assert_ne!(rotated, session.refresh_token);
-    assert_eq!(mcp_status(&broker, first["access_token"].as_str().unwrap()).await, 200);
+    assert_eq!(
+        mcp_status(&broker, first["access_token"].as_str().unwrap()).await,
+        200
+    );
     let (status, _) = refresh(&broker.url, &session, rotated).await;
     assert_eq!(status, 200);
 }
@@ -76,7 +83,12 @@ async fn concurrent_refreshes_of_one_token_all_get_the_same_pair() {
     }
     assert!(answers.iter().all(|a| *a == answers[0]), "{answers:?}");
     // And the session goes on with that pair.
-    let (status, _) = refresh(&broker.url, &session, answers[0]["refresh_token"].as_str().unwrap()).await;
+    let (status, _) = refresh(
+        &broker.url,
+        &session,
+        answers[0]["refresh_token"].as_str().unwrap(),
+    )
+    .await;
     assert_eq!(status, 200);
 }
 
@@ -87,10 +99,21 @@ async fn refresh_reuse_after_grace_revokes_the_family() {
     let (_, first) = refresh(&broker.url, &session, &session.refresh_token).await;
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let (status, body) = refresh(&broker.url, &session, &session.refresh_token).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
     // Everything issued under the grant is dead, including the rotated pair.
-    let (status, _) = refresh(&broker.url, &session, first["refresh_token"].as_str().unwrap()).await;
+    let (status, _) = refresh(
+        &broker.url,
+        &session,
+        first["refresh_token"].as_str().unwrap(),
+    )
+    .await;
     assert_eq!(status, 400);
-    assert_eq!(mcp_status(&broker, first["access_token"].as_str().unwrap()).await, 401);
+    assert_eq!(
+        mcp_status(&broker, first["access_token"].as_str().unwrap()).await,
+        401
+    );
     assert_eq!(mcp_status(&broker, &session.access_token).await, 401);
 }

@@ -5,7 +5,12 @@ use serde_json::{Value, json};
 use crate::support::oauth_client::http;
 use crate::support::{FakeGithub, Mode, TestBroker, TestDb, start_broker_full};
 
-async fn broker_with(db: &TestDb, fake: &FakeGithub, env: &[(&str, &str)], config: Option<&str>) -> TestBroker {
+async fn broker_with(
+    db: &TestDb,
+    fake: &FakeGithub,
+    env: &[(&str, &str)],
+    config: Option<&str>,
+) -> TestBroker {
     start_broker_full(db, &[("github.toml", fake.provider_toml())], env, config).await
 }
 
@@ -20,14 +25,22 @@ fn public_metadata() -> Value {
     })
 }
 
-async fn register(broker: &TestBroker, body: &Value, bearer: Option<&str>) -> (u16, reqwest::header::HeaderMap, Value) {
+async fn register(
+    broker: &TestBroker,
+    body: &Value,
+    bearer: Option<&str>,
+) -> (u16, reqwest::header::HeaderMap, Value) {
     let mut request = http().post(format!("{}/register", broker.url)).json(body);
     if let Some(token) = bearer {
         request = request.bearer_auth(token);
     }
     let response = request.send().await.unwrap();
     let (status, headers) = (response.status().as_u16(), response.headers().clone());
-    (status, headers, response.json().await.unwrap_or(Value::Null))
+    (
+        status,
+        headers,
+        response.json().await.unwrap_or(Value::Null),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -61,9 +74,15 @@ async fn closed_mode_refuses_registration_and_hides_the_endpoint() {
     let (db, fake) = (TestDb::sqlite(), FakeGithub::start(Mode::OAuthApp).await);
     let broker = broker_with(&db, &fake, &[("MCP_BROKER_DCR_MODE", "closed")], None).await;
     let (status, _, body) = register(&broker, &public_metadata(), None).await;
-    assert_eq!((status, body["error"].as_str()), (403, Some("access_denied")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (403, Some("access_denied"))
+    );
     let metadata: Value = http()
-        .get(format!("{}/.well-known/oauth-authorization-server", broker.url))
+        .get(format!(
+            "{}/.well-known/oauth-authorization-server",
+            broker.url
+        ))
         .send()
         .await
         .unwrap()
@@ -77,11 +96,21 @@ async fn closed_mode_refuses_registration_and_hides_the_endpoint() {
 async fn initial_access_token_mode_requires_the_token() {
     let (db, fake) = (TestDb::sqlite(), FakeGithub::start(Mode::OAuthApp).await);
     let token = "iat-0123456789abcdef";
-    let env = [("MCP_BROKER_DCR_MODE", "initial-access-token"), ("MCP_BROKER_DCR_INITIAL_ACCESS_TOKEN", token)];
+    let env = [
+        ("MCP_BROKER_DCR_MODE", "initial-access-token"),
+        ("MCP_BROKER_DCR_INITIAL_ACCESS_TOKEN", token),
+    ];
     let broker = broker_with(&db, &fake, &env, None).await;
     let (status, headers, body) = register(&broker, &public_metadata(), None).await;
-    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_token")));
-    assert!(headers.get("www-authenticate").is_none_or(|v| !v.to_str().unwrap().starts_with("Basic")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_token"))
+    );
+    assert!(
+        headers
+            .get("www-authenticate")
+            .is_none_or(|v| !v.to_str().unwrap().starts_with("Basic"))
+    );
     let (status, _, _) = register(&broker, &public_metadata(), Some("iat-wrong-wrong-wrong")).await;
     assert_eq!(status, 401);
     let (status, _, body) = register(&broker, &public_metadata(), Some(token)).await;
@@ -98,13 +127,22 @@ async fn redirect_uri_outside_the_allowlist_is_refused() {
     let mut body = public_metadata();
     body["redirect_uris"] = json!(["https://elsewhere.example/callback"]);
     let (status, _, body) = register(&broker, &body, None).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_redirect_uri")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_redirect_uri"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registration_is_rate_limited_per_address() {
     let (db, fake) = (TestDb::sqlite(), FakeGithub::start(Mode::OAuthApp).await);
-    let broker = broker_with(&db, &fake, &[("MCP_BROKER_DCR_RATE_LIMIT_PER_MINUTE", "3")], None).await;
+    let broker = broker_with(
+        &db,
+        &fake,
+        &[("MCP_BROKER_DCR_RATE_LIMIT_PER_MINUTE", "3")],
+        None,
+    )
+    .await;
     for i in 0..3 {
         let (status, _, _) = register(&broker, &public_metadata(), None).await;
         assert_eq!(status, 201, "request {i}");
@@ -117,7 +155,9 @@ async fn registration_is_rate_limited_per_address() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unused_registrations_expire_and_used_ones_stay() {
-    use crate::support::oauth_client::{authorize, pkce, query_param, redeem, register as register_client};
+    use crate::support::oauth_client::{
+        authorize, pkce, query_param, redeem, register as register_client,
+    };
     let (db, fake) = (TestDb::sqlite(), FakeGithub::start(Mode::OAuthApp).await);
     let first = broker_with(&db, &fake, &[], None).await;
     let (_, _, unused) = register(&first, &public_metadata(), None).await;
@@ -126,7 +166,13 @@ async fn unused_registrations_expire_and_used_ones_stay() {
     // Both registrations are now older than 1 s; only `used` signs in.
     let pkce = pkce();
     let back = authorize(&first.url, &used, &pkce, "s").await;
-    let redeemed = redeem(&first.url, &used, &query_param(&back, "code").unwrap(), &pkce).await;
+    let redeemed = redeem(
+        &first.url,
+        &used,
+        &query_param(&back, "code").unwrap(),
+        &pkce,
+    )
+    .await;
     assert_eq!(redeemed.status(), 200);
     // A broker whose sweep forgets registrations unused for 1 s.
     let second = broker_with(&db, &fake, &[("MCP_BROKER_DCR_CLIENT_TTL_SECS", "1")], None).await;
@@ -138,6 +184,12 @@ async fn unused_registrations_expire_and_used_ones_stay() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert!(store.get_client(unused_id).await.unwrap().is_none(), "the unused registration expired");
-    assert!(store.get_client(&used.client_id).await.unwrap().is_some(), "the used one stays");
+    assert!(
+        store.get_client(unused_id).await.unwrap().is_none(),
+        "the unused registration expired"
+    );
+    assert!(
+        store.get_client(&used.client_id).await.unwrap().is_some(),
+        "the used one stays"
+    );
 }

@@ -26,7 +26,10 @@ async fn resource_server(broker: &TestBroker) -> (String, String) {
         .json()
         .await
         .unwrap();
-    (body["client_id"].as_str().unwrap().into(), body["client_secret"].as_str().unwrap().into())
+    (
+        body["client_id"].as_str().unwrap().into(),
+        body["client_secret"].as_str().unwrap().into(),
+    )
 }
 
 async fn introspect(broker: &TestBroker, rs: &(String, String), token: &str) -> Value {
@@ -55,14 +58,22 @@ async fn revoking_the_refresh_token_revokes_the_grant_and_its_access_tokens() {
     assert_eq!(mcp_status(&broker, &session.access_token).await, 200);
     let response = post_form(
         format!("{}/revoke", broker.url),
-        &[("token", &session.refresh_token), ("client_id", &session.client.client_id), ("token_type_hint", "refresh_token")],
+        &[
+            ("token", &session.refresh_token),
+            ("client_id", &session.client.client_id),
+            ("token_type_hint", "refresh_token"),
+        ],
     )
     .await;
     assert_eq!(response.status(), 200);
     assert_eq!(mcp_status(&broker, &session.access_token).await, 401);
     let refresh = post_form(
         format!("{}/token", broker.url),
-        &[("grant_type", "refresh_token"), ("refresh_token", &session.refresh_token), ("client_id", &session.client.client_id)],
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &session.refresh_token),
+            ("client_id", &session.client.client_id),
+        ],
     )
     .await;
     assert_eq!(refresh.status(), 400);
@@ -73,7 +84,10 @@ async fn revoking_an_access_token_revokes_its_grant() {
     let (_db, _fake, broker, session) = setup().await;
     let response = post_form(
         format!("{}/revoke", broker.url),
-        &[("token", &session.access_token), ("client_id", &session.client.client_id)],
+        &[
+            ("token", &session.access_token),
+            ("client_id", &session.client.client_id),
+        ],
     )
     .await;
     assert_eq!(response.status(), 200);
@@ -107,7 +121,11 @@ async fn another_client_cannot_revoke_a_token_it_does_not_hold() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revocation_by_an_unknown_client_is_invalid_client() {
     let (_db, _fake, broker, session) = setup().await;
-    let response = post_form(format!("{}/revoke", broker.url), &[("token", &session.refresh_token), ("client_id", "nobody")]).await;
+    let response = post_form(
+        format!("{}/revoke", broker.url),
+        &[("token", &session.refresh_token), ("client_id", "nobody")],
+    )
+    .await;
     assert_eq!(response.status(), 401);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"], "invalid_client");
@@ -124,10 +142,26 @@ async fn introspection_describes_live_tokens_and_not_revoked_ones() {
     assert_eq!(access["iss"], json!(broker.url));
     let refresh = introspect(&broker, &rs, &session.refresh_token).await;
     assert_eq!(refresh["active"], json!(true));
-    assert_eq!(introspect(&broker, &rs, "not-a-token").await, json!({"active": false}));
-    post_form(format!("{}/revoke", broker.url), &[("token", &session.refresh_token), ("client_id", &session.client.client_id)]).await;
-    assert_eq!(introspect(&broker, &rs, &session.access_token).await, json!({"active": false}));
-    assert_eq!(introspect(&broker, &rs, &session.refresh_token).await, json!({"active": false}));
+    assert_eq!(
+        introspect(&broker, &rs, "not-a-token").await,
+        json!({"active": false})
+    );
+    post_form(
+        format!("{}/revoke", broker.url),
+        &[
+            ("token", &session.refresh_token),
+            ("client_id", &session.client.client_id),
+        ],
+    )
+    .await;
+    assert_eq!(
+        introspect(&broker, &rs, &session.access_token).await,
+        json!({"active": false})
+    );
+    assert_eq!(
+        introspect(&broker, &rs, &session.refresh_token).await,
+        json!({"active": false})
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -135,7 +169,10 @@ async fn introspection_requires_a_confidential_client() {
     let (_db, _fake, broker, session) = setup().await;
     let public = post_form(
         format!("{}/introspect", broker.url),
-        &[("token", &session.access_token), ("client_id", &session.client.client_id)],
+        &[
+            ("token", &session.access_token),
+            ("client_id", &session.client.client_id),
+        ],
     )
     .await;
     assert_eq!(public.status(), 401);

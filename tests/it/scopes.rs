@@ -16,15 +16,34 @@ async fn token_with_scope(broker: &TestBroker, client: &Client, scope: &str) -> 
         scope.replace(' ', "%20")
     );
     let page = crate::support::oauth_client::open_consent(&url).await;
-    let approved = crate::support::oauth_client::submit_consent(&broker.url, &page, "approve", Some(&page.cookie)).await;
-    let back = crate::support::oauth_client::follow_to_client(crate::support::oauth_client::location(&approved)).await;
-    let response = redeem(&broker.url, client, &query_param(&back, "code").unwrap(), &pkce).await;
+    let approved = crate::support::oauth_client::submit_consent(
+        &broker.url,
+        &page,
+        "approve",
+        Some(&page.cookie),
+    )
+    .await;
+    let back = crate::support::oauth_client::follow_to_client(
+        crate::support::oauth_client::location(&approved),
+    )
+    .await;
+    let response = redeem(
+        &broker.url,
+        client,
+        &query_param(&back, "code").unwrap(),
+        &pkce,
+    )
+    .await;
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["scope"], scope);
     body["access_token"].as_str().unwrap().to_string()
 }
 
-async fn raw_tool_call(broker: &TestBroker, token: &str, tool: &str) -> (u16, reqwest::header::HeaderMap) {
+async fn raw_tool_call(
+    broker: &TestBroker,
+    token: &str,
+    tool: &str,
+) -> (u16, reqwest::header::HeaderMap) {
     let body = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": tool, "arguments": {}}});
     let (status, headers, _) = mcp_post(&broker.mcp_url(), Some(token), None, body).await;
     (status, headers)
@@ -39,10 +58,20 @@ async fn missing_scope_is_403_insufficient_scope_naming_every_scope_needed() {
     let (status, headers) = raw_tool_call(&broker, &token, "github_list_repos").await;
     assert_eq!(status, 403);
     let challenge = headers["www-authenticate"].to_str().unwrap();
-    assert!(challenge.contains("error=\"insufficient_scope\""), "{challenge}");
-    assert!(challenge.contains("scope=\"profile repo:read\""), "{challenge}");
+    assert!(
+        challenge.contains("error=\"insufficient_scope\""),
+        "{challenge}"
+    );
+    assert!(
+        challenge.contains("scope=\"profile repo:read\""),
+        "{challenge}"
+    );
     assert!(challenge.contains("resource_metadata="), "{challenge}");
-    assert_eq!(fake.counters().api_calls, 1, "only the sign-in's identity call reached GitHub");
+    assert_eq!(
+        fake.counters().api_calls,
+        1,
+        "only the sign-in's identity call reached GitHub"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -52,10 +81,16 @@ async fn step_up_reauthorization_makes_the_same_call_succeed() {
     let client = register(&broker.url).await;
     let narrow = token_with_scope(&broker, &client, "profile").await;
     assert_eq!(fake.last_authorize_scope().as_deref(), Some("read:user"));
-    assert_eq!(raw_tool_call(&broker, &narrow, "github_list_repos").await.0, 403);
+    assert_eq!(
+        raw_tool_call(&broker, &narrow, "github_list_repos").await.0,
+        403
+    );
     let wide = token_with_scope(&broker, &client, "profile repo:read").await;
     // The upstream grant was widened to what repo:read needs.
-    assert_eq!(fake.last_authorize_scope().as_deref(), Some("read:user repo"));
+    assert_eq!(
+        fake.last_authorize_scope().as_deref(),
+        Some("read:user repo")
+    );
     let result = call_tool(&broker.mcp_url(), &wide, "github_list_repos", json!({})).await;
     assert_eq!(result["isError"], json!(false), "{result}");
 }
@@ -68,7 +103,11 @@ async fn write_scope_implies_read() {
     let token = token_with_scope(&broker, &client, "repo:write").await;
     let result = call_tool(&broker.mcp_url(), &token, "github_list_repos", json!({})).await;
     assert_eq!(result["isError"], json!(false), "{result}");
-    assert_eq!(raw_tool_call(&broker, &token, "github_whoami").await.0, 403, "profile is not implied");
+    assert_eq!(
+        raw_tool_call(&broker, &token, "github_whoami").await.0,
+        403,
+        "profile is not implied"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -76,10 +115,20 @@ async fn unknown_scope_is_refused_at_authorize() {
     let (db, fake) = (TestDb::sqlite(), FakeGithub::start(Mode::OAuthApp).await);
     let broker = start_broker(&db, &fake).await;
     let client = register(&broker.url).await;
-    let url = format!("{}&scope=admin", crate::support::oauth_client::authorize_url(&broker.url, &client, &pkce(), "s"));
-    let response = crate::support::oauth_client::http().get(url).send().await.unwrap();
+    let url = format!(
+        "{}&scope=admin",
+        crate::support::oauth_client::authorize_url(&broker.url, &client, &pkce(), "s")
+    );
+    let response = crate::support::oauth_client::http()
+        .get(url)
+        .send()
+        .await
+        .unwrap();
     let back = crate::support::oauth_client::location(&response);
-    assert_eq!(query_param(&back, "error").as_deref(), Some("invalid_scope"));
+    assert_eq!(
+        query_param(&back, "error").as_deref(),
+        Some("invalid_scope")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -87,19 +136,33 @@ async fn default_scopes_are_advertised_and_granted_when_none_are_asked() {
     let (db, fake) = (TestDb::sqlite(), FakeGithub::start(Mode::OAuthApp).await);
     let broker = start_broker(&db, &fake).await;
     let prm: Value = crate::support::oauth_client::http()
-        .get(format!("{}/.well-known/oauth-protected-resource/mcp", broker.url))
+        .get(format!(
+            "{}/.well-known/oauth-protected-resource/mcp",
+            broker.url
+        ))
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    assert_eq!(prm["scopes_supported"], json!(["profile", "repo:read", "repo:write"]));
+    assert_eq!(
+        prm["scopes_supported"],
+        json!(["profile", "repo:read", "repo:write"])
+    );
     let (status, headers, _) = mcp_post(&broker.mcp_url(), None, None, json!({})).await;
     assert_eq!(status, 401);
-    assert!(headers["www-authenticate"].to_str().unwrap().contains("scope=\"profile repo:read\""));
+    assert!(
+        headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("scope=\"profile repo:read\"")
+    );
     let client = register(&broker.url).await;
     let back = authorize(&broker.url, &client, &pkce(), "s").await;
     assert!(query_param(&back, "code").is_some());
-    assert_eq!(fake.last_authorize_scope().as_deref(), Some("read:user repo"));
+    assert_eq!(
+        fake.last_authorize_scope().as_deref(),
+        Some("read:user repo")
+    );
 }

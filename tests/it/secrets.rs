@@ -68,7 +68,10 @@ async fn no_token_code_or_secret_is_stored_in_plaintext() {
             .unwrap();
 
         let mut secrets = fake.issued_secrets();
-        assert!(secrets.iter().any(|s| s.starts_with("ghu_")) && secrets.iter().any(|s| s.starts_with("ghr_")));
+        assert!(
+            secrets.iter().any(|s| s.starts_with("ghu_"))
+                && secrets.iter().any(|s| s.starts_with("ghr_"))
+        );
         secrets.push(session.refresh_token.clone());
         secrets.push(refreshed["refresh_token"].as_str().unwrap().to_string());
         secrets.push(session.code.clone());
@@ -76,7 +79,11 @@ async fn no_token_code_or_secret_is_stored_in_plaintext() {
         secrets.push(registered["client_secret"].as_str().unwrap().to_string());
 
         let stored = everything_stored(&db, &broker.state.store).await;
-        assert!(stored.iter().map(String::len).sum::<usize>() > 1000, "{:?}: the scan read data", db.kind);
+        assert!(
+            stored.iter().map(String::len).sum::<usize>() > 1000,
+            "{:?}: the scan read data",
+            db.kind
+        );
         for secret in &secrets {
             assert!(
                 !stored.iter().any(|text| text.contains(secret.as_str())),
@@ -90,7 +97,11 @@ async fn no_token_code_or_secret_is_stored_in_plaintext() {
         let grant_token = broker
             .state
             .vault
-            .access_token(&first_grant(&broker).await, "github", mcp_broker::now_unix())
+            .access_token(
+                &first_grant(&broker).await,
+                "github",
+                mcp_broker::now_unix(),
+            )
             .await
             .unwrap();
         assert!(secrets.contains(&grant_token.access_token), "{:?}", db.kind);

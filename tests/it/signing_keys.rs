@@ -9,13 +9,30 @@ use crate::support::{FakeGithub, Mode, TestBroker, TestDb, start_broker};
 fn kid_of(token: &str) -> String {
     use base64::Engine;
     let header = token.split('.').next().unwrap();
-    let header: Value = serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
+    let header: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(header)
+            .unwrap(),
+    )
+    .unwrap();
     header["kid"].as_str().unwrap().to_string()
 }
 
 async fn jwks_kids(broker: &TestBroker) -> Vec<String> {
-    let jwks: Value = http().get(format!("{}/jwks.json", broker.url)).send().await.unwrap().json().await.unwrap();
-    jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_string()).collect()
+    let jwks: Value = http()
+        .get(format!("{}/jwks.json", broker.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_string())
+        .collect()
 }
 
 async fn mcp_status(broker: &TestBroker, token: &str) -> u16 {
@@ -39,7 +56,11 @@ async fn rotation_by_command_publishes_both_keys_and_old_tokens_stay_valid() {
         .args(["keys", "rotate-signing"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // What the minute's upkeep does on a running instance.
     broker.state.keys.reload().await.unwrap();
@@ -65,7 +86,12 @@ async fn superseded_key_retires_after_its_tokens_expire_and_then_verifies_nothin
     broker.state.keys.maintain(now, 0, 3600).await.unwrap();
     assert_eq!(jwks_kids(&broker).await.len(), 2);
     // An hour later it retires.
-    broker.state.keys.maintain(now + 3600, 0, 3600).await.unwrap();
+    broker
+        .state
+        .keys
+        .maintain(now + 3600, 0, 3600)
+        .await
+        .unwrap();
     let kids = jwks_kids(&broker).await;
     assert_eq!(kids.len(), 1);
     assert!(!kids.contains(&kid_of(&before.access_token)));
@@ -78,10 +104,28 @@ async fn key_older_than_the_rotation_age_is_replaced() {
     let broker = start_broker(&db, &fake).await;
     let first = broker.state.keys.current().current_kid().to_string();
     let now = mcp_broker::now_unix();
-    broker.state.keys.maintain(now + 10, 3600, 3600).await.unwrap();
-    assert_eq!(broker.state.keys.current().current_kid(), first, "young key kept");
-    broker.state.keys.maintain(now + 3600, 3600, 7200).await.unwrap();
-    assert_ne!(broker.state.keys.current().current_kid(), first, "old key replaced");
+    broker
+        .state
+        .keys
+        .maintain(now + 10, 3600, 3600)
+        .await
+        .unwrap();
+    assert_eq!(
+        broker.state.keys.current().current_kid(),
+        first,
+        "young key kept"
+    );
+    broker
+        .state
+        .keys
+        .maintain(now + 3600, 3600, 7200)
+        .await
+        .unwrap();
+    assert_ne!(
+        broker.state.keys.current().current_kid(),
+        first,
+        "old key replaced"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -96,7 +140,11 @@ async fn instances_on_one_database_honour_each_others_tokens_after_rotation() {
         tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
         // The two test instances have different public URLs (ports), so B is
         // asked to verify with A's issuer and audience: the keys are the test.
-        let claims = b.state.keys.verify(&session.access_token, &a.url, &a.mcp_url()).await;
+        let claims = b
+            .state
+            .keys
+            .verify(&session.access_token, &a.url, &a.mcp_url())
+            .await;
         assert!(claims.is_ok(), "{:?}: {claims:?}", db.kind);
     }
 }

@@ -20,7 +20,11 @@ fn broker_command(dir: &std::path::Path) -> Command {
 #[test]
 fn unknown_config_key_stops_startup_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("broker.toml"), "bind = \"127.0.0.1:0\"\nacess_token_ttl_secs = 5\n").unwrap();
+    std::fs::write(
+        dir.path().join("broker.toml"),
+        "bind = \"127.0.0.1:0\"\nacess_token_ttl_secs = 5\n",
+    )
+    .unwrap();
     let out = broker_command(dir.path())
         .args(["--config", "broker.toml", "serve"])
         .output()
@@ -46,7 +50,10 @@ fn postgres_without_an_encryption_key_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();
     let out = broker_command(dir.path())
         .env("MCP_BROKER_BIND", "127.0.0.1:0")
-        .env("MCP_BROKER_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
+        .env(
+            "MCP_BROKER_DATABASE_URL",
+            "postgres://postgres@127.0.0.1:5432/test",
+        )
         .arg("serve")
         .output()
         .unwrap();
@@ -62,11 +69,18 @@ async fn migrate_creates_the_sqlite_schema() {
         .arg("migrate")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let url = format!("sqlite://{}", dir.path().join("fresh.db").display());
     let store = mcp_broker::store::Store::connect(&url).await.unwrap();
     // Reading a table fails with "no such table" on an unmigrated database.
-    assert_eq!(store.dump_table_text("upstream_links").await.unwrap(), Vec::<String>::new());
+    assert_eq!(
+        store.dump_table_text("upstream_links").await.unwrap(),
+        Vec::<String>::new()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -86,11 +100,20 @@ client_secret = "${MCP_BROKER_TEST_UNSET_SECRET}"
     assert!(broker.state.providers.providers.is_empty());
     assert_eq!(
         broker.state.providers.skipped,
-        vec![("github".to_string(), vec!["MCP_BROKER_TEST_UNSET_ID".to_string(), "MCP_BROKER_TEST_UNSET_SECRET".to_string()])]
+        vec![(
+            "github".to_string(),
+            vec![
+                "MCP_BROKER_TEST_UNSET_ID".to_string(),
+                "MCP_BROKER_TEST_UNSET_SECRET".to_string()
+            ]
+        )]
     );
     let client = register(&broker.url).await;
     let page = open_consent(&authorize_url(&broker.url, &client, &pkce(), "s")).await;
-    assert!(page.html.contains("No upstream sign-in provider is configured"));
+    assert!(
+        page.html
+            .contains("No upstream sign-in provider is configured")
+    );
     assert!(!page.html.contains("value=\"approve\""));
     // Approving anyway cannot start an upstream flow.
     let response = submit_consent(&broker.url, &page, "approve", Some(&page.cookie)).await;

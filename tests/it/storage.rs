@@ -76,7 +76,13 @@ async fn grant_for(store: &Store, client_id: &str, code_hash: &str) -> String {
     store.insert_client(&client(client_id)).await.unwrap();
     let grant_id = new_id();
     store
-        .complete_authorization(&user("4242", "octo"), &grant_id, &link(), &code(client_id, code_hash), 10)
+        .complete_authorization(
+            &user("4242", "octo"),
+            &grant_id,
+            &link(),
+            &code(client_id, code_hash),
+            10,
+        )
         .await
         .unwrap();
     grant_id
@@ -93,11 +99,24 @@ async fn migrations_are_idempotent() {
 async fn client_round_trips_and_deleting_it_cascades_to_its_grants() {
     for (db, store) in stores().await {
         let grant_id = grant_for(&store, "c1", "h1").await;
-        assert_eq!(store.get_client("c1").await.unwrap(), Some(client("c1")), "{:?}", db.kind);
+        assert_eq!(
+            store.get_client("c1").await.unwrap(),
+            Some(client("c1")),
+            "{:?}",
+            db.kind
+        );
         assert!(store.delete_client("c1").await.unwrap());
         assert_eq!(store.get_client("c1").await.unwrap(), None);
-        assert_eq!(store.grant_status(&grant_id).await.unwrap(), None, "{:?}", db.kind);
-        assert_eq!(store.upstream_link(&grant_id, "github").await.unwrap(), None);
+        assert_eq!(
+            store.grant_status(&grant_id).await.unwrap(),
+            None,
+            "{:?}",
+            db.kind
+        );
+        assert_eq!(
+            store.upstream_link(&grant_id, "github").await.unwrap(),
+            None
+        );
         assert_eq!(store.get_code("h1").await.unwrap(), None);
         assert!(!store.delete_client("c1").await.unwrap());
     }
@@ -110,10 +129,25 @@ async fn complete_authorization_stores_user_grant_link_and_code_together() {
         let status = store.grant_status(&grant_id).await.unwrap().unwrap();
         assert!(!status.revoked);
         let user = store.get_user(&status.user_id).await.unwrap().unwrap();
-        assert_eq!((user.subject.as_str(), user.login.as_str()), ("4242", "octo"));
-        let stored = store.upstream_link(&grant_id, "github").await.unwrap().unwrap();
-        assert_eq!((stored.access_token_enc, stored.version), (vec![1, 2, 3], 1), "{:?}", db.kind);
-        assert_eq!(store.get_code("h1").await.unwrap().unwrap().grant_id, grant_id);
+        assert_eq!(
+            (user.subject.as_str(), user.login.as_str()),
+            ("4242", "octo")
+        );
+        let stored = store
+            .upstream_link(&grant_id, "github")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (stored.access_token_enc, stored.version),
+            (vec![1, 2, 3], 1),
+            "{:?}",
+            db.kind
+        );
+        assert_eq!(
+            store.get_code("h1").await.unwrap().unwrap().grant_id,
+            grant_id
+        );
     }
 }
 
@@ -125,11 +159,25 @@ async fn complete_authorization_is_all_or_nothing() {
         // grant and link were written: all of them must roll back.
         let grant_id = new_id();
         let result = store
-            .complete_authorization(&user("9999", "other"), &grant_id, &link(), &code("c1", "dup"), 10)
+            .complete_authorization(
+                &user("9999", "other"),
+                &grant_id,
+                &link(),
+                &code("c1", "dup"),
+                10,
+            )
             .await;
         assert!(result.is_err(), "{:?}", db.kind);
-        assert_eq!(store.grant_status(&grant_id).await.unwrap(), None, "{:?}", db.kind);
-        assert_eq!(store.upstream_link(&grant_id, "github").await.unwrap(), None);
+        assert_eq!(
+            store.grant_status(&grant_id).await.unwrap(),
+            None,
+            "{:?}",
+            db.kind
+        );
+        assert_eq!(
+            store.upstream_link(&grant_id, "github").await.unwrap(),
+            None
+        );
     }
 }
 
@@ -140,13 +188,22 @@ async fn same_upstream_user_is_one_user_whose_login_follows_renames() {
         let g2 = new_id();
         store.insert_client(&client("c2")).await.unwrap();
         store
-            .complete_authorization(&user("4242", "octo-renamed"), &g2, &link(), &code("c2", "h2"), 11)
+            .complete_authorization(
+                &user("4242", "octo-renamed"),
+                &g2,
+                &link(),
+                &code("c2", "h2"),
+                11,
+            )
             .await
             .unwrap();
         let u1 = store.grant_status(&g1).await.unwrap().unwrap().user_id;
         let u2 = store.grant_status(&g2).await.unwrap().unwrap().user_id;
         assert_eq!(u1, u2, "{:?}", db.kind);
-        assert_eq!(store.get_user(&u1).await.unwrap().unwrap().login, "octo-renamed");
+        assert_eq!(
+            store.get_user(&u1).await.unwrap().unwrap().login,
+            "octo-renamed"
+        );
     }
 }
 
@@ -166,7 +223,10 @@ async fn authorization_code_is_marked_used_exactly_once_under_concurrency() {
             wins += t.await.unwrap() as usize;
         }
         assert_eq!(wins, 1, "{:?}", db.kind);
-        assert_eq!(store.get_code("h1").await.unwrap().unwrap().used_at, Some(20));
+        assert_eq!(
+            store.get_code("h1").await.unwrap().unwrap().used_at,
+            Some(20)
+        );
     }
 }
 
@@ -190,7 +250,12 @@ async fn refresh_rotation_has_exactly_one_winner_under_concurrency() {
         let tasks: Vec<_> = (0..16)
             .map(|i| {
                 let (store, new) = (store.clone(), row(&format!("new{i}")));
-                tokio::spawn(async move { store.rotate_refresh_token("old", &new, &[i as u8], 30).await.unwrap() })
+                tokio::spawn(async move {
+                    store
+                        .rotate_refresh_token("old", &new, &[i as u8], 30)
+                        .await
+                        .unwrap()
+                })
             })
             .collect();
         let mut winners = Vec::new();
@@ -203,12 +268,22 @@ async fn refresh_rotation_has_exactly_one_winner_under_concurrency() {
         // Losers stored nothing; the winner's token exists and is unused.
         for i in 0..16 {
             let stored = store.get_refresh_token(&format!("new{i}")).await.unwrap();
-            assert_eq!(stored.is_some(), winners.contains(&i), "{:?} new{i}", db.kind);
+            assert_eq!(
+                stored.is_some(),
+                winners.contains(&i),
+                "{:?} new{i}",
+                db.kind
+            );
         }
         let old = store.get_refresh_token("old").await.unwrap().unwrap();
         assert_eq!(old.used_at, Some(30));
         // The winner's sealed answer is the one kept for retries.
-        assert_eq!(old.successor_enc, Some(vec![winners[0] as u8]), "{:?}", db.kind);
+        assert_eq!(
+            old.successor_enc,
+            Some(vec![winners[0] as u8]),
+            "{:?}",
+            db.kind
+        );
     }
 }
 
@@ -232,14 +307,33 @@ async fn upstream_state_is_taken_once_and_only_after_consent() {
             consented_user_id: None,
         };
         store.insert_pending(&pending).await.unwrap();
-        assert_eq!(store.take_pending_by_upstream_state("st").await.unwrap(), None);
+        assert_eq!(
+            store.take_pending_by_upstream_state("st").await.unwrap(),
+            None
+        );
         assert!(store.start_upstream(&pending.id, "st", &[9]).await.unwrap());
         // A second consent for the same request cannot replace the state.
-        assert!(!store.start_upstream(&pending.id, "st2", &[9]).await.unwrap(), "{:?}", db.kind);
-        let taken = store.take_pending_by_upstream_state("st").await.unwrap().unwrap();
+        assert!(
+            !store
+                .start_upstream(&pending.id, "st2", &[9])
+                .await
+                .unwrap(),
+            "{:?}",
+            db.kind
+        );
+        let taken = store
+            .take_pending_by_upstream_state("st")
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(taken.id, pending.id);
         assert_eq!(taken.upstream_verifier_enc, Some(vec![9]));
-        assert_eq!(store.take_pending_by_upstream_state("st").await.unwrap(), None, "{:?}", db.kind);
+        assert_eq!(
+            store.take_pending_by_upstream_state("st").await.unwrap(),
+            None,
+            "{:?}",
+            db.kind
+        );
         assert_eq!(store.get_pending(&pending.id).await.unwrap(), None);
     }
 }
@@ -249,8 +343,19 @@ async fn revoking_a_grant_is_reported_once() {
     for (db, store) in stores().await {
         let grant_id = grant_for(&store, "c1", "h1").await;
         assert!(store.revoke_grant(&grant_id, 50).await.unwrap());
-        assert!(!store.revoke_grant(&grant_id, 51).await.unwrap(), "{:?}", db.kind);
-        assert!(store.grant_status(&grant_id).await.unwrap().unwrap().revoked);
+        assert!(
+            !store.revoke_grant(&grant_id, 51).await.unwrap(),
+            "{:?}",
+            db.kind
+        );
+        assert!(
+            store
+                .grant_status(&grant_id)
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked
+        );
     }
 }
 
@@ -260,12 +365,20 @@ async fn signing_keys_are_shared_through_the_database() {
     use mcp_broker::vault::Cipher;
     for (db, store) in stores().await {
         let cipher = Cipher::new(&[5u8; 32]);
-        let first = SigningKeys::load_or_create(&store, &cipher, 1).await.unwrap();
+        let first = SigningKeys::load_or_create(&store, &cipher, 1)
+            .await
+            .unwrap();
         // A second instance on the same database loads the same key.
-        let second = SigningKeys::load_or_create(&store, &cipher, 2).await.unwrap();
+        let second = SigningKeys::load_or_create(&store, &cipher, 2)
+            .await
+            .unwrap();
         assert_eq!(first.current_kid(), second.current_kid(), "{:?}", db.kind);
         assert_eq!(first.jwks(), second.jwks());
         // With another encryption key the private key does not open.
-        assert!(SigningKeys::load_or_create(&store, &Cipher::new(&[6u8; 32]), 3).await.is_err());
+        assert!(
+            SigningKeys::load_or_create(&store, &Cipher::new(&[6u8; 32]), 3)
+                .await
+                .is_err()
+        );
     }
 }

@@ -30,10 +30,18 @@ pub async fn whoami(state: &AppState, grant: &GrantCtx) -> CallToolResult {
     }
 }
 
-pub async fn list_repos(state: &AppState, grant: &GrantCtx, args: &ListReposArgs) -> CallToolResult {
+pub async fn list_repos(
+    state: &AppState,
+    grant: &GrantCtx,
+    args: &ListReposArgs,
+) -> CallToolResult {
     let per_page = args.per_page.unwrap_or(30).clamp(1, 100).to_string();
     let page = args.page.unwrap_or(1).max(1).to_string();
-    let query = [("per_page", per_page.as_str()), ("page", page.as_str()), ("sort", "updated")];
+    let query = [
+        ("per_page", per_page.as_str()),
+        ("page", page.as_str()),
+        ("sort", "updated"),
+    ];
     match get(state, grant, "/user/repos", &query).await {
         Ok(Value::Array(repos)) => {
             let repos: Vec<Value> = repos.iter().map(summarize_repo).collect();
@@ -57,7 +65,12 @@ fn summarize_repo(repo: &Value) -> Value {
 
 /// GET on the GitHub REST API as the user; failures become tool errors that
 /// carry GitHub's own message.
-async fn get(state: &AppState, grant: &GrantCtx, path: &str, query: &[(&str, &str)]) -> Result<Value, CallToolResult> {
+async fn get(
+    state: &AppState,
+    grant: &GrantCtx,
+    path: &str,
+    query: &[(&str, &str)],
+) -> Result<Value, CallToolResult> {
     let Some(provider) = state.providers.get(PROVIDER) else {
         return Err(tool_error("GitHub is not configured on this broker"));
     };
@@ -81,7 +94,12 @@ async fn get(state: &AppState, grant: &GrantCtx, path: &str, query: &[(&str, &st
         .header("X-GitHub-Api-Version", "2022-11-28")
         .send()
         .await
-        .map_err(|e| tool_error(format!("GitHub is unavailable: {}", describe_transport_error(&e))))?;
+        .map_err(|e| {
+            tool_error(format!(
+                "GitHub is unavailable: {}",
+                describe_transport_error(&e)
+            ))
+        })?;
     let status = response.status();
     let body = read_limited(response)
         .await
@@ -94,5 +112,8 @@ async fn get(state: &AppState, grant: &GrantCtx, path: &str, query: &[(&str, &st
         .get("message")
         .and_then(Value::as_str)
         .unwrap_or("no message");
-    Err(tool_error(format!("GitHub answered HTTP {}: {message}", status.as_u16())))
+    Err(tool_error(format!(
+        "GitHub answered HTTP {}: {message}",
+        status.as_u16()
+    )))
 }

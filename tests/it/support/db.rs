@@ -44,7 +44,9 @@ impl TestDb {
         let mut conn = match sqlx::PgConnection::connect(&admin).await {
             Ok(conn) => conn,
             Err(e) if !super::in_ci() => {
-                super::notice(&format!("PostgreSQL half skipped: cannot reach {admin} ({e})"));
+                super::notice(&format!(
+                    "PostgreSQL half skipped: cannot reach {admin} ({e})"
+                ));
                 return None;
             }
             Err(e) => panic!("CI requires PostgreSQL at {admin}: {e}"),
@@ -84,7 +86,12 @@ impl TestDb {
             .unwrap()
             .filter_map(Result::ok)
             .map(|e| e.path())
-            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("broker.db"))
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("broker.db")
+            })
             .collect()
     }
 }
@@ -96,11 +103,16 @@ fn hex_id() -> String {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let Some(name) = self.pg_name.take() else { return };
+        let Some(name) = self.pg_name.take() else {
+            return;
+        };
         let admin = admin_url();
         // Drop runs outside async context: use a private runtime on a thread.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async {
                 if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
                     let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))

@@ -140,7 +140,10 @@ fn next_secret(s: &mut FakeState, prefix: &str) -> String {
 
 fn rand_suffix() -> String {
     use std::time::{SystemTime, UNIX_EPOCH};
-    let n = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos();
+    let n = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
     format!("{n:09}x")
 }
 
@@ -159,7 +162,9 @@ async fn authorize(State(state): Shared, Query(q): Query<HashMap<String, String>
     let Some(redirect_uri) = q.get("redirect_uri").cloned() else {
         return (StatusCode::BAD_REQUEST, "redirect_uri missing").into_response();
     };
-    if q.contains_key("code_challenge") && q.get("code_challenge_method").map(String::as_str) != Some("S256") {
+    if q.contains_key("code_challenge")
+        && q.get("code_challenge_method").map(String::as_str) != Some("S256")
+    {
         return (StatusCode::BAD_REQUEST, "unsupported challenge method").into_response();
     }
     let code = next_secret(&mut s, "fakecode_");
@@ -198,7 +203,10 @@ fn token_answer(headers: &HeaderMap, body: Value) -> Response {
         form.append_pair(k, &v);
     }
     (
-        [(header::CONTENT_TYPE, "application/x-www-form-urlencoded; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded; charset=utf-8",
+        )],
         form.finish(),
     )
         .into_response()
@@ -219,7 +227,8 @@ fn token_error(s: &mut FakeState, headers: &HeaderMap, error: &str, description:
 fn pkce_s256(verifier: &str) -> String {
     use base64::Engine;
     use sha2::Digest;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()))
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(verifier.as_bytes()))
 }
 
 async fn access_token(State(state): Shared, headers: HeaderMap, body: Bytes) -> Response {
@@ -228,26 +237,51 @@ async fn access_token(State(state): Shared, headers: HeaderMap, body: Bytes) -> 
     if form.get("client_id").map(String::as_str) != Some(CLIENT_ID)
         || form.get("client_secret").map(String::as_str) != Some(CLIENT_SECRET)
     {
-        return token_error(&mut s, &headers, "incorrect_client_credentials", "The client_id and/or client_secret passed are incorrect.");
+        return token_error(
+            &mut s,
+            &headers,
+            "incorrect_client_credentials",
+            "The client_id and/or client_secret passed are incorrect.",
+        );
     }
     if form.get("grant_type").map(String::as_str) == Some("refresh_token") {
         return refresh(&mut s, &headers, &form);
     }
     let code = form.get("code").cloned().unwrap_or_default();
     let Some(pending) = s.codes.get_mut(&code) else {
-        return token_error(&mut s, &headers, "bad_verification_code", "The code passed is incorrect or expired.");
+        return token_error(
+            &mut s,
+            &headers,
+            "bad_verification_code",
+            "The code passed is incorrect or expired.",
+        );
     };
     if pending.used {
-        return token_error(&mut s, &headers, "bad_verification_code", "The code passed is incorrect or expired.");
+        return token_error(
+            &mut s,
+            &headers,
+            "bad_verification_code",
+            "The code passed is incorrect or expired.",
+        );
     }
     pending.used = true;
     if form.get("redirect_uri") != Some(&pending.redirect_uri) {
-        return token_error(&mut s, &headers, "redirect_uri_mismatch", "The redirect_uri MUST match the registered callback URL for this application.");
+        return token_error(
+            &mut s,
+            &headers,
+            "redirect_uri_mismatch",
+            "The redirect_uri MUST match the registered callback URL for this application.",
+        );
     }
     if let Some(challenge) = pending.code_challenge.clone() {
         let verifier = form.get("code_verifier").cloned().unwrap_or_default();
         if pkce_s256(&verifier) != challenge {
-            return token_error(&mut s, &headers, "bad_verification_code", "The code passed is incorrect or expired.");
+            return token_error(
+                &mut s,
+                &headers,
+                "bad_verification_code",
+                "The code passed is incorrect or expired.",
+            );
         }
     }
     s.counters.code_exchanges += 1;
@@ -289,14 +323,21 @@ fn refresh(s: &mut FakeState, headers: &HeaderMap, form: &HashMap<String, String
             let body = issue_tokens(s);
             token_answer(headers, body)
         }
-        _ => token_error(s, headers, "bad_refresh_token", "The refresh token passed is incorrect or expired."),
+        _ => token_error(
+            s,
+            headers,
+            "bad_refresh_token",
+            "The refresh token passed is incorrect or expired.",
+        ),
     }
 }
 
 fn api_error(status: StatusCode, message: &str) -> Response {
     (
         status,
-        axum::Json(json!({ "message": message, "documentation_url": "https://docs.github.com/rest" })),
+        axum::Json(
+            json!({ "message": message, "documentation_url": "https://docs.github.com/rest" }),
+        ),
     )
         .into_response()
 }
@@ -314,7 +355,10 @@ fn check_api(s: &mut FakeState, headers: &HeaderMap) -> Option<Response> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("token ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("token "))
+        })
         .unwrap_or_default();
     match s.access_tokens.get(token) {
         Some(None) => None,
@@ -353,7 +397,11 @@ async fn user(State(state): Shared, headers: HeaderMap) -> Response {
     }))
 }
 
-async fn repos(State(state): Shared, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn repos(
+    State(state): Shared,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let mut s = state.lock().unwrap();
     if let Some(refused) = check_api(&mut s, &headers) {
         return refused;
@@ -374,6 +422,10 @@ async fn repos(State(state): Shared, headers: HeaderMap, Query(q): Query<HashMap
             })
         })
         .collect();
-    let page: Vec<Value> = all.into_iter().skip((page - 1) * per_page).take(per_page).collect();
+    let page: Vec<Value> = all
+        .into_iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .collect();
     with_rate_limit(Value::Array(page))
 }

@@ -30,7 +30,11 @@ pub async fn start_broker_with(db: &TestDb, provider_files: &[(&str, String)]) -
 }
 
 /// As `start_broker_with`, plus extra `MCP_BROKER_*` settings.
-pub async fn start_broker_with_env(db: &TestDb, provider_files: &[(&str, String)], extra_env: &[(&str, &str)]) -> TestBroker {
+pub async fn start_broker_with_env(
+    db: &TestDb,
+    provider_files: &[(&str, String)],
+    extra_env: &[(&str, &str)],
+) -> TestBroker {
     start_broker_full(db, provider_files, extra_env, None).await
 }
 
@@ -59,7 +63,11 @@ pub async fn start_broker_full(
     ];
     let env: Vec<(String, String)> = env
         .into_iter()
-        .chain(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+        .chain(
+            extra_env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        )
         .collect();
     let config_path = providers.path().join("broker-config.toml.in");
     if let Some(text) = config_toml {
@@ -68,7 +76,11 @@ pub async fn start_broker_full(
     let config = Config::from_sources(config_toml.map(|_| config_path.as_path()), &env).unwrap();
     let state = AppState::load(config, &|_| None).await.unwrap();
     let serve_state = state.clone();
-    tokio::spawn(mcp_broker::app::serve_on(listener, serve_state, std::future::pending()));
+    tokio::spawn(mcp_broker::app::serve_on(
+        listener,
+        serve_state,
+        std::future::pending(),
+    ));
     TestBroker {
         url,
         state,

@@ -46,9 +46,17 @@ pub struct Pkce {
 }
 
 pub fn pkce() -> Pkce {
-    let verifier = format!("{:032x}{:032x}", rand::random::<u128>(), rand::random::<u128>());
-    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
-    Pkce { verifier, challenge }
+    let verifier = format!(
+        "{:032x}{:032x}",
+        rand::random::<u128>(),
+        rand::random::<u128>()
+    );
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(verifier.as_bytes()));
+    Pkce {
+        verifier,
+        challenge,
+    }
 }
 
 pub fn authorize_url(broker: &str, client: &Client, pkce: &Pkce, state: &str) -> String {
@@ -98,12 +106,20 @@ pub async fn open_consent(url: &str) -> ConsentPage {
 
 fn hidden_value(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker).unwrap_or_else(|| panic!("no {name} in consent page")) + marker.len();
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in consent page"))
+        + marker.len();
     html[start..].split('"').next().unwrap().to_string()
 }
 
 /// POSTs the consent form; returns the response (a 303 on success).
-pub async fn submit_consent(broker: &str, page: &ConsentPage, decision: &str, cookie: Option<&str>) -> reqwest::Response {
+pub async fn submit_consent(
+    broker: &str,
+    page: &ConsentPage,
+    decision: &str,
+    cookie: Option<&str>,
+) -> reqwest::Response {
     let mut request = http().post(format!("{broker}/consent")).form(&[
         ("request_id", page.request_id.as_str()),
         ("csrf_token", page.csrf_token.as_str()),
@@ -133,7 +149,12 @@ pub async fn follow_to_client(mut next: String) -> String {
             return next;
         }
         let response = http().get(&next).send().await.unwrap();
-        assert!(response.status().is_redirection(), "HTTP {} at {next}: {}", response.status(), response.text().await.unwrap());
+        assert!(
+            response.status().is_redirection(),
+            "HTTP {} at {next}: {}",
+            response.status(),
+            response.text().await.unwrap()
+        );
         next = location(&response);
     }
     panic!("too many redirects");
@@ -156,7 +177,12 @@ pub async fn authorize(broker: &str, client: &Client, pkce: &Pkce, state: &str) 
 }
 
 pub async fn token_request(broker: &str, form: &[(&str, &str)]) -> reqwest::Response {
-    http().post(format!("{broker}/token")).form(form).send().await.unwrap()
+    http()
+        .post(format!("{broker}/token"))
+        .form(form)
+        .send()
+        .await
+        .unwrap()
 }
 
 pub async fn redeem(broker: &str, client: &Client, code: &str, pkce: &Pkce) -> reqwest::Response {
@@ -200,10 +226,18 @@ pub async fn sign_in(broker: &str) -> Session {
 }
 
 /// One JSON-RPC request to the MCP endpoint; reads a JSON or SSE answer.
-pub async fn mcp_post(mcp_url: &str, token: Option<&str>, session_id: Option<&str>, body: Value) -> (u16, reqwest::header::HeaderMap, Option<Value>) {
+pub async fn mcp_post(
+    mcp_url: &str,
+    token: Option<&str>,
+    session_id: Option<&str>,
+    body: Value,
+) -> (u16, reqwest::header::HeaderMap, Option<Value>) {
     let mut request = http()
         .post(mcp_url)
-        .header(reqwest::header::ACCEPT, "application/json, text/event-stream")
+        .header(
+            reqwest::header::ACCEPT,
+            "application/json, text/event-stream",
+        )
         .json(&body);
     if let Some(token) = token {
         request = request.bearer_auth(token);
@@ -236,8 +270,16 @@ pub async fn call_tool(mcp_url: &str, token: &str, name: &str, arguments: Value)
     )
     .await;
     assert_eq!(status, 200, "initialize");
-    let session = headers.get("mcp-session-id").map(|v| v.to_str().unwrap().to_string());
-    mcp_post(mcp_url, Some(token), session.as_deref(), json!({"jsonrpc": "2.0", "method": "notifications/initialized"})).await;
+    let session = headers
+        .get("mcp-session-id")
+        .map(|v| v.to_str().unwrap().to_string());
+    mcp_post(
+        mcp_url,
+        Some(token),
+        session.as_deref(),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+    )
+    .await;
     let (status, _, body) = mcp_post(
         mcp_url,
         Some(token),
