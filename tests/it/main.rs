@@ -2,20 +2,20 @@
 
 mod support;
 
-mod flow;
-mod sdk_clients;
-mod http_rules;
-mod storage;
-mod secrets;
-mod mcp_endpoint;
-mod startup;
-mod revocation;
-mod refresh;
-mod discovery;
+mod cimd;
 mod clients;
 mod conformance;
-mod registration;
 mod consent;
-mod signing_keys;
-mod cimd;
+mod discovery;
+mod flow;
+mod http_rules;
+mod mcp_endpoint;
+mod refresh;
+mod registration;
+mod revocation;
 mod scopes;
+mod sdk_clients;
+mod secrets;
+mod signing_keys;
+mod startup;
+mod storage;

@@ -1,6 +1,8 @@
-//! Real MCP clients, unmodified: the official TypeScript SDK and Python SDK
-//! register, pass our consent page and the fake GitHub headlessly, and call
-//! `github_whoami`. The scripts live in `tests/clients/`.
+//! Real MCP clients, unmodified: the official TypeScript SDK (v1 and v2) and
+//! Python SDK register, pass our consent page and the fake GitHub headlessly,
+//! and call `github_whoami`; then refresh after their access token expired,
+//! and (the TypeScript SDKs) get back in after their client was deleted. The
+//! scripts live in `tests/clients/`.
 //!
 //! Their dependencies are installed on first use (npm / pip from the public
 //! registries). Outside CI, a machine without Node or Python skips these
@@ -11,6 +13,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout};
 use tokio::sync::OnceCell;
 
 use crate::support::{FakeGithub, Mode, TestDb, in_ci, start_broker};
@@ -33,21 +37,44 @@ fn check(output: std::process::Output, what: &str) -> Result<(), String> {
     if output.status.success() {
         Ok(())
     } else {
-        Err(format!("{what} failed: {}", String::from_utf8_lossy(&output.stderr)))
+        Err(format!(
+            "{what} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ))
     }
+}
+
+/// `npm ci` in `folder` unless `package` is installed there already.
+async fn npm_installed(folder: &str, package: &str) -> Result<(), String> {
+    let root = repo_root();
+    if root
+        .join(folder)
+        .join("node_modules")
+        .join(package)
+        .exists()
+    {
+        return Ok(());
+    }
+    check(
+        run("npm", &["ci", "--prefix", folder], &root).await?,
+        &format!("npm ci in {folder}"),
+    )
 }
 
 /// Installs the TypeScript SDK once per test run (skipped when present).
 async fn ts_ready() -> Result<(), String> {
     static READY: OnceCell<Result<(), String>> = OnceCell::const_new();
     READY
-        .get_or_init(|| async {
-            let root = repo_root();
-            if root.join("tests/clients/ts/node_modules/@modelcontextprotocol/sdk").exists() {
-                return Ok(());
-            }
-            check(run("npm", &["ci", "--prefix", "tests/clients/ts"], &root).await?, "npm ci")
-        })
+        .get_or_init(|| npm_installed("tests/clients/ts", "@modelcontextprotocol/sdk"))
+        .await
+        .clone()
+}
+
+/// Installs the TypeScript SDK v2 once per test run (skipped when present).
+async fn ts2_ready() -> Result<(), String> {
+    static READY: OnceCell<Result<(), String>> = OnceCell::const_new();
+    READY
+        .get_or_init(|| npm_installed("tests/clients/ts2", "@modelcontextprotocol/client"))
         .await
         .clone()
 }
@@ -61,13 +88,31 @@ async fn python_ready() -> Result<PathBuf, String> {
             let venv = root.join("tests/clients/python/.venv");
             let python = venv.join("bin/python");
             if !python.exists() {
-                check(run("python3", &["-m", "venv", venv.to_str().unwrap()], &root).await?, "python3 -m venv")?;
+                check(
+                    run("python3", &["-m", "venv", venv.to_str().unwrap()], &root).await?,
+                    "python3 -m venv",
+                )?;
             }
-            let probe = run(python.to_str().unwrap(), &["-c", "import mcp.client.auth"], &root).await?;
+            let probe = run(
+                python.to_str().unwrap(),
+                &["-c", "import mcp.client.auth"],
+                &root,
+            )
+            .await?;
             if !probe.status.success() {
                 let pip = venv.join("bin/pip");
                 check(
-                    run(pip.to_str().unwrap(), &["install", "-q", "-r", "tests/clients/python/requirements.txt"], &root).await?,
+                    run(
+                        pip.to_str().unwrap(),
+                        &[
+                            "install",
+                            "-q",
+                            "-r",
+                            "tests/clients/python/requirements.txt",
+                        ],
+                        &root,
+                    )
+                    .await?,
                     "pip install",
                 )?;
             }
@@ -102,7 +147,10 @@ async fn assert_client_signs_in_and_calls_whoami(program: &str, script: &str, la
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{label} client failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        output.status.success(),
+        "{label} client failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
     let line = stdout
         .lines()
         .find_map(|l| l.strip_prefix("TOOL_RESULT "))
@@ -120,7 +168,28 @@ async fn typescript_sdk_completes_the_flow_and_calls_whoami() {
     if let Err(reason) = ts_ready().await {
         return skip_or_fail(reason);
     }
-    assert_client_signs_in_and_calls_whoami("node", "tests/clients/ts/whoami.mjs", "TypeScript SDK").await;
+    assert_client_signs_in_and_calls_whoami(
+        "node",
+        "tests/clients/ts/whoami.mjs",
+        "TypeScript SDK",
+    )
+    .await;
+}
+
+/// v2 adds the issuer echo check on our metadata, RFC 9207 `iss` on the
+/// callback (required, since we advertise it) and "token endpoint is HTTPS or
+/// loopback"; the broker passes all three.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typescript_sdk_v2_completes_the_flow_and_calls_whoami() {
+    if let Err(reason) = ts2_ready().await {
+        return skip_or_fail(reason);
+    }
+    assert_client_signs_in_and_calls_whoami(
+        "node",
+        "tests/clients/ts2/whoami.mjs",
+        "TypeScript SDK v2",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -129,17 +198,20 @@ async fn python_sdk_completes_the_flow_and_calls_whoami() {
         Ok(python) => python,
         Err(reason) => return skip_or_fail(reason),
     };
-    assert_client_signs_in_and_calls_whoami(python.to_str().unwrap(), "tests/clients/python/whoami.py", "Python SDK").await;
+    assert_client_signs_in_and_calls_whoami(
+        python.to_str().unwrap(),
+        "tests/clients/python/whoami.py",
+        "Python SDK",
+    )
+    .await;
 }
 
 // ---------------------------------------------------------------------------
 // Longer scenarios (`scenario.mjs` / `scenario.py`): the scripts print one
 // event per stdout line (`CLIENT_ID <id>`, `BROWSER_WALK <client_id>`,
-// `TOKENS ...`, `HTTP <method> <path> <status> [grant_type=...]`,
+// `TOKENS ...`, `INVALIDATE <scope>`, `HTTP <method> <path> <status>
+// [grant_type=...] [error=...]` for each request the SDK sends,
 // `TOOL_RESULT <json>`, `READY`); the test reads them as they come.
-
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdin, ChildStdout};
 
 /// One step of a scenario may take this long; the scripts give up after 40 s.
 const SCENARIO_STEP: Duration = Duration::from_secs(60);
@@ -187,7 +259,13 @@ impl Scenario {
         loop {
             let line = tokio::time::timeout(SCENARIO_STEP, self.stdout.next_line())
                 .await
-                .unwrap_or_else(|_| panic!("{}: no {wanted} in time\nstdout:\n{}", self.label, self.events.join("\n")));
+                .unwrap_or_else(|_| {
+                    panic!(
+                        "{}: no {wanted} in time\nstdout:\n{}",
+                        self.label,
+                        self.events.join("\n")
+                    )
+                });
             match line.unwrap() {
                 Some(line) => {
                     let done = line == wanted;
@@ -199,7 +277,11 @@ impl Scenario {
                 None => {
                     let status = self.child.wait().await.unwrap();
                     let stderr = (&mut self.stderr).await.unwrap();
-                    panic!("{}: ended ({status}) before {wanted}\nstdout:\n{}\nstderr:\n{stderr}", self.label, self.events.join("\n"));
+                    panic!(
+                        "{}: ended ({status}) before {wanted}\nstdout:\n{}\nstderr:\n{stderr}",
+                        self.label,
+                        self.events.join("\n")
+                    );
                 }
             }
         }
@@ -231,7 +313,11 @@ impl Scenario {
             .await
             .unwrap_or_else(|_| panic!("{}: timed out", self.label));
         let stderr = self.stderr.await.unwrap();
-        let output = format!("{} ({status})\nstdout:\n{}\nstderr:\n{stderr}", self.label, self.events.join("\n"));
+        let output = format!(
+            "{} ({status})\nstdout:\n{}\nstderr:\n{stderr}",
+            self.label,
+            self.events.join("\n")
+        );
         (status.success(), Events(self.events, output))
     }
 }
@@ -244,7 +330,10 @@ impl Events {
     fn all(&self, name: &str) -> Vec<&str> {
         self.0
             .iter()
-            .filter_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ').or(rest.is_empty().then_some(""))))
+            .filter_map(|l| {
+                l.strip_prefix(name)
+                    .and_then(|rest| rest.strip_prefix(' ').or(rest.is_empty().then_some("")))
+            })
             .collect()
     }
 
@@ -260,7 +349,8 @@ impl Events {
     fn whoami_results(&self) -> usize {
         let results = self.all("TOOL_RESULT");
         for r in &results {
-            let user: Value = serde_json::from_str(r).unwrap_or_else(|e| panic!("{e}: {r}\n{}", self.1));
+            let user: Value =
+                serde_json::from_str(r).unwrap_or_else(|e| panic!("{e}: {r}\n{}", self.1));
             assert_eq!(user["login"], "octo-fixture", "{}", self.1);
         }
         results.len()
@@ -268,20 +358,29 @@ impl Events {
 
     /// `HTTP` events after index `from`, as their text.
     fn http_after(&self, from: usize) -> Vec<&str> {
-        self.0[from..].iter().filter_map(|l| l.strip_prefix("HTTP ")).collect()
+        self.0[from..]
+            .iter()
+            .filter_map(|l| l.strip_prefix("HTTP "))
+            .collect()
     }
 }
 
 /// Refresh tokens the broker stored for `client_id` (issued or rotated).
 async fn refresh_tokens_of(broker: &crate::support::TestBroker, client_id: &str) -> usize {
-    let cells = broker.state.store.dump_table_text("refresh_tokens").await.unwrap();
+    let cells = broker
+        .state
+        .store
+        .dump_table_text("refresh_tokens")
+        .await
+        .unwrap();
     cells.iter().filter(|c| *c == client_id).count()
 }
 
 /// The access token lives 2 s: the script signs in, calls, waits past expiry
 /// and calls again. The second call must succeed on a refreshed token: one
-/// browser walk, one GitHub code exchange, and the broker rotated the refresh
-/// token (the first one plus its successor are stored for the client).
+/// browser walk, one GitHub code exchange, a refresh grant the broker
+/// answered, and the broker rotated the refresh token (the first one and its
+/// successor are stored for the client).
 async fn assert_refreshes_after_expiry(program: &str, script: &str, label: &str) -> Events {
     let db = TestDb::sqlite();
     let fake = FakeGithub::start(Mode::OAuthApp).await;
@@ -292,11 +391,16 @@ async fn assert_refreshes_after_expiry(program: &str, script: &str, label: &str)
     )
     .await;
     let url = broker.mcp_url();
-    let events = Scenario::start(program, &[script, "--scenario", "refresh", &url], label).finish().await;
+    let events = Scenario::start(program, &[script, "--scenario", "refresh", &url], label)
+        .finish()
+        .await;
     let out = &events.1;
-    eprintln!("DEBUG {out}");
     assert_eq!(events.whoami_results(), 2, "{out}");
-    assert_eq!(events.all("BROWSER_WALK").len(), 1, "no second sign-in\n{out}");
+    assert_eq!(
+        events.all("BROWSER_WALK").len(),
+        1,
+        "no second sign-in\n{out}"
+    );
     let clients = events.all("CLIENT_ID");
     assert_eq!(clients.len(), 1, "{out}");
     assert_eq!(fake.counters().code_exchanges, 1, "{out}");
@@ -306,9 +410,35 @@ async fn assert_refreshes_after_expiry(program: &str, script: &str, label: &str)
         .iter()
         .position(|h| *h == "POST /token 200 grant_type=refresh_token")
         .unwrap_or_else(|| panic!("no refresh after the first call\n{out}"));
-    assert!(after_first[refresh..].iter().any(|h| h.starts_with("POST /mcp 200")), "{out}");
-    assert_eq!(refresh_tokens_of(&broker, clients[0]).await, 2, "the broker rotated the refresh token\n{out}");
+    assert!(
+        after_first[refresh..]
+            .iter()
+            .any(|h| h.starts_with("POST /mcp 200")),
+        "{out}"
+    );
+    // Two or more: the first one and its successor(s).
+    assert!(
+        refresh_tokens_of(&broker, clients[0]).await >= 2,
+        "the broker rotated the refresh token\n{out}"
+    );
     events
+}
+
+/// The TypeScript SDKs do not track expiry themselves: the expired token gets
+/// a 401, and the refresh answers it.
+fn assert_refresh_answers_a_401(events: &Events) {
+    let after_first = events.http_after(events.position("TOOL_RESULT"));
+    let unauthorized = after_first
+        .iter()
+        .position(|h| h.starts_with("POST /mcp 401"));
+    let refresh = after_first
+        .iter()
+        .position(|h| h.contains("grant_type=refresh_token"));
+    assert!(
+        unauthorized.is_some() && unauthorized < refresh,
+        "401 before the refresh\n{}",
+        events.1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -316,13 +446,24 @@ async fn typescript_sdk_refreshes_after_expiry() {
     if let Err(reason) = ts_ready().await {
         return skip_or_fail(reason);
     }
-    let events = assert_refreshes_after_expiry("node", "tests/clients/ts/scenario.mjs", "TypeScript SDK").await;
-    // The TS SDK does not track expiry itself: the expired token gets a 401,
-    // and the refresh answers it.
-    let after_first = events.http_after(events.position("TOOL_RESULT"));
-    let unauthorized = after_first.iter().position(|h| h.starts_with("POST /mcp 401"));
-    let refresh = after_first.iter().position(|h| h.ends_with("grant_type=refresh_token"));
-    assert!(unauthorized.is_some() && unauthorized < refresh, "401 before the refresh\n{}", events.1);
+    let events =
+        assert_refreshes_after_expiry("node", "tests/clients/ts/scenario.mjs", "TypeScript SDK")
+            .await;
+    assert_refresh_answers_a_401(&events);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typescript_sdk_v2_refreshes_after_expiry() {
+    if let Err(reason) = ts2_ready().await {
+        return skip_or_fail(reason);
+    }
+    let events = assert_refreshes_after_expiry(
+        "node",
+        "tests/clients/ts2/scenario.mjs",
+        "TypeScript SDK v2",
+    )
+    .await;
+    assert_refresh_answers_a_401(&events);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -333,7 +474,12 @@ async fn python_sdk_refreshes_after_expiry() {
     };
     // The Python SDK refreshes on its own clock (`expires_in`) before sending,
     // so it never sees the 401; a 401 would send it back to the browser.
-    assert_refreshes_after_expiry(python.to_str().unwrap(), "tests/clients/python/scenario.py", "Python SDK").await;
+    assert_refreshes_after_expiry(
+        python.to_str().unwrap(),
+        "tests/clients/python/scenario.py",
+        "Python SDK",
+    )
+    .await;
 }
 
 /// A `--scenario reregister` run: the script signs in and calls; at its
@@ -358,7 +504,9 @@ async fn run_with_client_deleted(
 ) -> ClientDeleted {
     let db = TestDb::sqlite();
     let fake = FakeGithub::start(Mode::OAuthApp).await;
-    let broker = crate::support::start_broker_with_env(&db, &[("github.toml", fake.provider_toml())], env).await;
+    let broker =
+        crate::support::start_broker_with_env(&db, &[("github.toml", fake.provider_toml())], env)
+            .await;
     let url = broker.mcp_url();
     let mut run = Scenario::start(program, &[script, "--scenario", "reregister", &url], label);
     run.wait_for("READY").await;
@@ -368,7 +516,10 @@ async fn run_with_client_deleted(
         .find_map(|l| l.strip_prefix("CLIENT_ID "))
         .unwrap_or_else(|| panic!("{label}: no CLIENT_ID before READY: {:?}", run.events))
         .to_string();
-    assert!(broker.state.store.delete_client(&first).await.unwrap(), "{label}: client {first} exists");
+    assert!(
+        broker.state.store.delete_client(&first).await.unwrap(),
+        "{label}: client {first} exists"
+    );
     tokio::time::sleep(linger).await;
     run.send_line().await;
     let (success, events) = run.finish_any().await;
@@ -382,8 +533,8 @@ async fn run_with_client_deleted(
     }
 }
 
-/// Where the first `HTTP` event after `READY` starting with each of `steps`
-/// is; panics when one is missing or they are out of order.
+/// Asserts that after `READY` come `HTTP` events starting with each of
+/// `steps`, in this order (others may come between).
 fn in_order_after_ready(events: &Events, steps: &[&str]) {
     let after = events.http_after(events.position("READY"));
     let mut from = 0;
@@ -391,17 +542,22 @@ fn in_order_after_ready(events: &Events, steps: &[&str]) {
         let at = after[from..]
             .iter()
             .position(|h| h.starts_with(wanted))
-            .unwrap_or_else(|| panic!("no `{wanted}` after READY (in this order: {steps:?})\n{}", events.1));
+            .unwrap_or_else(|| {
+                panic!(
+                    "no `{wanted}` after READY (in this order: {steps:?})\n{}",
+                    events.1
+                )
+            });
         from += at + 1;
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn typescript_sdk_reregisters_after_its_client_is_deleted() {
-    if let Err(reason) = ts_ready().await {
-        return skip_or_fail(reason);
-    }
-    let run = run_with_client_deleted("node", "tests/clients/ts/scenario.mjs", "TypeScript SDK", &[], Duration::ZERO).await;
+/// The TypeScript SDKs get back in by themselves: the dead token's 401; the
+/// refresh refused as invalid_client, on which the SDK drops its registration
+/// and tokens (through the provider's `invalidateCredentials`, asking for
+/// `invalidated`) and registers again; a new sign-in; the call.
+async fn assert_ts_reregisters(script: &str, label: &str, invalidated: &[&str]) {
+    let run = run_with_client_deleted("node", script, label, &[], Duration::ZERO).await;
     let (events, out) = (&run.events, &run.events.1);
     assert!(run.success, "{out}");
     assert_eq!(events.whoami_results(), 2, "{out}");
@@ -409,12 +565,22 @@ async fn typescript_sdk_reregisters_after_its_client_is_deleted() {
     assert_eq!(clients.len(), 2, "a second registration\n{out}");
     assert_eq!(clients[0], run.first, "{out}");
     assert_ne!(clients[1], run.first, "{out}");
-    assert!(run.broker.state.store.get_client(clients[1]).await.unwrap().is_some(), "{out}");
-    assert_eq!(events.all("BROWSER_WALK"), [clients[0], clients[1]], "one walk per client\n{out}");
+    assert!(
+        run.broker
+            .state
+            .store
+            .get_client(clients[1])
+            .await
+            .unwrap()
+            .is_some(),
+        "{out}"
+    );
+    assert_eq!(
+        events.all("BROWSER_WALK"),
+        [clients[0], clients[1]],
+        "one walk per client\n{out}"
+    );
     assert_eq!(run.fake.counters().code_exchanges, 2, "{out}");
-    // The dead token's 401; the refresh refused as invalid_client, on which
-    // the SDK drops everything (the provider's invalidateCredentials) and
-    // registers again; a new sign-in; the call.
     in_order_after_ready(
         events,
         &[
@@ -425,7 +591,28 @@ async fn typescript_sdk_reregisters_after_its_client_is_deleted() {
             "POST /mcp 200",
         ],
     );
-    assert_eq!(events.all("INVALIDATE"), ["all"], "{out}");
+    assert_eq!(events.all("INVALIDATE"), invalidated, "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typescript_sdk_reregisters_after_its_client_is_deleted() {
+    if let Err(reason) = ts_ready().await {
+        return skip_or_fail(reason);
+    }
+    assert_ts_reregisters("tests/clients/ts/scenario.mjs", "TypeScript SDK", &["all"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typescript_sdk_v2_reregisters_after_its_client_is_deleted() {
+    if let Err(reason) = ts2_ready().await {
+        return skip_or_fail(reason);
+    }
+    assert_ts_reregisters(
+        "tests/clients/ts2/scenario.mjs",
+        "TypeScript SDK v2",
+        &["client", "tokens"],
+    )
+    .await;
 }
 
 /// The Python SDK (mcp 2.3.0) does not get back in by itself: it never drops
@@ -453,17 +640,32 @@ async fn python_sdk_does_not_reregister_after_its_client_is_deleted() {
     )
     .await;
     let (events, out) = (&run.events, &run.events.1);
-    eprintln!("DEBUG {out}");
-    assert!(!run.success, "the Python SDK now recovers: assert that instead\n{out}");
+    assert!(
+        !run.success,
+        "the Python SDK now recovers: assert that instead\n{out}"
+    );
     assert_eq!(events.whoami_results(), 1, "{out}");
     in_order_after_ready(
         events,
-        &["POST /token 401 grant_type=refresh_token error=invalid_client", "POST /mcp 401"],
+        &[
+            "POST /token 401 grant_type=refresh_token error=invalid_client",
+            "POST /mcp 401",
+        ],
     );
     let after = events.http_after(events.position("READY"));
-    assert!(!after.iter().any(|h| h.starts_with("POST /register")), "no new registration\n{out}");
+    assert!(
+        !after.iter().any(|h| h.starts_with("POST /register")),
+        "no new registration\n{out}"
+    );
     assert_eq!(events.all("CLIENT_ID"), [run.first.as_str()], "{out}");
-    assert_eq!(events.all("BROWSER_WALK"), [run.first.as_str(), run.first.as_str()], "{out}");
-    assert!(out.contains("authorization endpoint: unexpected HTTP 400"), "{out}");
+    assert_eq!(
+        events.all("BROWSER_WALK"),
+        [run.first.as_str(), run.first.as_str()],
+        "{out}"
+    );
+    assert!(
+        out.contains("authorization endpoint: unexpected HTTP 400"),
+        "{out}"
+    );
     assert_eq!(run.fake.counters().code_exchanges, 1, "{out}");
 }

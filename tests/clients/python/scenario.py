@@ -4,14 +4,15 @@
 
 Both sign in (DCR, consent walk, token exchange) and call `github_whoami` once, then:
 - refresh:    wait until the access token has expired, call again. The SDK must refresh with its
-              refresh token, without a new browser walk.
+              refresh token (it does so on its own clock, before sending), without a new walk.
 - reregister: print `READY` and wait for a line on stdin (the test deletes our client in between),
-              call again; the SDK has to get back in on its own.
+              call again. mcp 2.3.0 does not get back in: it keeps the deleted registration and
+              walks to `/authorize` with it, which fails (the test asserts that).
 
 stdout carries one event per line for the test, as `../ts/browser.mjs` does: `CLIENT_ID <id>`,
-`BROWSER_WALK <client_id>`, `TOKENS ...`, `HTTP <method> <path> <status> [grant_type=..] [error=..]`
-for every request the SDK sends, `TOOL_RESULT <text>` per successful call, `READY`. Diagnostics go to stderr; any
-failure exits non-zero with `FAILED:`. Gives up after 40 s.
+`BROWSER_WALK <client_id>`, `TOKENS ...`, `HTTP <method> <path> <status> [grant_type=..]
+[error=..]` for every request the SDK sends, `TOOL_RESULT <text>` per successful call, `READY`.
+Diagnostics go to stderr; any failure exits non-zero with `FAILED:`. Gives up after 40 s.
 
 The browser walk and the token storage are `whoami.py`'s, with events added.
 """

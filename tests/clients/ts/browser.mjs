@@ -1,9 +1,9 @@
-// The SDK-independent half of the scenario scripts (`scenario.mjs` here, `../ts2/whoami.mjs`):
-// a headless "browser" that walks the broker's consent page and redirects, an in-memory
-// OAuthClientProvider whose redirectToAuthorization() is that walk (its shape is the same in
-// SDK v1 and v2), a fetch wrapper that traces the SDK's own HTTP requests, and the stdout event
-// lines the Rust tests read. Node built-ins only, so any SDK package can import it.
-// (`whoami.mjs` keeps its own copy of the walk: it predates this module.)
+// The SDK-independent half of the scripts `scenario.mjs` here and `../ts2/*.mjs`: a headless
+// "browser" that walks the broker's consent page and redirects, an in-memory OAuthClientProvider
+// whose redirectToAuthorization() is that walk (its shape is the same in SDK v1 and v2), a fetch
+// wrapper that traces the SDK's own HTTP requests, the stdout event lines the Rust tests read,
+// and the scenarios themselves, given the SDK's classes. Node built-ins only, so any SDK package
+// can import it. (`whoami.mjs` keeps its own copy of the walk: it predates this module.)
 
 import { randomBytes } from 'node:crypto';
 
@@ -160,8 +160,14 @@ export class HeadlessOAuthProvider {
   /** The callback's query parameters of the last walk, until the app takes them. */
   callback = undefined;
 
-  constructor({ clientMetadataUrl } = {}) {
-    if (clientMetadataUrl) this.clientMetadataUrl = clientMetadataUrl;
+  /** `keepDiscovery`: also keep the SDK's discovery state (v2 checks the callback against it). */
+  constructor({ keepDiscovery = false } = {}) {
+    if (keepDiscovery) {
+      this.saveDiscoveryState = (state) => {
+        this._discovery = state;
+      };
+      this.discoveryState = () => this._discovery;
+    }
   }
 
   get redirectUrl() {
@@ -210,13 +216,15 @@ export class HeadlessOAuthProvider {
     return this._codeVerifier;
   }
 
-  // What a host app implements so the SDK can drop credentials the server refused
-  // (after `invalid_client` the SDK asks for 'all', after `invalid_grant` for 'tokens').
+  // What a host app implements so the SDK can drop credentials the server refused: after
+  // `invalid_client` v1 asks for 'all', v2 for 'client' then 'tokens'; after `invalid_grant`,
+  // both for 'tokens'.
   invalidateCredentials(scope) {
     event('INVALIDATE', scope);
     if (scope === 'all' || scope === 'client') this._clientInformation = undefined;
     if (scope === 'all' || scope === 'tokens') this._tokens = undefined;
     if (scope === 'all' || scope === 'verifier') this._codeVerifier = undefined;
+    if (scope === 'all' || scope === 'discovery') this._discovery = undefined;
   }
 
   async redirectToAuthorization(authorizationUrl) {
@@ -276,4 +284,81 @@ export function toolText(result) {
   if (result.isError) throw new Error(`tool returned an error: ${text ?? JSON.stringify(result)}`);
   if (text === undefined) throw new Error(`tool returned no text content: ${JSON.stringify(result)}`);
   return text.replace(/\r?\n/g, ' ');
+}
+
+/**
+ * Signs in and connects with either SDK (`sdk`: its `Client`, `StreamableHTTPClientTransport` and
+ * `UnauthorizedError`, and `finishAuth(transport, callbackParams)`). Returns the connected client,
+ * its transport, the provider, and `finish(error, transport)`: what a host app does after the
+ * SDK's UnauthorizedError once the user is back from the browser (our walk) — hand the callback
+ * to the SDK for the token exchange; false if the error was something else.
+ */
+export async function signIn(sdk, mcpUrl, providerOptions = {}) {
+  const provider = new HeadlessOAuthProvider(providerOptions);
+  const newTransport = () => new sdk.StreamableHTTPClientTransport(mcpUrl, { authProvider: provider, fetch: tracingFetch() });
+  const newClient = () => new sdk.Client({ name: 'ts-sdk-test', version: '1.0.0' });
+  const finish = async (error, transport) => {
+    const callback = provider.takeCallback();
+    if (!(error instanceof sdk.UnauthorizedError) || !callback) return false;
+    await sdk.finishAuth(transport, callback);
+    return true;
+  };
+  // The first connect ends in the browser walk; a fresh transport then connects with the token.
+  const first = newTransport();
+  try {
+    await newClient().connect(first);
+    throw new Error('the server accepted the MCP connection without any OAuth flow');
+  } catch (error) {
+    if (!(await finish(error, first))) throw error;
+  }
+  const transport = newTransport();
+  const client = newClient();
+  await client.connect(transport);
+  return { client, transport, provider, finish };
+}
+
+/**
+ * The scenarios, for either SDK (`sdk` as for `signIn`). Both sign in and call `github_whoami`,
+ * then:
+ * - refresh:    wait until the access token has expired, call again. The SDK must get a 401,
+ *               refresh with its refresh token and retry, without a new browser walk.
+ * - reregister: print `READY`, wait for a line on stdin (the test deletes our client in between),
+ *               call again. The SDK gets a 401, its refresh 401 invalid_client; it drops its
+ *               registration, registers anew and sends the user to the browser.
+ */
+export async function runScenario(sdk, name, mcpUrl, providerOptions = {}) {
+  const { client, provider, finish, transport } = await signIn(sdk, mcpUrl, providerOptions);
+  const whoami = async () => {
+    const call = () => client.callTool({ name: 'github_whoami', arguments: {} });
+    let result;
+    try {
+      result = await call();
+    } catch (error) {
+      if (!(await finish(error, transport))) throw error;
+      result = await call(); // signed in again: once more
+    }
+    event('TOOL_RESULT', toolText(result));
+  };
+
+  await whoami();
+  if (name === 'refresh') {
+    const seconds = Number(provider.tokens().expires_in) + 1.5;
+    if (!(seconds < 20)) throw new Error(`expires_in ${provider.tokens().expires_in}: start the broker with a short token lifetime`);
+    log(`waiting ${seconds}s for the access token to expire`);
+    await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+  } else {
+    event('READY');
+    await readLine();
+  }
+  await whoami();
+  await client.close();
+}
+
+/** `--scenario refresh|reregister <MCP_URL>` from argv, or exit with the usage. */
+export function scenarioArgs(script) {
+  const [flag, name, url] = process.argv.slice(2);
+  if (flag !== '--scenario' || !['refresh', 'reregister'].includes(name) || !URL.canParse(url ?? '')) {
+    fail(`usage: node ${script} --scenario refresh|reregister <MCP_URL>`);
+  }
+  return { name, mcpUrl: new URL(url) };
 }
