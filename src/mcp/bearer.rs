@@ -5,7 +5,7 @@
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
@@ -27,6 +27,8 @@ pub struct GrantCtx {
 
 /// rmcp's own request limit; a body over it is refused here first.
 const MAX_BODY: usize = 4 * 1024 * 1024;
+/// How much of a refused request's body we read to keep its connection.
+const DRAIN_LIMIT: usize = 64 * 1024;
 
 fn challenge(
     state: &AppState,
@@ -45,23 +47,19 @@ fn challenge(
     .into_response()
 }
 
-pub async fn require_bearer(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
+/// Our token, verified, and its grant still live; or the 401 to answer.
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<GrantCtx, Response> {
     let unauthorized = |error, description: Option<&str>| {
         // The default scopes tell a client what to ask for (2025-11-25).
         challenge(
-            &state,
+            state,
             StatusCode::UNAUTHORIZED,
             error,
             description,
             Some(state.config.scopes.defaults()),
         )
     };
-    let Some(token) = request
-        .headers()
+    let Some(token) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
@@ -71,7 +69,7 @@ pub async fn require_bearer(
         .map(str::trim)
     else {
         // No credentials: a bare challenge (RFC 6750 §3.1) starts discovery.
-        return unauthorized(None, None);
+        return Err(unauthorized(None, None));
     };
     let claims = match state
         .keys
@@ -85,26 +83,43 @@ pub async fn require_bearer(
                 AccessTokenError::UnknownKey => "the access token was not issued by this server",
                 _ => "the access token is invalid",
             };
-            return unauthorized(Some("invalid_token"), Some(description));
+            return Err(unauthorized(Some("invalid_token"), Some(description)));
         }
     };
     match state.store.grant_status(&claims.grant_id).await {
         Ok(Some(grant)) if !grant.revoked => {}
         Ok(_) => {
-            return unauthorized(
+            return Err(unauthorized(
                 Some("invalid_token"),
                 Some("the grant behind this token was revoked"),
-            );
+            ));
         }
-        Err(e) => return AppError::internal(e).into_response(),
+        Err(e) => return Err(AppError::internal(e).into_response()),
     }
-    let grant = GrantCtx {
+    Ok(GrantCtx {
         grant_id: claims.grant_id,
         user_id: claims.sub,
         client_id: claims.client_id,
         scope: claims.scope,
-    };
+    })
+}
+
+pub async fn require_bearer(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let (mut parts, body) = request.into_parts();
+    let grant = match authenticate(&state, &parts.headers).await {
+        Ok(grant) => grant,
+        Err(refusal) => {
+            // Read a small body before answering: hyper closes a connection
+            // whose announced body was never read (e.g. after `Expect:
+            // 100-continue`), and the client loses its keep-alive connection.
+            let _ = axum::body::to_bytes(body, DRAIN_LIMIT).await;
+            return refusal;
+        }
+    };
     let Ok(body) = axum::body::to_bytes(body, MAX_BODY).await else {
         return StatusCode::PAYLOAD_TOO_LARGE.into_response();
     };

@@ -59,11 +59,18 @@ impl Store {
             }
             _ => url.to_string(),
         };
+        let in_memory = backend == Backend::Sqlite && url.contains(":memory:");
         let options = AnyPoolOptions::new()
             .max_connections(match backend {
+                // Each connection to `sqlite::memory:` is its own database:
+                // keep exactly one, forever, so all callers see the same one.
+                Backend::Sqlite if in_memory => 1,
                 Backend::Sqlite => 8,
                 Backend::Postgres => 16,
             })
+            .min_connections(if in_memory { 1 } else { 0 })
+            .idle_timeout((!in_memory).then_some(std::time::Duration::from_secs(600)))
+            .max_lifetime((!in_memory).then_some(std::time::Duration::from_secs(1800)))
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {

@@ -142,3 +142,44 @@ async fn tool_uses_the_mapped_upstream_token_never_ours() {
     assert_eq!(fake.counters().api_unauthorized, 0);
     assert!(!fake.issued_secrets().contains(&session.access_token));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_request_keeps_its_keep_alive_connection_usable() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let db = TestDb::sqlite();
+    let fake = FakeGithub::start(Mode::OAuthApp).await;
+    let broker = start_broker(&db, &fake).await;
+    let addr = broker.url.trim_start_matches("http://").to_string();
+    let mut socket = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let mut buf = vec![0u8; 8192];
+    // A tokenless POST announcing its body with `Expect: 100-continue`, as
+    // curl and other clients do for larger bodies.
+    let body = format!("{{\"pad\":\"{}\"}}", "a".repeat(30_000));
+    let head = format!(
+        "POST /mcp HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nExpect: 100-continue\r\n\r\n",
+        body.len()
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    let n = socket.read(&mut buf).await.unwrap();
+    let mut answer = String::from_utf8_lossy(&buf[..n]).into_owned();
+    if answer.starts_with("HTTP/1.1 100") {
+        socket.write_all(body.as_bytes()).await.unwrap();
+        if !answer.contains("HTTP/1.1 401") {
+            let n = socket.read(&mut buf).await.unwrap();
+            answer = String::from_utf8_lossy(&buf[..n]).into_owned();
+        }
+    }
+    assert!(answer.contains("HTTP/1.1 401"), "{answer}");
+    // The refusal must leave the connection usable for the next request
+    // (a pooled client otherwise fails with "server disconnected").
+    let second =
+        format!("GET /.well-known/oauth-authorization-server HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    let _ = socket.write_all(second.as_bytes()).await;
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), socket.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap_or(0);
+    assert!(n > 0, "the server closed the connection");
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+}

@@ -119,3 +119,21 @@ client_secret = "${MCP_BROKER_TEST_UNSET_SECRET}"
     let response = submit_consent(&broker.url, &page, "approve", Some(&page.cookie)).await;
     assert_eq!(response.status(), 503);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_memory_sqlite_serves_from_one_shared_database() {
+    let store = mcp_broker::store::Store::connect("sqlite::memory:")
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    // Several concurrent readers must all see the migrated schema.
+    let reads: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.dump_table_text("signing_keys").await })
+        })
+        .collect();
+    for r in reads {
+        assert!(r.await.unwrap().is_ok());
+    }
+}
