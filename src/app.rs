@@ -62,6 +62,13 @@ impl AppState {
                 return Err(StartError::ToolScope(scope));
             }
         }
+        if plain_http_off_loopback(&config.public_url) {
+            tracing::warn!(
+                public_url = %config.public_url,
+                "PUBLIC URL IS PLAIN HTTP on a non-loopback host: tokens and cookies travel \
+                 unencrypted and cookies cannot be Secure. Use https (TLS at a proxy is fine)."
+            );
+        }
         let (key, source) = load_encryption_key(&config)?;
         match &source {
             KeySource::Configured => {}
@@ -108,6 +115,20 @@ impl AppState {
             http: crate::upstream::http_client(),
         })
     }
+}
+
+/// http is for local development only; anything else must be https.
+fn plain_http_off_loopback(public_url: &str) -> bool {
+    let Ok(url) = url::Url::parse(public_url) else {
+        return false;
+    };
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    };
+    url.scheme() == "http" && !loopback
 }
 
 /// Pre-registered clients live in the config; the database mirrors them so

@@ -182,4 +182,55 @@ mod tests {
         );
         assert!(got.is_err());
     }
+
+    #[test]
+    fn hs256_token_signed_with_our_public_key_is_rejected() {
+        use base64::Engine;
+        // The classic confusion: an attacker HMACs a token with the public
+        // key (as published) as the secret and hopes we verify it as HMAC.
+        let keys = for_tests();
+        let jwk = &keys.jwks()["keys"][0];
+        let decode = |v: &serde_json::Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(v.as_str().unwrap())
+                .unwrap()
+        };
+        let mut public = vec![0x04];
+        public.extend(decode(&jwk["x"]));
+        public.extend(decode(&jwk["y"]));
+        for secret in [public, jwk.to_string().into_bytes()] {
+            let mut header = Header::new(Algorithm::HS256);
+            header.typ = Some(TYP.into());
+            header.kid = Some(keys.current_kid().into());
+            let token = jsonwebtoken::encode(
+                &header,
+                &claims(far_future()),
+                &jsonwebtoken::EncodingKey::from_secret(&secret),
+            )
+            .unwrap();
+            let got = verify_access_token(
+                &keys,
+                &token,
+                "https://broker.example",
+                "https://broker.example/mcp",
+            );
+            assert_eq!(got, Err(AccessTokenError::Invalid));
+        }
+    }
+
+    #[test]
+    fn token_without_the_at_jwt_type_is_rejected() {
+        let keys = for_tests();
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(keys.current_kid().into());
+        let token =
+            jsonwebtoken::encode(&header, &claims(far_future()), keys.encoding_key()).unwrap();
+        let got = verify_access_token(
+            &keys,
+            &token,
+            "https://broker.example",
+            "https://broker.example/mcp",
+        );
+        assert_eq!(got, Err(AccessTokenError::Invalid));
+    }
 }

@@ -657,3 +657,39 @@ async fn mcp_rejects_missing_garbage_foreign_and_unsigned_tokens() {
         assert!(challenge.contains(&resource_metadata), "{challenge}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_response_at_another_providers_callback_is_refused_as_mix_up() {
+    let db = TestDb::sqlite();
+    let fake = FakeGithub::start(Mode::OAuthApp).await;
+    // A second provider (say, GitHub Enterprise) whose callback is ours too.
+    let ghes = fake
+        .provider_toml()
+        .replace("id = \"github\"", "id = \"ghes\"");
+    let broker = crate::support::start_broker_with(
+        &db,
+        &[("github.toml", fake.provider_toml()), ("ghes.toml", ghes)],
+    )
+    .await;
+    let client = register(&broker.url).await;
+    let page = open_consent(&oauth_client::authorize_url(
+        &broker.url,
+        &client,
+        &pkce(),
+        "s",
+    ))
+    .await;
+    let approved = submit_consent(&broker.url, &page, "approve", Some(&page.cookie)).await;
+    // The browser went to `github`; its answer is replayed at `ghes`.
+    let at_github = http().get(location(&approved)).send().await.unwrap();
+    let callback = location(&at_github);
+    assert!(callback.contains("/callback/github?"), "{callback}");
+    let mixed = callback.replace("/callback/github?", "/callback/ghes?");
+    let response = http().get(&mixed).send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    assert!(response.headers().get(LOCATION).is_none());
+    assert_eq!(fake.counters().code_exchanges, 0, "no code was redeemed");
+    // The state is spent: the genuine callback cannot be used afterwards.
+    let genuine = http().get(&callback).send().await.unwrap();
+    assert_eq!(genuine.status(), 400);
+}
