@@ -69,8 +69,10 @@ fn cacheable(body: Value) -> Response {
 
 /// `WWW-Authenticate`'s `resource_metadata`: the path-inserted PRM URL.
 pub fn protected_resource_url(state: &AppState) -> String {
-    format!(
-        "{}/.well-known/oauth-protected-resource/mcp",
-        state.config.public_url
-    )
+    // RFC 9728 §3.1: the well-known segment goes between the origin and the
+    // resource's path (`https://host/.well-known/oauth-protected-resource/p/mcp`).
+    let issuer = &state.config.public_url;
+    let prefix = super::issuer_path(issuer);
+    let origin = &issuer[..issuer.len() - prefix.len()];
+    format!("{origin}/.well-known/oauth-protected-resource{prefix}/mcp")
 }

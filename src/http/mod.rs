@@ -27,6 +27,48 @@ use crate::app::AppState;
 const MAX_BODY_BYTES: usize = 64 * 1024;
 
 pub fn router(state: AppState) -> Router {
+    let routes = routes(state.clone());
+    let prefix = issuer_path(&state.config.public_url);
+    if prefix.is_empty() {
+        return routes.with_state(state);
+    }
+    // An issuer with a path (`https://host/broker`): the endpoints live under
+    // it (a proxy forwarding the full path), still also at the root (a proxy
+    // stripping it), and discovery documents also at the path-inserted URLs
+    // RFC 8414 §3.1 and RFC 9728 §3.1 derive from the issuer and resource.
+    let discovery = Router::new()
+        .route(
+            &format!("/.well-known/oauth-authorization-server{prefix}"),
+            get(metadata::authorization_server),
+        )
+        .route(
+            &format!("/.well-known/openid-configuration{prefix}"),
+            get(metadata::authorization_server),
+        )
+        .route(
+            &format!("/.well-known/oauth-protected-resource{prefix}/mcp"),
+            get(metadata::protected_resource),
+        )
+        .route(
+            &format!("/.well-known/oauth-protected-resource{prefix}"),
+            get(metadata::protected_resource),
+        )
+        .layer(cors());
+    routes
+        .clone()
+        .nest(&prefix, routes)
+        .merge(discovery)
+        .with_state(state)
+}
+
+/// The path of the issuer (`""` when it is an origin), without a trailing `/`.
+pub fn issuer_path(public_url: &str) -> String {
+    url::Url::parse(public_url)
+        .map(|u| u.path().trim_end_matches('/').to_string())
+        .unwrap_or_default()
+}
+
+fn routes(state: AppState) -> Router<AppState> {
     // Endpoints browser-based MCP clients call with fetch(): open to any
     // origin, without cookies (none of them reads one).
     let cross_origin = Router::new()
@@ -62,8 +104,7 @@ pub fn router(state: AppState) -> Router {
         .merge(cross_origin)
         .merge(same_origin)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .merge(crate::mcp::router(state.clone()))
-        .with_state(state)
+        .merge(crate::mcp::router(state))
 }
 
 fn cors() -> CorsLayer {

@@ -95,3 +95,61 @@ async fn browser_clients_may_call_metadata_and_token_cross_origin() {
             .is_none()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issuer_with_a_path_is_discoverable_at_every_derived_url() {
+    use crate::support::oauth_client::{call_tool, sign_in};
+    let db = TestDb::sqlite();
+    let fake = FakeGithub::start(Mode::OAuthApp).await;
+    let broker = crate::support::start_broker_with_env(
+        &db,
+        &[("github.toml", fake.provider_toml())],
+        &[("MCP_BROKER_PUBLIC_URL", "{base}/broker")],
+    )
+    .await;
+    let origin = &broker.url;
+    let issuer = format!("{origin}/broker");
+    // RFC 8414 path insertion, OpenID's two forms.
+    for path in [
+        "/.well-known/oauth-authorization-server/broker",
+        "/.well-known/openid-configuration/broker",
+        "/broker/.well-known/openid-configuration",
+    ] {
+        let doc = json(format!("{origin}{path}")).await;
+        assert_eq!(doc["issuer"], issuer.as_str(), "{path}");
+        assert_eq!(doc["token_endpoint"], format!("{issuer}/token"), "{path}");
+    }
+    // RFC 9728 for the resource `<issuer>/mcp`, and the challenge names it.
+    let prm = json(format!(
+        "{origin}/.well-known/oauth-protected-resource/broker/mcp"
+    ))
+    .await;
+    assert_eq!(prm["resource"], format!("{issuer}/mcp"));
+    assert_eq!(prm["authorization_servers"][0], issuer.as_str());
+    let unauthenticated = http()
+        .post(format!("{issuer}/mcp"))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthenticated.status(), 401);
+    let challenge = unauthenticated.headers()["www-authenticate"]
+        .to_str()
+        .unwrap();
+    assert!(
+        challenge.contains(&format!(
+            "resource_metadata=\"{origin}/.well-known/oauth-protected-resource/broker/mcp\""
+        )),
+        "{challenge}"
+    );
+    // And the whole flow works under the path.
+    let session = sign_in(&issuer).await;
+    let result = call_tool(
+        &format!("{issuer}/mcp"),
+        &session.access_token,
+        "github_whoami",
+        serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(result["isError"], serde_json::json!(false), "{result}");
+}

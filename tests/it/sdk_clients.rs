@@ -131,12 +131,23 @@ fn skip_or_fail(reason: String) {
 }
 
 async fn assert_client_signs_in_and_calls_whoami(program: &str, script: &str, label: &str) {
+    assert_client_signs_in_under(program, script, label, "").await;
+}
+
+/// The flow against a broker whose issuer has `issuer_path` (`""`: none).
+async fn assert_client_signs_in_under(program: &str, script: &str, label: &str, issuer_path: &str) {
     let db = TestDb::sqlite();
     let fake = FakeGithub::start(Mode::OAuthApp).await;
-    let broker = start_broker(&db, &fake).await;
+    let public_url = format!("{{base}}{issuer_path}");
+    let broker = crate::support::start_broker_with_env(
+        &db,
+        &[("github.toml", fake.provider_toml())],
+        &[("MCP_BROKER_PUBLIC_URL", &public_url)],
+    )
+    .await;
     let child = tokio::process::Command::new(program)
         .arg(script)
-        .arg(broker.mcp_url())
+        .arg(format!("{}{issuer_path}/mcp", broker.url))
         .current_dir(repo_root())
         .stdin(Stdio::null())
         .kill_on_drop(true)
@@ -188,6 +199,43 @@ async fn typescript_sdk_v2_completes_the_flow_and_calls_whoami() {
         "node",
         "tests/clients/ts2/whoami.mjs",
         "TypeScript SDK v2",
+    )
+    .await;
+}
+
+/// An issuer with a path (`http://host/broker`): the SDKs discover metadata
+/// at the path-inserted well-known URLs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdks_complete_the_flow_when_the_issuer_has_a_path() {
+    if let Err(reason) = ts_ready().await {
+        return skip_or_fail(reason);
+    }
+    assert_client_signs_in_under(
+        "node",
+        "tests/clients/ts/whoami.mjs",
+        "TypeScript SDK",
+        "/broker",
+    )
+    .await;
+    if let Err(reason) = ts2_ready().await {
+        return skip_or_fail(reason);
+    }
+    assert_client_signs_in_under(
+        "node",
+        "tests/clients/ts2/whoami.mjs",
+        "TypeScript SDK v2",
+        "/broker",
+    )
+    .await;
+    let python = match python_ready().await {
+        Ok(python) => python,
+        Err(reason) => return skip_or_fail(reason),
+    };
+    assert_client_signs_in_under(
+        python.to_str().unwrap(),
+        "tests/clients/python/whoami.py",
+        "Python SDK",
+        "/broker",
     )
     .await;
 }

@@ -61,13 +61,12 @@ pub async fn start_broker_full(
         ),
         ("MCP_BROKER_ENCRYPTION_KEY".to_string(), db.encryption_key()),
     ];
-    let env: Vec<(String, String)> = env
-        .into_iter()
-        .chain(
-            extra_env
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string())),
-        )
+    // Extra settings come first: the first match wins, so they override.
+    // `{base}` in a value stands for the broker's http://127.0.0.1:<port>.
+    let env: Vec<(String, String)> = extra_env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.replace("{base}", &url)))
+        .chain(env)
         .collect();
     let config_path = providers.path().join("broker-config.toml.in");
     if let Some(text) = config_toml {
