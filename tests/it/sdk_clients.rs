@@ -17,7 +17,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout};
 use tokio::sync::OnceCell;
 
-use crate::support::{FakeGithub, Mode, TestDb, in_ci, start_broker};
+use crate::support::{FakeGithub, Mode, TestDb, in_ci};
 
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
