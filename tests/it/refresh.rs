@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::support::oauth_client::{Session, mcp_post, sign_in, token_request};
+use crate::support::oauth_client::{Session, mcp_status, sign_in, token_request};
 use crate::support::{FakeGithub, Mode, TestBroker, TestDb, start_broker_with_env};
 
 async fn start(grace: &str) -> (TestDb, FakeGithub, TestBroker) {
@@ -32,12 +32,6 @@ async fn refresh(broker: &str, session: &Session, token: &str) -> (u16, Value) {
     (response.status().as_u16(), response.json().await.unwrap())
 }
 
-async fn mcp_status(broker: &TestBroker, token: &str) -> u16 {
-    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}});
-    mcp_post(&broker.mcp_url(), Some(token), None, init).await.0
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refresh_rotates_and_the_new_token_works() {
     let (_db, _fake, broker) = start("10").await;
@@ -47,7 +41,7 @@ async fn refresh_rotates_and_the_new_token_works() {
     let rotated = first["refresh_token"].as_str().unwrap();
     assert_ne!(rotated, session.refresh_token);
     assert_eq!(
-        mcp_status(&broker, first["access_token"].as_str().unwrap()).await,
+        mcp_status(&broker.mcp_url(), first["access_token"].as_str().unwrap()).await,
         200
     );
     let (status, _) = refresh(&broker.url, &session, rotated).await;
@@ -112,8 +106,11 @@ async fn refresh_reuse_after_grace_revokes_the_family() {
     .await;
     assert_eq!(status, 400);
     assert_eq!(
-        mcp_status(&broker, first["access_token"].as_str().unwrap()).await,
+        mcp_status(&broker.mcp_url(), first["access_token"].as_str().unwrap()).await,
         401
     );
-    assert_eq!(mcp_status(&broker, &session.access_token).await, 401);
+    assert_eq!(
+        mcp_status(&broker.mcp_url(), &session.access_token).await,
+        401
+    );
 }

@@ -2,17 +2,11 @@
 
 use serde_json::{Value, json};
 
-use crate::support::oauth_client::{Session, http, mcp_post, sign_in};
+use crate::support::oauth_client::{Session, http, mcp_status, sign_in};
 use crate::support::{FakeGithub, Mode, TestBroker, TestDb, start_broker};
 
 async fn post_form(url: String, form: &[(&str, &str)]) -> reqwest::Response {
     http().post(url).form(form).send().await.unwrap()
-}
-
-async fn mcp_status(broker: &TestBroker, token: &str) -> u16 {
-    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}});
-    mcp_post(&broker.mcp_url(), Some(token), None, init).await.0
 }
 
 /// A confidential client, as a resource server would register.
@@ -55,7 +49,10 @@ async fn setup() -> (TestDb, FakeGithub, TestBroker, Session) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoking_the_refresh_token_revokes_the_grant_and_its_access_tokens() {
     let (_db, _fake, broker, session) = setup().await;
-    assert_eq!(mcp_status(&broker, &session.access_token).await, 200);
+    assert_eq!(
+        mcp_status(&broker.mcp_url(), &session.access_token).await,
+        200
+    );
     let response = post_form(
         format!("{}/revoke", broker.url),
         &[
@@ -66,7 +63,10 @@ async fn revoking_the_refresh_token_revokes_the_grant_and_its_access_tokens() {
     )
     .await;
     assert_eq!(response.status(), 200);
-    assert_eq!(mcp_status(&broker, &session.access_token).await, 401);
+    assert_eq!(
+        mcp_status(&broker.mcp_url(), &session.access_token).await,
+        401
+    );
     let refresh = post_form(
         format!("{}/token", broker.url),
         &[
@@ -91,7 +91,10 @@ async fn revoking_an_access_token_revokes_its_grant() {
     )
     .await;
     assert_eq!(response.status(), 200);
-    assert_eq!(mcp_status(&broker, &session.access_token).await, 401);
+    assert_eq!(
+        mcp_status(&broker.mcp_url(), &session.access_token).await,
+        401
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -115,7 +118,10 @@ async fn another_client_cannot_revoke_a_token_it_does_not_hold() {
     .await;
     // Same answer as for an unknown token, and nothing revoked.
     assert_eq!(response.status(), 200);
-    assert_eq!(mcp_status(&broker, &session.access_token).await, 200);
+    assert_eq!(
+        mcp_status(&broker.mcp_url(), &session.access_token).await,
+        200
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,9 +1,9 @@
 //! Signing key rotation: by command and by age, old tokens valid until
 //! their key retires, and instances sharing a database agreeing on keys.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::support::oauth_client::{http, mcp_post, sign_in};
+use crate::support::oauth_client::{http, mcp_status, sign_in};
 use crate::support::{FakeGithub, Mode, TestBroker, TestDb, start_broker};
 
 fn kid_of(token: &str) -> String {
@@ -33,12 +33,6 @@ async fn jwks_kids(broker: &TestBroker) -> Vec<String> {
         .iter()
         .map(|k| k["kid"].as_str().unwrap().to_string())
         .collect()
-}
-
-async fn mcp_status(broker: &TestBroker, token: &str) -> u16 {
-    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}});
-    mcp_post(&broker.mcp_url(), Some(token), None, init).await.0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -71,8 +65,14 @@ async fn rotation_by_command_publishes_both_keys_and_old_tokens_stay_valid() {
     let new_kid = kid_of(&after.access_token);
     assert_ne!(new_kid, old_kid);
     assert!(String::from_utf8_lossy(&out.stdout).contains(&new_kid));
-    assert_eq!(mcp_status(&broker, &before.access_token).await, 200);
-    assert_eq!(mcp_status(&broker, &after.access_token).await, 200);
+    assert_eq!(
+        mcp_status(&broker.mcp_url(), &before.access_token).await,
+        200
+    );
+    assert_eq!(
+        mcp_status(&broker.mcp_url(), &after.access_token).await,
+        200
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -95,7 +95,10 @@ async fn superseded_key_retires_after_its_tokens_expire_and_then_verifies_nothin
     let kids = jwks_kids(&broker).await;
     assert_eq!(kids.len(), 1);
     assert!(!kids.contains(&kid_of(&before.access_token)));
-    assert_eq!(mcp_status(&broker, &before.access_token).await, 401);
+    assert_eq!(
+        mcp_status(&broker.mcp_url(), &before.access_token).await,
+        401
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -290,3 +290,12 @@ pub async fn call_tool(mcp_url: &str, token: &str, name: &str, arguments: Value)
     assert_eq!(status, 200, "tools/call");
     body.expect("a JSON-RPC response")["result"].clone()
 }
+
+/// The HTTP status of an MCP `initialize` with this bearer token: 200 while
+/// the token and its grant are good, 401 once they are not.
+pub async fn mcp_status(mcp_url: &str, token: &str) -> u16 {
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "rust-test", "version": "0"}}});
+    mcp_post(mcp_url, Some(token), None, init).await.0
+}
