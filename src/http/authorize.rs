@@ -92,6 +92,7 @@ pub async fn authorize(
         created_at: now,
         expires_at: now + PENDING_TTL_SECS,
         consented_user_id: None,
+        browser_binding_hash: None,
     };
     if decision == ConsentDecision::Skip && provider.is_some() {
         pending.consented_user_id = user;

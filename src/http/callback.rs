@@ -4,19 +4,21 @@
 //! send our own code to the MCP client.
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 
 use super::authorize::redirect_found;
-use super::consent::{callback_url, verifier_aad};
+use super::consent::{FLOW_COOKIE, callback_url, verifier_aad};
+use super::form::cookie;
 use super::form::parse_params;
+use super::session::cookie_name;
 use super::session::start_session;
 use crate::app::AppState;
 use crate::error::AppError;
 use crate::oauth::authorize::{error_response_url, response_url};
 use crate::oauth::{ErrorCode, OAuthError};
 use crate::store::{AuthorizationCodeRow, PendingAuthorization, UserRow, new_id};
-use crate::tokens::opaque::{AUTHORIZATION_CODE_PREFIX, hash_secret, new_secret};
+use crate::tokens::opaque::{AUTHORIZATION_CODE_PREFIX, constant_time_eq, hash_secret, new_secret};
 use crate::upstream::UpstreamError;
 use crate::upstream::flow::{exchange_code, fetch_identity};
 
@@ -25,6 +27,7 @@ const CODE_TTL_SECS: i64 = 60;
 
 pub async fn callback(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Path(provider_id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, AppError> {
@@ -46,6 +49,19 @@ pub async fn callback(
     // provider's callback is a mix-up and is refused.
     if pending.provider != provider_id {
         return Err(unknown());
+    }
+    // Only the browser that approved may finish (see `FLOW_COOKIE`).
+    let binding = cookie(&headers, &cookie_name(&state, FLOW_COOKIE)).unwrap_or_default();
+    let bound = pending
+        .browser_binding_hash
+        .as_deref()
+        .is_some_and(|expected| constant_time_eq(&hash_secret(&binding), expected));
+    if !bound {
+        tracing::warn!(client_id = %pending.client_id, "upstream callback from a browser that did not start the sign-in");
+        return Err(AppError::page(
+            StatusCode::FORBIDDEN,
+            "This sign-in was started in another browser. Start again from your application.",
+        ));
     }
     let now = crate::now_unix();
     let fail = |code: ErrorCode, description: &str| {
@@ -69,7 +85,7 @@ pub async fn callback(
         } else {
             ErrorCode::ServerError
         };
-        tracing::info!(provider = %provider_id, upstream_error = %error, "upstream authorization refused");
+        tracing::info!(provider = %provider_id, upstream_error = ?error, "upstream authorization refused");
         return Ok(fail(
             code,
             "the upstream provider did not authorize the sign-in",
@@ -183,6 +199,10 @@ pub async fn callback(
     ));
     let session = start_session(&state, &user_id).await?;
     response.headers_mut().append(header::SET_COOKIE, session);
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        super::session::set_cookie(&state, FLOW_COOKIE, "", 0),
+    );
     Ok(response)
 }
 

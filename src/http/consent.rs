@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 
-use super::authorize::{redirect_found, redirect_see_other};
+use super::authorize::{PENDING_TTL_SECS, redirect_found, redirect_see_other};
 use super::form::{cookie, into_struct, parse_params};
 use super::session::{cookie_name, set_cookie};
 use crate::app::AppState;
@@ -21,6 +21,8 @@ use crate::upstream::flow::authorize_url;
 
 /// The double-submit CSRF cookie set with the consent page.
 pub const CONSENT_COOKIE: &str = "mcp_broker_consent";
+/// Set when the browser leaves for the provider; the callback requires it.
+pub const FLOW_COOKIE: &str = "mcp_broker_flow";
 
 #[derive(serde::Deserialize)]
 struct ConsentForm {
@@ -84,7 +86,7 @@ pub async fn consent(
         }
         _ => return Err(bad("The form is incomplete.")),
     };
-    response.headers_mut().insert(
+    response.headers_mut().append(
         header::SET_COOKIE,
         set_cookie(&state, CONSENT_COOKIE, "", 0),
     );
@@ -104,13 +106,22 @@ pub async fn start_upstream_leg(
         ));
     };
     let upstream_state = random_urlsafe(32);
+    // Binds the upstream leg to this browser: without it, anyone could start
+    // a flow, approve it, and have a victim finish it upstream (GitHub skips
+    // its own prompt for an app the victim authorized before).
+    let binding = random_urlsafe(32);
     let (challenge, verifier) = oauth2::PkceCodeChallenge::new_random_sha256();
     let sealed_verifier = state
         .cipher
         .seal_str(verifier.secret(), &verifier_aad(&pending.id));
     if !state
         .store
-        .start_upstream(&pending.id, &hash_secret(&upstream_state), &sealed_verifier)
+        .start_upstream(
+            &pending.id,
+            &hash_secret(&upstream_state),
+            &sealed_verifier,
+            &hash_secret(&binding),
+        )
         .await?
     {
         return Err(expired());
@@ -127,11 +138,16 @@ pub async fn start_upstream_leg(
     );
     // After a form POST the browser must GET the provider: 303. Straight from
     // /authorize a plain 302 does the same.
-    Ok(if pending.consented_user_id.is_some() {
+    let mut response = if pending.consented_user_id.is_some() {
         redirect_found(&url)
     } else {
         redirect_see_other(&url)
-    })
+    };
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(state, FLOW_COOKIE, &binding, PENDING_TTL_SECS),
+    );
+    Ok(response)
 }
 
 /// The provider's base scopes plus those the granted broker scopes need.

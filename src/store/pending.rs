@@ -20,6 +20,8 @@ pub struct PendingAuthorization {
     pub expires_at: i64,
     /// Set when consent was skipped because this user approved before.
     pub consented_user_id: Option<String>,
+    /// Hash of the cookie that ties the upstream leg to the approving browser.
+    pub browser_binding_hash: Option<String>,
 }
 
 type PendingRow = (
@@ -37,10 +39,12 @@ type PendingRow = (
     i64,
     i64,
     Option<String>,
+    Option<String>,
 );
 
 const PENDING_COLUMNS: &str = "id, client_id, redirect_uri, state, code_challenge, scope, resource, \
-     provider, csrf_hash, upstream_state_hash, upstream_verifier_enc, created_at, expires_at, consented_user_id";
+     provider, csrf_hash, upstream_state_hash, upstream_verifier_enc, created_at, expires_at, consented_user_id, \
+     browser_binding_hash";
 
 fn pending_from(r: PendingRow) -> PendingAuthorization {
     PendingAuthorization {
@@ -58,6 +62,7 @@ fn pending_from(r: PendingRow) -> PendingAuthorization {
         created_at: r.11,
         expires_at: r.12,
         consented_user_id: r.13,
+        browser_binding_hash: r.14,
     }
 }
 
@@ -93,7 +98,7 @@ impl Store {
     pub async fn insert_pending(&self, p: &PendingAuthorization) -> Result<(), StoreError> {
         sqlx::query(&format!(
             "INSERT INTO pending_authorizations ({PENDING_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
         ))
         .bind(&p.id)
         .bind(&p.client_id)
@@ -109,6 +114,7 @@ impl Store {
         .bind(p.created_at)
         .bind(p.expires_at)
         .bind(&p.consented_user_id)
+        .bind(&p.browser_binding_hash)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -131,13 +137,15 @@ impl Store {
         id: &str,
         upstream_state_hash: &str,
         upstream_verifier_enc: &[u8],
+        browser_binding_hash: &str,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE pending_authorizations SET upstream_state_hash = $1, upstream_verifier_enc = $2 \
-             WHERE id = $3 AND upstream_state_hash IS NULL",
+            "UPDATE pending_authorizations SET upstream_state_hash = $1, upstream_verifier_enc = $2, \
+             browser_binding_hash = $3 WHERE id = $4 AND upstream_state_hash IS NULL",
         )
         .bind(upstream_state_hash)
         .bind(upstream_verifier_enc)
+        .bind(browser_binding_hash)
         .bind(id)
         .execute(&self.pool)
         .await?;

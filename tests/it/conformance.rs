@@ -124,6 +124,8 @@ async fn approve_in_browser(authorize_url: String, broker: String, callback: Str
     let page = open_consent(&authorize_url).await;
     let response = submit_consent(&broker, &page, "approve", Some(&page.cookie)).await;
     assert_eq!(response.status(), 303, "consent POST");
+    // The browser keeps the cookie binding it to the upstream leg.
+    let flow = crate::support::oauth_client::flow_cookie(&response);
     let mut next = location(&response);
     for _ in 0..5 {
         if next.starts_with(&format!("{callback}?")) {
@@ -135,7 +137,12 @@ async fn approve_in_browser(authorize_url: String, broker: String, callback: Str
             );
             return;
         }
-        let response = http().get(&next).send().await.unwrap();
+        let response = http()
+            .get(&next)
+            .header(reqwest::header::COOKIE, &flow)
+            .send()
+            .await
+            .unwrap();
         assert!(
             response.status().is_redirection(),
             "HTTP {} at {next}: {}",

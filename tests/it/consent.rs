@@ -2,8 +2,8 @@
 //! again for the same scope; anything else shows the page.
 
 use crate::support::oauth_client::{
-    REDIRECT_URI, authorize_url, http, location, open_consent, pkce, query_param, register,
-    submit_consent,
+    REDIRECT_URI, authorize_url, flow_cookie, http, location, open_consent, pkce, query_param,
+    register, submit_consent,
 };
 use crate::support::{FakeGithub, Mode, TestDb, start_broker};
 
@@ -13,7 +13,12 @@ async fn first_sign_in(broker: &str, client: &crate::support::oauth_client::Clie
     let page = open_consent(&authorize_url(broker, client, &pkce(), "s")).await;
     let approved = submit_consent(broker, &page, "approve", Some(&page.cookie)).await;
     let upstream = http().get(location(&approved)).send().await.unwrap();
-    let callback = http().get(location(&upstream)).send().await.unwrap();
+    let callback = http()
+        .get(location(&upstream))
+        .header(reqwest::header::COOKIE, flow_cookie(&approved))
+        .send()
+        .await
+        .unwrap();
     assert!(location(&callback).starts_with(REDIRECT_URI));
     callback
         .headers()
@@ -52,7 +57,12 @@ async fn returning_user_who_approved_the_client_skips_the_consent_page() {
     let upstream = location(&again);
     assert!(upstream.starts_with(&fake.url), "{upstream}");
     let callback = http().get(upstream).send().await.unwrap();
-    let back = http().get(location(&callback)).send().await.unwrap();
+    let back = http()
+        .get(location(&callback))
+        .header(reqwest::header::COOKIE, flow_cookie(&again))
+        .send()
+        .await
+        .unwrap();
     let final_url = location(&back);
     assert!(
         query_param(&final_url, "code").is_some()

@@ -48,6 +48,15 @@ async fn get(url: &str) -> reqwest::Response {
     http().get(url).send().await.unwrap()
 }
 
+async fn get_with_cookie(url: &str, cookie: &str) -> reqwest::Response {
+    http()
+        .get(url)
+        .header(reqwest::header::COOKIE, cookie)
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn get_json(url: &str) -> Value {
     let response = get(url).await;
     assert_eq!(response.status(), 200, "{url}");
@@ -532,10 +541,11 @@ async fn upstream_state_is_single_use() {
         "{callback}"
     );
 
-    let first = get(&callback).await;
+    let cookie = oauth_client::flow_cookie(&approved);
+    let first = get_with_cookie(&callback, &cookie).await;
     assert_eq!(first.status(), 302);
     assert!(query_param(&location(&first), "code").is_some());
-    assert_error_page(get(&callback).await, 400).await;
+    assert_error_page(get_with_cookie(&callback, &cookie).await, 400).await;
     assert_eq!(env.fake.counters().code_exchanges, 1);
 }
 
@@ -559,7 +569,7 @@ async fn upstream_token_error_redirects_access_denied_without_a_grant() {
         .query_pairs_mut()
         .append_pair("code", "bogus")
         .append_pair("state", &upstream_state);
-    let response = get(callback.as_str()).await;
+    let response = get_with_cookie(callback.as_str(), &oauth_client::flow_cookie(&approved)).await;
     assert_eq!(response.status(), 302);
     assert_error_redirect(&location(&response), broker, "access_denied");
     let counters = env.fake.counters();
@@ -685,11 +695,49 @@ async fn upstream_response_at_another_providers_callback_is_refused_as_mix_up() 
     let callback = location(&at_github);
     assert!(callback.contains("/callback/github?"), "{callback}");
     let mixed = callback.replace("/callback/github?", "/callback/ghes?");
-    let response = http().get(&mixed).send().await.unwrap();
+    let cookie = oauth_client::flow_cookie(&approved);
+    let response = get_with_cookie(&mixed, &cookie).await;
     assert_eq!(response.status(), 400);
     assert!(response.headers().get(LOCATION).is_none());
     assert_eq!(fake.counters().code_exchanges, 0, "no code was redeemed");
     // The state is spent: the genuine callback cannot be used afterwards.
-    let genuine = http().get(&callback).send().await.unwrap();
+    let genuine = get_with_cookie(&callback, &cookie).await;
     assert_eq!(genuine.status(), 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_callback_in_another_browser_is_refused() {
+    // The attack: approve our own request, then hand the upstream link (it
+    // carries our upstream state) to a victim who finishes it at GitHub.
+    let env = start().await;
+    let broker = &env.broker.url;
+    let client = register(broker).await;
+    let page = open_consent(&oauth_client::authorize_url(
+        broker,
+        &client,
+        &pkce(),
+        STATE,
+    ))
+    .await;
+    let approved = submit_consent(broker, &page, "approve", Some(&page.cookie)).await;
+    let at_github = get(&location(&approved)).await;
+    let callback = location(&at_github);
+    // The victim's browser has no flow cookie, or another one.
+    let without = get(&callback).await;
+    assert_eq!(without.status(), 403);
+    assert!(
+        without.headers().get(LOCATION).is_none(),
+        "no code is sent anywhere"
+    );
+    assert_eq!(
+        env.fake.counters().code_exchanges,
+        0,
+        "the upstream code was not redeemed"
+    );
+    for table in ["grants", "authorization_codes"] {
+        assert!(
+            stored(&env.broker, table).await.is_empty(),
+            "{table} must stay empty"
+        );
+    }
 }

@@ -25,6 +25,7 @@ async fn token_with_scope(broker: &TestBroker, client: &Client, scope: &str) -> 
     .await;
     let back = crate::support::oauth_client::follow_to_client(
         crate::support::oauth_client::location(&approved),
+        &crate::support::oauth_client::flow_cookie(&approved),
     )
     .await;
     let response = redeem(

@@ -305,17 +305,23 @@ async fn upstream_state_is_taken_once_and_only_after_consent() {
             created_at: 1,
             expires_at: 601,
             consented_user_id: None,
+            browser_binding_hash: None,
         };
         store.insert_pending(&pending).await.unwrap();
         assert_eq!(
             store.take_pending_by_upstream_state("st").await.unwrap(),
             None
         );
-        assert!(store.start_upstream(&pending.id, "st", &[9]).await.unwrap());
+        assert!(
+            store
+                .start_upstream(&pending.id, "st", &[9], "b")
+                .await
+                .unwrap()
+        );
         // A second consent for the same request cannot replace the state.
         assert!(
             !store
-                .start_upstream(&pending.id, "st2", &[9])
+                .start_upstream(&pending.id, "st2", &[9], "b")
                 .await
                 .unwrap(),
             "{:?}",

@@ -141,14 +141,36 @@ pub fn location(response: &reqwest::Response) -> String {
         .to_string()
 }
 
+/// The cookie (`name=value`) the broker set to bind the upstream leg to this
+/// browser, from the response that sent the browser upstream.
+pub fn flow_cookie(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("mcp_broker_flow="))
+        .expect("the broker binds the upstream leg with a cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
 /// Follows `Location`s (GET, redirects off) until one leaves for the client's
-/// redirect URI; returns that final URL.
-pub async fn follow_to_client(mut next: String) -> String {
+/// redirect URI; returns that final URL. The browser's `cookie` goes with
+/// each hop (the fake GitHub ignores it; our callback needs it).
+pub async fn follow_to_client(mut next: String, cookie: &str) -> String {
     for _ in 0..5 {
         if next.starts_with(REDIRECT_URI) {
             return next;
         }
-        let response = http().get(&next).send().await.unwrap();
+        let response = http()
+            .get(&next)
+            .header(reqwest::header::COOKIE, cookie)
+            .send()
+            .await
+            .unwrap();
         assert!(
             response.status().is_redirection(),
             "HTTP {} at {next}: {}",
@@ -173,7 +195,7 @@ pub async fn authorize(broker: &str, client: &Client, pkce: &Pkce, state: &str) 
     let page = open_consent(&authorize_url(broker, client, pkce, state)).await;
     let response = submit_consent(broker, &page, "approve", Some(&page.cookie)).await;
     assert_eq!(response.status(), 303, "consent POST");
-    follow_to_client(location(&response)).await
+    follow_to_client(location(&response), &flow_cookie(&response)).await
 }
 
 pub async fn token_request(broker: &str, form: &[(&str, &str)]) -> reqwest::Response {
