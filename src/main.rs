@@ -74,17 +74,25 @@ fn main() -> ExitCode {
     }
 }
 
+/// Touches only the signing keys: no provider loading, no client sync (which
+/// would delete pre-registered clients when run without the settings file).
 async fn rotate_signing(config: Config) -> Result<(), String> {
-    let state = mcp_broker::app::AppState::load(config, &|k| std::env::var(k).ok())
+    let (key, _) =
+        mcp_broker::vault::key::load_encryption_key(&config).map_err(|e| e.to_string())?;
+    let store = mcp_broker::store::Store::connect(&config.database_url)
         .await
         .map_err(|e| e.to_string())?;
-    let kid = state
-        .keys
+    store.migrate().await.map_err(|e| e.to_string())?;
+    let cipher = mcp_broker::vault::Cipher::new(&key);
+    let keys = mcp_broker::tokens::KeyRing::load(store.clone(), cipher, mcp_broker::now_unix())
+        .await
+        .map_err(|e| e.to_string())?;
+    let kid = keys
         .rotate(mcp_broker::now_unix())
         .await
         .map_err(|e| e.to_string())?;
     println!("new signing key {kid}; previous keys stay published until their tokens expire");
-    state.store.close().await;
+    store.close().await;
     Ok(())
 }
 

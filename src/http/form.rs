@@ -34,8 +34,15 @@ fn decode(raw: &[u8]) -> Result<String, OAuthError> {
         .map(|b| if *b == b'+' { b' ' } else { *b })
         .collect();
     let bytes: Vec<u8> = percent_encoding::percent_decode(&plus_as_space).collect();
-    String::from_utf8(bytes)
-        .map_err(|_| OAuthError::invalid_request("request parameters are not valid UTF-8"))
+    let text = String::from_utf8(bytes)
+        .map_err(|_| OAuthError::invalid_request("request parameters are not valid UTF-8"))?;
+    // PostgreSQL text cannot hold NUL, and no OAuth parameter needs one.
+    if text.contains('\0') {
+        return Err(OAuthError::invalid_request(
+            "request parameters must not contain NUL",
+        ));
+    }
+    Ok(text)
 }
 
 /// Reads the parameters into a typed struct of `Option<String>` fields.
@@ -76,6 +83,8 @@ mod tests {
         assert!(parse_params(&[0x61, 0x3d, 0xff]).is_err());
         assert!(parse_params(b"a=%FF").is_err());
         assert!(parse_params(b"%C3%28=x").is_err());
+        assert!(parse_params(b"client_id=%00").is_err());
+        assert!(parse_params(b"client_id=%00").is_err());
     }
 
     #[test]

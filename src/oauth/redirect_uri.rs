@@ -7,6 +7,9 @@ use url::{Host, Url};
 /// May this URI be registered? https anywhere, http only on loopback; never a
 /// fragment, never userinfo, never another scheme (`javascript:`, `data:`, …).
 pub fn check_registrable(uri: &str) -> Result<(), String> {
+    if uri.chars().any(char::is_control) {
+        return Err("redirect URIs must not contain control characters".into());
+    }
     let url = Url::parse(uri).map_err(|_| format!("{uri:?} is not an absolute URL"))?;
     if url.fragment().is_some() {
         return Err("redirect URIs must not contain a fragment".into());
@@ -103,6 +106,7 @@ mod tests {
             "https://user:pw@app.example/cb",
             "file:///etc/passwd",
             "not a url",
+            "https://app.example/c\u{0}b",
         ] {
             assert!(check_registrable(uri).is_err(), "{uri}");
         }

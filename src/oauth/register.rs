@@ -103,9 +103,18 @@ pub fn validate_registration(req: RegistrationRequest) -> Result<Registration, O
     }
     // `scope` is informational here: what a client may get is decided per
     // authorization request, against the scope catalog.
+    // Shown on the consent page and stored as text: no control characters
+    // (PostgreSQL refuses NUL outright).
     let client_name = req
         .client_name
-        .map(|n| n.chars().take(MAX_NAME_LEN).collect());
+        .map(|n| {
+            n.chars()
+                .filter(|c| !c.is_control())
+                .take(MAX_NAME_LEN)
+                .collect::<String>()
+        })
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty());
     Ok(Registration {
         client_name,
         redirect_uris,

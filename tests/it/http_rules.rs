@@ -741,3 +741,40 @@ async fn upstream_callback_in_another_browser_is_refused() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nul_bytes_are_client_errors_on_both_databases() {
+    // PostgreSQL rejects NUL in text: it must be refused before the store.
+    for db in TestDb::all().await {
+        let fake = FakeGithub::start(Mode::OAuthApp).await;
+        let broker = crate::support::start_broker(&db, &fake).await;
+        let url = &broker.url;
+        let authorize = get(&format!("{url}/authorize?client_id=%00")).await;
+        assert_eq!(authorize.status(), 400, "{:?}", db.kind);
+        let token = token_request(
+            url,
+            &[("grant_type", "refresh_token"), ("client_id", "a\0b")],
+        )
+        .await;
+        assert_eq!(token.status(), 400, "{:?}", db.kind);
+        let registered: Value = http()
+            .post(format!("{url}/register"))
+            .json(&json!({"client_name": "a\u{0}b", "redirect_uris": [REDIRECT_URI], "token_endpoint_auth_method": "none"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(registered["client_name"], "ab", "{:?}", db.kind);
+        let client = Client {
+            client_id: registered["client_id"].as_str().unwrap().into(),
+        };
+        let with_nul_state = oauth_client::authorize_url(url, &client, &pkce(), "s\0");
+        assert!(
+            get(&with_nul_state).await.status().is_client_error(),
+            "{:?}",
+            db.kind
+        );
+    }
+}

@@ -38,7 +38,14 @@ async fn jwks_kids(broker: &TestBroker) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotation_by_command_publishes_both_keys_and_old_tokens_stay_valid() {
     let (db, fake) = (TestDb::sqlite(), FakeGithub::start(Mode::OAuthApp).await);
-    let broker = start_broker(&db, &fake).await;
+    let config = "[[clients]]\nclient_id = \"kept\"\nredirect_uris = [\"http://127.0.0.1/cb\"]\n";
+    let broker = crate::support::start_broker_full(
+        &db,
+        &[("github.toml", fake.provider_toml())],
+        &[],
+        Some(config),
+    )
+    .await;
     let before = sign_in(&broker.url).await;
     let old_kid = kid_of(&before.access_token);
 
