@@ -134,10 +134,15 @@ fn oauth_json(status: StatusCode, e: &OAuthError) -> Response {
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    if status == StatusCode::UNAUTHORIZED && e.code == ErrorCode::InvalidClient {
+    if status == StatusCode::UNAUTHORIZED {
+        // RFC 9110 §11.6.1: a 401 names the scheme the client should use.
+        let challenge = match e.code {
+            ErrorCode::InvalidToken => "Bearer error=\"invalid_token\"",
+            _ => "Basic realm=\"mcp-broker\"",
+        };
         headers.insert(
             header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Basic realm=\"mcp-broker\""),
+            HeaderValue::from_static(challenge),
         );
     }
     response

@@ -115,7 +115,9 @@ fn consent_response(
         .ok()
         .and_then(|u| u.host_str().map(str::to_string))
         .unwrap_or_default();
+    let action = format!("{}/consent", state.config.public_url);
     let page = consent_page(&Consent {
+        action: &action,
         request_id: &pending.id,
         csrf_token: csrf,
         client_name: client

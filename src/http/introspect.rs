@@ -12,7 +12,7 @@ use super::client_auth::authenticated_client;
 use super::form::parse_params;
 use crate::app::AppState;
 use crate::error::AppError;
-use crate::oauth::OAuthError;
+use crate::oauth::{ErrorCode, OAuthError};
 use crate::tokens::opaque::hash_secret;
 
 pub async fn introspect(
@@ -22,10 +22,15 @@ pub async fn introspect(
 ) -> Result<Response, AppError> {
     let params = parse_params(&body)?;
     let client = authenticated_client(&state, &headers, &params).await?;
-    if client.client_secret_hash.is_none() {
-        return Err(
-            OAuthError::invalid_client("introspection requires a confidential client").into(),
-        );
+    // RFC 7662 §4: the server decides who may introspect. Anyone can make a
+    // confidential client through open registration, so only the resource
+    // servers an operator lists in the settings file (with a secret) may.
+    if client.client_secret_hash.is_none() || client.registration != "config" {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "introspection is open only to pre-registered confidential clients",
+        )
+        .into());
     }
     let token = params
         .get("token")

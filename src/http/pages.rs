@@ -62,6 +62,8 @@ pub fn error_page(message: &str) -> String {
 
 /// What the consent page shows.
 pub struct Consent<'a> {
+    /// Where the form posts: `<public URL>/consent` (the issuer may have a path).
+    pub action: &'a str,
     pub request_id: &'a str,
     pub csrf_token: &'a str,
     pub client_name: &'a str,
@@ -104,9 +106,10 @@ pub fn consent_page(c: &Consent<'_>) -> String {
         ),
     }
     body.push_str(&format!(
-        "<form method=\"post\" action=\"/consent\">\
+        "<form method=\"post\" action=\"{}\">\
          <input type=\"hidden\" name=\"request_id\" value=\"{}\">\
          <input type=\"hidden\" name=\"csrf_token\" value=\"{}\"><p>",
+        escape(c.action),
         escape(c.request_id),
         escape(c.csrf_token),
     ));
@@ -128,6 +131,7 @@ mod tests {
     #[test]
     fn interpolated_values_are_escaped() {
         let page = consent_page(&Consent {
+            action: "https://b.example/consent",
             request_id: "r",
             csrf_token: "t",
             client_name: "<script>alert(1)</script>",
@@ -145,6 +149,7 @@ mod tests {
     #[test]
     fn without_a_provider_there_is_no_approve_button() {
         let page = consent_page(&Consent {
+            action: "https://b.example/consent",
             request_id: "r",
             csrf_token: "t",
             client_name: "x",

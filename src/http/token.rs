@@ -87,7 +87,9 @@ async fn redeem_code(
         code_verifier: params.get("code_verifier").map(String::as_str),
         resource: params.get("resource").map(String::as_str),
     };
-    if row.used_at.is_some() {
+    // Only the client the code was issued to can trigger the revocation:
+    // otherwise anyone holding a used code could revoke someone's grant.
+    if row.used_at.is_some() && row.client_id == client.client_id {
         // A replayed code means it leaked: revoke what it issued (RFC 6749 §4.1.2).
         revoke_after_replay(state, &row.grant_id, now).await?;
     }

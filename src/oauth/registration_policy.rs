@@ -66,7 +66,7 @@ pub fn check_redirect_patterns(policy: &DcrPolicy, uris: &[String]) -> Result<()
         if !policy
             .redirect_uri_patterns
             .iter()
-            .any(|p| wildcard_match(p, uri))
+            .any(|p| redirect_matches_pattern(p, uri))
         {
             return Err(OAuthError::new(
                 ErrorCode::InvalidRedirectUri,
@@ -77,6 +77,58 @@ pub fn check_redirect_patterns(policy: &DcrPolicy, uris: &[String]) -> Result<()
     Ok(())
 }
 
+/// Matches a parsed redirect URI against a pattern component by component
+/// (scheme, host, port, path and query), so a `*` in the host can never
+/// reach into the path (`https://evil.test/x.example.com/` is not
+/// `https://*.example.com/*`). A pattern without a port matches only the
+/// default port; `:*` matches any.
+pub fn redirect_matches_pattern(pattern: &str, uri: &str) -> bool {
+    let Some((scheme, host, port, path)) = split_pattern(pattern) else {
+        return false;
+    };
+    let Ok(url) = url::Url::parse(uri) else {
+        return false;
+    };
+    let Some(url_host) = url.host_str() else {
+        return false;
+    };
+    let port_ok = match (port, url.port()) {
+        (None, None) => true,
+        (Some("*"), _) => true,
+        (Some(p), Some(actual)) => p == actual.to_string(),
+        _ => false,
+    };
+    let path_and_query = match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_string(),
+    };
+    url.scheme() == scheme
+        && wildcard_match(&host.to_ascii_lowercase(), url_host)
+        && port_ok
+        && url.fragment().is_none()
+        && wildcard_match(path, &path_and_query)
+}
+
+/// `scheme://host[:port]/path` → its parts (path defaults to `/`).
+fn split_pattern(pattern: &str) -> Option<(&str, &str, Option<&str>, &str)> {
+    let (scheme, rest) = pattern.split_once("://")?;
+    let (authority, path) = match rest.find('/') {
+        Some(at) => (&rest[..at], &rest[at..]),
+        None => (rest, "/"),
+    };
+    let (host, port) = if authority.starts_with('[') {
+        let end = authority.find(']')?;
+        let port = authority[end + 1..].strip_prefix(':');
+        (&authority[..=end], port)
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    Some((scheme, host, port, path))
+}
+
 /// `*` matches any (possibly empty) run of characters; everything else is
 /// literal.
 pub fn wildcard_match(pattern: &str, value: &str) -> bool {
@@ -85,7 +137,8 @@ pub fn wildcard_match(pattern: &str, value: &str) -> bool {
         return pattern == value;
     }
     let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !value.starts_with(first) || !value[first.len()..].ends_with(last) {
+    if value.len() < first.len() + last.len() || !value.starts_with(first) || !value.ends_with(last)
+    {
         return false;
     }
     let mut rest = &value[first.len()..value.len() - last.len()];
@@ -168,6 +221,55 @@ mod tests {
             "https://app.example/cb2"
         ));
         assert!(wildcard_match("*", "anything"));
+    }
+
+    #[test]
+    fn host_wildcard_cannot_reach_into_path_or_query() {
+        let p = "https://*.example.com/*";
+        assert!(redirect_matches_pattern(p, "https://app.example.com/cb"));
+        assert!(!redirect_matches_pattern(
+            p,
+            "https://evil.test/x.example.com/"
+        ));
+        assert!(!redirect_matches_pattern(
+            p,
+            "https://evil.test?.example.com/"
+        ));
+        assert!(!redirect_matches_pattern(
+            p,
+            "https://evil.test#.example.com/"
+        ));
+        assert!(!redirect_matches_pattern(
+            p,
+            "https://user@evil.test/.example.com/"
+        ));
+        assert!(
+            !redirect_matches_pattern(p, "https://app.example.com:8443/cb"),
+            "default port only"
+        );
+        assert!(
+            !redirect_matches_pattern(p, "http://app.example.com/cb"),
+            "scheme is exact"
+        );
+    }
+
+    #[test]
+    fn port_wildcard_matches_any_port_on_that_host() {
+        let p = "http://127.0.0.1:*/callback";
+        assert!(redirect_matches_pattern(
+            p,
+            "http://127.0.0.1:5000/callback"
+        ));
+        assert!(redirect_matches_pattern(p, "http://127.0.0.1/callback"));
+        assert!(!redirect_matches_pattern(
+            p,
+            "http://127.0.0.2:5000/callback"
+        ));
+        assert!(!redirect_matches_pattern(p, "http://127.0.0.1:5000/other"));
+        assert!(redirect_matches_pattern(
+            "http://[::1]:*/cb",
+            "http://[::1]:9/cb"
+        ));
     }
 
     #[test]

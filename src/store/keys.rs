@@ -58,7 +58,7 @@ impl Store {
     pub async fn active_signing_keys(&self) -> Result<Vec<SigningKeyRow>, StoreError> {
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT kid, alg, private_key_enc, public_x, public_y, created_at, retired_at \
-             FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at_ms DESC, kid",
+             FROM signing_keys WHERE retired_at IS NULL ORDER BY COALESCE(created_at_ms, created_at * 1000) DESC, kid",
         )
         .fetch_all(&self.pool)
         .await?;

@@ -65,11 +65,17 @@ impl KeyRing {
         }
     }
 
+    /// Claims the reload slot: of many requests meeting an unknown `kid` at
+    /// once, one reloads and the rest use the keys they have.
     fn may_reload_on_miss(&self) -> bool {
-        self.last_reload
-            .lock()
-            .map(|t| t.elapsed() >= RELOAD_ON_MISS_EVERY)
-            .unwrap_or(false)
+        let Ok(mut last) = self.last_reload.lock() else {
+            return false;
+        };
+        if last.elapsed() < RELOAD_ON_MISS_EVERY {
+            return false;
+        }
+        *last = Instant::now();
+        true
     }
 
     /// Adds a new current key; returns its `kid`.

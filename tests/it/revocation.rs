@@ -3,27 +3,18 @@
 use serde_json::{Value, json};
 
 use crate::support::oauth_client::{Session, http, mcp_status, sign_in};
-use crate::support::{FakeGithub, Mode, TestBroker, TestDb, start_broker};
+use crate::support::{FakeGithub, Mode, TestBroker, TestDb};
 
 async fn post_form(url: String, form: &[(&str, &str)]) -> reqwest::Response {
     http().post(url).form(form).send().await.unwrap()
 }
 
-/// A confidential client, as a resource server would register.
-async fn resource_server(broker: &TestBroker) -> (String, String) {
-    let body: Value = http()
-        .post(format!("{}/register", broker.url))
-        .json(&json!({"redirect_uris": ["https://rs.example/cb"], "token_endpoint_auth_method": "client_secret_basic"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    (
-        body["client_id"].as_str().unwrap().into(),
-        body["client_secret"].as_str().unwrap().into(),
-    )
+/// The resource server an operator lists in the settings file.
+const RS_CONFIG: &str = "[[clients]]\nclient_id = \"resource-server\"\n\
+    redirect_uris = [\"https://rs.example/cb\"]\nclient_secret = \"rs-secret-value\"\n";
+
+fn resource_server() -> (String, String) {
+    ("resource-server".into(), "rs-secret-value".into())
 }
 
 async fn introspect(broker: &TestBroker, rs: &(String, String), token: &str) -> Value {
@@ -41,7 +32,13 @@ async fn introspect(broker: &TestBroker, rs: &(String, String), token: &str) -> 
 async fn setup() -> (TestDb, FakeGithub, TestBroker, Session) {
     let db = TestDb::sqlite();
     let fake = FakeGithub::start(Mode::OAuthApp).await;
-    let broker = start_broker(&db, &fake).await;
+    let broker = crate::support::start_broker_full(
+        &db,
+        &[("github.toml", fake.provider_toml())],
+        &[],
+        Some(RS_CONFIG),
+    )
+    .await;
     let session = sign_in(&broker.url).await;
     (db, fake, broker, session)
 }
@@ -140,7 +137,7 @@ async fn revocation_by_an_unknown_client_is_invalid_client() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn introspection_describes_live_tokens_and_not_revoked_ones() {
     let (_db, _fake, broker, session) = setup().await;
-    let rs = resource_server(&broker).await;
+    let rs = resource_server();
     let access = introspect(&broker, &rs, &session.access_token).await;
     assert_eq!(access["active"], json!(true));
     assert_eq!(access["client_id"], json!(session.client.client_id));
@@ -171,7 +168,7 @@ async fn introspection_describes_live_tokens_and_not_revoked_ones() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn introspection_requires_a_confidential_client() {
+async fn introspection_is_only_for_pre_registered_confidential_clients() {
     let (_db, _fake, broker, session) = setup().await;
     let public = post_form(
         format!("{}/introspect", broker.url),
@@ -181,8 +178,31 @@ async fn introspection_requires_a_confidential_client() {
         ],
     )
     .await;
-    assert_eq!(public.status(), 401);
-    let rs = resource_server(&broker).await;
+    assert_eq!(public.status(), 400);
+    // A confidential client anyone could register is refused too.
+    let registered: Value = http()
+        .post(format!("{}/register", broker.url))
+        .json(&json!({"redirect_uris": ["https://x.example/cb"], "token_endpoint_auth_method": "client_secret_basic"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let self_registered = http()
+        .post(format!("{}/introspect", broker.url))
+        .basic_auth(
+            registered["client_id"].as_str().unwrap(),
+            registered["client_secret"].as_str(),
+        )
+        .form(&[("token", session.access_token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(self_registered.status(), 400);
+    let body: Value = self_registered.json().await.unwrap();
+    assert_eq!(body["error"], "unauthorized_client");
+    let rs = resource_server();
     let wrong_secret = http()
         .post(format!("{}/introspect", broker.url))
         .basic_auth(&rs.0, Some("wrong"))
