@@ -201,9 +201,10 @@ pub async fn serve_on(
 }
 
 /// Background upkeep, on every instance: signing keys (reload what other
-/// instances changed, rotate by age, retire superseded keys) every minute,
-/// and deletion of dynamic registrations nobody used for
-/// `dcr_client_ttl_secs`, at start and hourly.
+/// instances changed, rotate by age, retire superseded keys) every minute;
+/// at start and hourly, deletion of expired rows (pending requests, codes,
+/// refresh tokens, browser sessions, sealed grace answers) and of dynamic
+/// registrations nobody used for `dcr_client_ttl_secs`.
 fn spawn_maintenance(state: AppState) {
     let keys_state = state.clone();
     tokio::spawn(async move {
@@ -223,19 +224,22 @@ fn spawn_maintenance(state: AppState) {
             }
         }
     });
-    let ttl = state.config.dcr_client_ttl_secs as i64;
-    if ttl == 0 {
-        return;
-    }
     tokio::spawn(async move {
+        let ttl = state.config.dcr_client_ttl_secs as i64;
+        let grace = state.config.refresh_grace_secs as i64;
         let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
         loop {
             every.tick().await;
-            match state
-                .store
-                .delete_unused_dcr_clients(crate::now_unix() - ttl)
-                .await
-            {
+            let now = crate::now_unix();
+            match state.store.sweep_expired(now, grace).await {
+                Ok(swept) if swept.total() > 0 => tracing::info!(?swept, "expired rows swept"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "sweep of expired rows failed"),
+            }
+            if ttl == 0 {
+                continue;
+            }
+            match state.store.delete_unused_dcr_clients(now - ttl).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(deleted = n, "expired unused dynamic client registrations"),
                 Err(e) => tracing::warn!(error = %e, "client sweep failed"),

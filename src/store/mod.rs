@@ -7,12 +7,14 @@ mod consents;
 mod grants;
 mod keys;
 mod pending;
+mod sweep;
 mod tokens;
 
 pub use clients::ClientRow;
 pub use grants::{GrantStatus, NewUpstreamLink, UpstreamLinkRow, UserRow};
 pub use keys::SigningKeyRow;
 pub use pending::{AuthorizationCodeRow, PendingAuthorization};
+pub use sweep::Swept;
 pub use tokens::RefreshTokenRow;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};

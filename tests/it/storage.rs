@@ -388,3 +388,88 @@ async fn signing_keys_are_shared_through_the_database() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sweep_deletes_what_expired_and_erases_sealed_grace_answers() {
+    for (db, store) in stores().await {
+        let grant_id = grant_for(&store, "c1", "code-live").await; // code expires at 100
+        let refresh = |hash: &str, expires_at: i64, used_at: Option<i64>| RefreshTokenRow {
+            token_hash: hash.into(),
+            grant_id: grant_id.clone(),
+            client_id: "c1".into(),
+            scope: "mcp".into(),
+            resource: "http://b/mcp".into(),
+            created_at: 1,
+            expires_at,
+            used_at,
+            successor_enc: used_at.map(|_| vec![7]),
+        };
+        store
+            .insert_refresh_token(&refresh("expired", 500, None))
+            .await
+            .unwrap();
+        store
+            .insert_refresh_token(&refresh("used-long-ago", 10_000, Some(900)))
+            .await
+            .unwrap();
+        store
+            .insert_refresh_token(&refresh("used-just-now", 10_000, Some(995)))
+            .await
+            .unwrap();
+        let user_id = store
+            .grant_status(&grant_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .user_id;
+        store
+            .insert_browser_session("old", &user_id, 1, 500)
+            .await
+            .unwrap();
+        store
+            .insert_browser_session("live", &user_id, 1, 5000)
+            .await
+            .unwrap();
+
+        let swept = store.sweep_expired(1000, 10).await.unwrap();
+        assert_eq!(
+            (
+                swept.refresh_tokens,
+                swept.sessions,
+                swept.sealed_successors
+            ),
+            (1, 1, 1),
+            "{:?}",
+            db.kind
+        );
+        assert!(store.get_refresh_token("expired").await.unwrap().is_none());
+        // A used token stays (reuse must still revoke), its sealed answer goes.
+        let long_ago = store
+            .get_refresh_token("used-long-ago")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (long_ago.used_at, long_ago.successor_enc),
+            (Some(900), None)
+        );
+        let just_now = store
+            .get_refresh_token("used-just-now")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            just_now.successor_enc,
+            Some(vec![7]),
+            "still inside the grace window"
+        );
+        assert_eq!(
+            store.browser_session_user("live", 1000).await.unwrap(),
+            Some(user_id.clone())
+        );
+        // The code (expired at 100) is kept an hour past expiry, then swept.
+        assert!(store.get_code("code-live").await.unwrap().is_some());
+        let later = store.sweep_expired(100 + 3601, 10).await.unwrap();
+        assert_eq!(later.codes, 1, "{:?}", db.kind);
+    }
+}
