@@ -109,6 +109,7 @@ fn v4_non_public(ip: Ipv4Addr) -> bool {
         || ip.is_link_local() // 169.254/16: cloud metadata services live here
         || (a == 100 && (b & 0xc0) == 64) // CGNAT 100.64/10
         || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+        || (a == 192 && b == 88 && c == 99) // deprecated 6to4 relay anycast
         || ip.is_documentation()
         || (a == 198 && (b & 0xfe) == 18) // benchmarking 198.18/15
         || ip.is_multicast()
@@ -126,6 +127,8 @@ fn v6_non_public(ip: Ipv6Addr) -> bool {
         || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
         || (s[0] == 0x2001 && s[1] == 0) // Teredo: tunnels to any IPv4 host
         || (s[0] == 0x0100 && s[1] == 0 && s[2] == 0 && s[3] == 0) // discard-only
+        || (s[0] == 0x0064 && s[1] == 0xff9b && s[2] == 0x0001) // NAT64 local-use 64:ff9b:1::/48
+        || (s[..4] == [0, 0, 0, 0] && s[4] == 0xffff && s[5] == 0) // SIIT ::ffff:0:0:0/96
 }
 
 /// IPv6 forms whose packets end up at an IPv4 address: mapped, compatible,
@@ -147,6 +150,13 @@ fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn translation_and_relay_prefixes_are_refused() {
+        for ip in ["64:ff9b:1::a00:1", "::ffff:0:a00:1", "192.88.99.1"] {
+            assert!(is_non_public(ip.parse().unwrap()), "{ip}");
+        }
+    }
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
