@@ -94,11 +94,41 @@ async fn redeem_code(
         revoke_after_replay(state, &row.grant_id, now).await?;
     }
     check_code(&row, &redemption, now)?;
-    if !state.store.mark_code_used(&code_hash, now).await? {
+    let (access, expires_in) =
+        access_token(state, client, &row.grant_id, &row.scope, &row.resource, now).await?;
+    let refresh_token = client
+        .grant_types
+        .iter()
+        .any(|g| g == "refresh_token")
+        .then(|| new_secret(REFRESH_TOKEN_PREFIX));
+    let refresh = refresh_token.as_deref().map(|token| {
+        refresh_row(
+            state,
+            token,
+            client,
+            &row.grant_id,
+            &row.scope,
+            &row.resource,
+            now,
+        )
+    });
+    // Marking the code used and storing the refresh token is one transaction:
+    // a failure in between must not burn the code.
+    if !state
+        .store
+        .redeem_code(&code_hash, refresh.as_ref(), now)
+        .await?
+    {
         revoke_after_replay(state, &row.grant_id, now).await?;
         return Err(OAuthError::invalid_grant("authorization code was already used").into());
     }
-    issue_tokens(state, client, &row.grant_id, &row.scope, &row.resource, now).await
+    Ok(TokenResponse {
+        access_token: access,
+        token_type: "Bearer".into(),
+        expires_in,
+        refresh_token,
+        scope: row.scope,
+    })
 }
 
 async fn revoke_after_replay(state: &AppState, grant_id: &str, now: i64) -> Result<(), AppError> {
@@ -206,32 +236,6 @@ async fn ensure_grant_live(state: &AppState, grant_id: &str) -> Result<String, A
         Some(g) if !g.revoked => Ok(g.user_id),
         _ => Err(OAuthError::invalid_grant("the grant has been revoked").into()),
     }
-}
-
-async fn issue_tokens(
-    state: &AppState,
-    client: &ClientRow,
-    grant_id: &str,
-    scope: &str,
-    resource: &str,
-    now: i64,
-) -> Result<TokenResponse, AppError> {
-    let (access, expires_in) = access_token(state, client, grant_id, scope, resource, now).await?;
-    let refresh_token = if client.grant_types.iter().any(|g| g == "refresh_token") {
-        let token = new_secret(REFRESH_TOKEN_PREFIX);
-        let row = refresh_row(state, &token, client, grant_id, scope, resource, now);
-        state.store.insert_refresh_token(&row).await?;
-        Some(token)
-    } else {
-        None
-    };
-    Ok(TokenResponse {
-        access_token: access,
-        token_type: "Bearer".into(),
-        expires_in,
-        refresh_token,
-        scope: scope.to_string(),
-    })
 }
 
 async fn access_token(

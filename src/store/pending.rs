@@ -220,17 +220,4 @@ impl Store {
             used_at: r.9,
         }))
     }
-
-    /// Marks a code used. Returns false when it already was: two concurrent
-    /// redemptions cannot both win.
-    pub async fn mark_code_used(&self, code_hash: &str, now: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE authorization_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL",
-        )
-        .bind(now)
-        .bind(code_hash)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
 }

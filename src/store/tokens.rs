@@ -79,6 +79,33 @@ impl Store {
         }))
     }
 
+    /// Redeems a code: marks it used and stores the refresh token issued for
+    /// it, together. Returns false (storing nothing) when it was already used.
+    pub async fn redeem_code(
+        &self,
+        code_hash: &str,
+        refresh: Option<&RefreshTokenRow>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE authorization_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL",
+        )
+        .bind(now)
+        .bind(code_hash)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        if let Some(row) = refresh {
+            insert(&mut *tx, row).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Rotation: marks `old` used (keeping the sealed answer it produced) and
     /// stores `new`, in one transaction. Returns false (and stores nothing)
     /// when `old` was already used: of two concurrent rotations one wins.

@@ -208,14 +208,14 @@ async fn same_upstream_user_is_one_user_whose_login_follows_renames() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn authorization_code_is_marked_used_exactly_once_under_concurrency() {
+async fn authorization_code_is_redeemed_exactly_once_under_concurrency() {
     for (db, store) in stores().await {
         grant_for(&store, "c1", "h1").await;
         let store = Arc::new(store);
         let tasks: Vec<_> = (0..16)
             .map(|_| {
                 let store = store.clone();
-                tokio::spawn(async move { store.mark_code_used("h1", 20).await.unwrap() })
+                tokio::spawn(async move { store.redeem_code("h1", None, 20).await.unwrap() })
             })
             .collect();
         let mut wins = 0;
@@ -471,5 +471,37 @@ async fn sweep_deletes_what_expired_and_erases_sealed_grace_answers() {
         assert!(store.get_code("code-live").await.unwrap().is_some());
         let later = store.sweep_expired(100 + 3601, 10).await.unwrap();
         assert_eq!(later.codes, 1, "{:?}", db.kind);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_redemption_does_not_burn_the_code() {
+    for (db, store) in stores().await {
+        let grant_id = grant_for(&store, "c1", "h1").await;
+        let row = RefreshTokenRow {
+            token_hash: "dup".into(),
+            grant_id,
+            client_id: "c1".into(),
+            scope: "mcp".into(),
+            resource: "http://b/mcp".into(),
+            created_at: 1,
+            expires_at: 1000,
+            used_at: None,
+            successor_enc: None,
+        };
+        store.insert_refresh_token(&row).await.unwrap();
+        // Storing the refresh token fails (its hash exists): nothing commits.
+        assert!(
+            store.redeem_code("h1", Some(&row), 20).await.is_err(),
+            "{:?}",
+            db.kind
+        );
+        assert_eq!(
+            store.get_code("h1").await.unwrap().unwrap().used_at,
+            None,
+            "{:?}",
+            db.kind
+        );
+        assert!(store.redeem_code("h1", None, 21).await.unwrap());
     }
 }
