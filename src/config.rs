@@ -31,6 +31,7 @@ struct FileConfig {
     #[serde(default)]
     cimd_allowed_hosts: Vec<String>,
     cimd_allow_http: Option<bool>,
+    cimd_ca_file: Option<String>,
     signing_key_rotation_secs: Option<u64>,
     #[serde(default)]
     clients: Vec<ClientFile>,
@@ -100,6 +101,9 @@ pub struct Config {
     pub cimd_allowed_hosts: Vec<String>,
     /// Plain-http documents from allowlisted hosts (tests, development).
     pub cimd_allow_http: bool,
+    /// Extra trusted root certificates (PEM) for fetching metadata documents
+    /// from hosts with a private CA.
+    pub cimd_ca_pem: Option<Vec<u8>>,
     /// Age at which the signing key is replaced (0 = only by command).
     pub signing_key_rotation_secs: u64,
     /// Broker scopes (`[[scopes]]`; defaults fit the GitHub tools).
@@ -127,6 +131,7 @@ impl std::fmt::Debug for Config {
             .field("cimd_enabled", &self.cimd_enabled)
             .field("cimd_allowed_hosts", &self.cimd_allowed_hosts)
             .field("cimd_allow_http", &self.cimd_allow_http)
+            .field("cimd_ca_pem", &self.cimd_ca_pem.as_ref().map(|p| p.len()))
             .finish()
     }
 }
@@ -173,6 +178,7 @@ pub const ENV_KEYS: &[&str] = &[
     "dcr_client_ttl_secs",
     "cimd_enabled",
     "cimd_allow_http",
+    "cimd_ca_file",
     "signing_key_rotation_secs",
 ];
 
@@ -303,6 +309,22 @@ impl Config {
 
         let cimd_enabled = pick_bool("cimd_enabled", file.cimd_enabled)?.unwrap_or(true);
         let cimd_allow_http = pick_bool("cimd_allow_http", file.cimd_allow_http)?.unwrap_or(false);
+        let cimd_ca_pem = match pick("cimd_ca_file", file.cimd_ca_file) {
+            Some((key, path)) => {
+                let pem = std::fs::read(&path).map_err(|e| ConfigError::Invalid {
+                    key: key.clone(),
+                    message: format!("cannot read {path}: {e}"),
+                })?;
+                if reqwest::Certificate::from_pem_bundle(&pem).map_or(true, |c| c.is_empty()) {
+                    return Err(ConfigError::Invalid {
+                        key,
+                        message: format!("{path} holds no PEM certificate"),
+                    });
+                }
+                Some(pem)
+            }
+            None => None,
+        };
         let cimd_allowed_hosts = file
             .cimd_allowed_hosts
             .iter()
@@ -365,6 +387,7 @@ impl Config {
             cimd_enabled,
             cimd_allowed_hosts,
             cimd_allow_http,
+            cimd_ca_pem,
             signing_key_rotation_secs,
             scopes,
         })

@@ -24,6 +24,8 @@ pub struct FetchPolicy {
     pub allow: Allowlist,
     /// Plain http, honoured only for allowlisted hosts (tests, development).
     pub allow_http: bool,
+    /// Extra trusted roots (PEM), for document hosts with a private CA.
+    pub extra_roots_pem: Option<Vec<u8>>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -90,6 +92,14 @@ async fn fetch(url: &Url, policy: &FetchPolicy) -> Result<Fetched, FetchError> {
         .user_agent(concat!("mcp-broker/", env!("CARGO_PKG_VERSION")));
     if let Some(domain) = url.domain() {
         builder = builder.resolve(domain, addr);
+    }
+    for root in policy
+        .extra_roots_pem
+        .as_deref()
+        .map(|pem| reqwest::Certificate::from_pem_bundle(pem).unwrap_or_default())
+        .unwrap_or_default()
+    {
+        builder = builder.add_root_certificate(root);
     }
     let client = builder
         .build()
@@ -165,6 +175,7 @@ pub async fn resolve(state: &AppState, client_id: &str) -> Result<Option<ClientR
     let policy = FetchPolicy {
         allow: Allowlist::new(&state.config.cimd_allowed_hosts),
         allow_http: state.config.cimd_allow_http,
+        extra_roots_pem: state.config.cimd_ca_pem.clone(),
     };
     let fetched = match fetch_document(&url, &policy).await {
         Ok(fetched) => fetched,

@@ -717,3 +717,110 @@ async fn python_sdk_does_not_reregister_after_its_client_is_deleted() {
     );
     assert_eq!(run.fake.counters().code_exchanges, 1, "{out}");
 }
+
+/// The SDKs identify themselves with a Client ID Metadata Document (served
+/// over https by the test) instead of registering: the broker fetches it,
+/// checks it, and the flow completes with the URL as client_id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdks_sign_in_with_a_client_id_metadata_document() {
+    use axum::routing::get;
+    if let Err(reason) = ts_ready().await {
+        return skip_or_fail(reason);
+    }
+    if let Err(reason) = ts2_ready().await {
+        return skip_or_fail(reason);
+    }
+    let python = match python_ready().await {
+        Ok(python) => python,
+        Err(reason) => return skip_or_fail(reason),
+    };
+    // The document names its own URL, which needs the port: serve it from a
+    // shared cell filled once the server is bound.
+    let doc_url = std::sync::Arc::new(std::sync::OnceLock::<String>::new());
+    let cell = doc_url.clone();
+    let router = axum::Router::new().route(
+        "/clients/sdk.json",
+        get(move || {
+            let url = cell.get().cloned().unwrap_or_default();
+            async move {
+                axum::Json(serde_json::json!({
+                    "client_id": url,
+                    "client_name": "SDK test client (CIMD)",
+                    "redirect_uris": ["http://127.0.0.1:33418/callback"],
+                    "grant_types": ["authorization_code", "refresh_token"],
+                    "response_types": ["code"],
+                    "token_endpoint_auth_method": "none",
+                }))
+            }
+        }),
+    );
+    let https = crate::support::tls::serve_https(router).await;
+    doc_url
+        .set(format!("{}/clients/sdk.json", https.base))
+        .unwrap();
+    let ca_dir = tempfile::tempdir().unwrap();
+    let ca_file = ca_dir.path().join("ca.pem");
+    std::fs::write(&ca_file, &https.ca_pem).unwrap();
+    let config = format!(
+        "cimd_allowed_hosts = [\"127.0.0.1\"]\ncimd_ca_file = \"{}\"\n",
+        ca_file.display()
+    );
+    let python = python.to_str().unwrap().to_string();
+    for (program, script, label) in [
+        ("node", "tests/clients/ts/whoami.mjs", "TypeScript SDK"),
+        ("node", "tests/clients/ts2/whoami.mjs", "TypeScript SDK v2"),
+        (
+            python.as_str(),
+            "tests/clients/python/whoami.py",
+            "Python SDK",
+        ),
+    ] {
+        let db = TestDb::sqlite();
+        let fake = FakeGithub::start(Mode::OAuthApp).await;
+        let broker = crate::support::start_broker_full(
+            &db,
+            &[("github.toml", fake.provider_toml())],
+            &[],
+            Some(&config),
+        )
+        .await;
+        let output = tokio::time::timeout(
+            Duration::from_secs(90),
+            tokio::process::Command::new(program)
+                .arg(script)
+                .args(["--client-metadata-url", doc_url.get().unwrap()])
+                .arg(broker.mcp_url())
+                .current_dir(repo_root())
+                .stdin(Stdio::null())
+                .kill_on_drop(true)
+                .output(),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{label} client timed out"))
+        .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.success(),
+            "{label} failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+        );
+        assert!(stdout.contains("octo-fixture"), "{label}: {stdout}");
+        // The client is the document, fetched and cached; nothing registered.
+        let client = broker
+            .state
+            .store
+            .get_client(doc_url.get().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            client.map(|c| c.registration).as_deref(),
+            Some("cimd"),
+            "{label}"
+        );
+        let dcr = broker.state.store.dump_table_text("clients").await.unwrap();
+        assert!(
+            !dcr.iter().any(|v| v == "dcr"),
+            "{label}: no dynamic registration"
+        );
+    }
+}

@@ -204,10 +204,13 @@ class InMemoryTokenStorage:
         self.client_info = client_info
 
 
-async def whoami(mcp_url: str) -> str:
+async def whoami(mcp_url: str, client_metadata_url: str | None = None) -> str:
     browser = HeadlessBrowser()
     oauth = OAuthClientProvider(
         server_url=mcp_url,
+        # With a Client ID Metadata Document URL (and a server advertising
+        # support) the SDK uses it as client_id instead of registering.
+        client_metadata_url=client_metadata_url,
         client_metadata=OAuthClientMetadata(
             client_name="python-sdk-test",
             redirect_uris=[AnyUrl(REDIRECT_URI)],
@@ -247,12 +250,16 @@ def leaf_errors(error: BaseException) -> list[BaseException]:
 
 
 async def main() -> int:
-    if len(sys.argv) != 2 or not sys.argv[1].startswith(("http://", "https://")):
-        print("usage: whoami.py <MCP_URL>", file=sys.stderr)
+    args = sys.argv[1:]
+    metadata_url = None
+    if len(args) == 3 and args[0] == "--client-metadata-url":
+        metadata_url, args = args[1], args[2:]
+    if len(args) != 1 or not args[0].startswith(("http://", "https://")):
+        print("usage: whoami.py [--client-metadata-url URL] <MCP_URL>", file=sys.stderr)
         return 2
     try:
         with anyio.fail_after(TOTAL_TIMEOUT_S):
-            text = await whoami(sys.argv[1])
+            text = await whoami(args[0], metadata_url)
     except BaseException as error:  # noqa: BLE001 - report whatever it was, then exit non-zero
         if isinstance(error, TimeoutError):
             print(f"python-client: FAILED: gave up after {TOTAL_TIMEOUT_S}s", file=sys.stderr)

@@ -160,8 +160,13 @@ export class HeadlessOAuthProvider {
   /** The callback's query parameters of the last walk, until the app takes them. */
   callback = undefined;
 
-  /** `keepDiscovery`: also keep the SDK's discovery state (v2 checks the callback against it). */
-  constructor({ keepDiscovery = false } = {}) {
+  /**
+   * `keepDiscovery`: also keep the SDK's discovery state (v2 checks the callback against it).
+   * `clientMetadataUrl`: a Client ID Metadata Document URL the SDK uses as client_id (instead of
+   * registering) when the server advertises support.
+   */
+  constructor({ keepDiscovery = false, clientMetadataUrl = undefined } = {}) {
+    if (clientMetadataUrl) this.clientMetadataUrl = clientMetadataUrl;
     if (keepDiscovery) {
       this.saveDiscoveryState = (state) => {
         this._discovery = state;
@@ -352,6 +357,15 @@ export async function runScenario(sdk, name, mcpUrl, providerOptions = {}) {
   }
   await whoami();
   await client.close();
+}
+
+/** `[--client-metadata-url URL] <MCP_URL>` from argv, or exit with the usage. */
+export function whoamiArgs(script) {
+  let args = process.argv.slice(2);
+  let clientMetadataUrl;
+  if (args.length === 3 && args[0] === '--client-metadata-url') [, clientMetadataUrl, ...args] = args;
+  if (args.length !== 1 || !URL.canParse(args[0])) fail(`usage: node ${script} [--client-metadata-url URL] <MCP_URL>`);
+  return { mcpUrl: new URL(args[0]), clientMetadataUrl };
 }
 
 /** `--scenario refresh|reregister <MCP_URL>` from argv, or exit with the usage. */

@@ -2,7 +2,7 @@
 // Drives mcp-broker's full OAuth flow headlessly with the official TypeScript MCP SDK v1
 // (`@modelcontextprotocol/sdk`), then calls the `github_whoami` tool.
 //
-//   node tests/clients/ts/whoami.mjs http://127.0.0.1:PORT/mcp
+//   node tests/clients/ts/whoami.mjs [--client-metadata-url URL] http://127.0.0.1:PORT/mcp
 //
 // The SDK does discovery (RFC 9728 + RFC 8414), dynamic client registration, PKCE, the token
 // exchange and the bearer retry; browser.mjs only plays the browser (consent page, fake GitHub,
@@ -15,10 +15,9 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
-import { event, fail, runMain, signIn, toolText } from './browser.mjs';
+import { event, runMain, signIn, toolText, whoamiArgs } from './browser.mjs';
 
-const url = process.argv[2];
-if (!URL.canParse(url ?? '')) fail('usage: node whoami.mjs <MCP_URL>');
+const { mcpUrl, clientMetadataUrl } = whoamiArgs('whoami.mjs');
 const sdk = {
   Client,
   StreamableHTTPClientTransport,
@@ -27,7 +26,7 @@ const sdk = {
 };
 
 runMain(async () => {
-  const { client } = await signIn(sdk, new URL(url));
+  const { client } = await signIn(sdk, mcpUrl, { clientMetadataUrl });
   const result = await client.callTool({ name: 'github_whoami', arguments: {} });
   await client.close();
   event('TOOL_RESULT', toolText(result));

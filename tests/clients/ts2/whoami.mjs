@@ -2,7 +2,7 @@
 // Drives mcp-broker's full OAuth flow headlessly with the official TypeScript MCP SDK v2
 // (`@modelcontextprotocol/client`), then calls the `github_whoami` tool.
 //
-//   node tests/clients/ts2/whoami.mjs http://127.0.0.1:PORT/mcp
+//   node tests/clients/ts2/whoami.mjs [--client-metadata-url URL] http://127.0.0.1:PORT/mcp
 //
 // v2 checks more than v1: the AS metadata's `issuer` must echo the URL it was derived from
 // (RFC 8414 §3.3), the callback's `iss` must name that issuer (RFC 9207; required when the AS
@@ -13,10 +13,9 @@
 // stderr; any failure exits non-zero with `FAILED:`. Gives up after 40 s.
 
 import { Client, StreamableHTTPClientTransport, UnauthorizedError } from '@modelcontextprotocol/client';
-import { event, fail, runMain, signIn, toolText } from '../ts/browser.mjs';
+import { event, runMain, signIn, toolText, whoamiArgs } from '../ts/browser.mjs';
 
-const url = process.argv[2];
-if (!URL.canParse(url ?? '')) fail('usage: node whoami.mjs <MCP_URL>');
+const { mcpUrl, clientMetadataUrl } = whoamiArgs('whoami.mjs');
 const sdk = {
   Client,
   StreamableHTTPClientTransport,
@@ -27,7 +26,7 @@ const sdk = {
 
 runMain(async () => {
   // Keeping the discovery state lets v2 bind the callback to the authorization server (SEP-2352).
-  const { client } = await signIn(sdk, new URL(url), { keepDiscovery: true });
+  const { client } = await signIn(sdk, mcpUrl, { keepDiscovery: true, clientMetadataUrl });
   const result = await client.callTool({ name: 'github_whoami', arguments: {} });
   await client.close();
   event('TOOL_RESULT', toolText(result));
