@@ -8,7 +8,6 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use serde_json::Value;
 
 use super::tools::required_scope;
 use crate::app::AppState;
@@ -143,19 +142,21 @@ pub async fn require_bearer(
 
 /// Scopes that `tools/call` requests in this body need and `granted` lacks.
 fn missing_scopes(state: &AppState, granted: &str, body: &Bytes) -> Option<Vec<String>> {
-    let value: Value = serde_json::from_slice(body).ok()?;
-    let messages = match value {
-        Value::Array(batch) => batch,
-        single => vec![single],
+    // Only `method` and `params.name` are read; serde skips the rest without
+    // building a value tree (rmcp parses the body properly afterwards).
+    let messages = match serde_json::from_slice::<Messages<'_>>(body).ok()? {
+        Messages::Batch(batch) => batch,
+        Messages::One(one) => vec![one],
     };
     let mut missing: Vec<String> = Vec::new();
     for m in &messages {
-        if m.get("method").and_then(Value::as_str) != Some("tools/call") {
+        if m.method.as_deref() != Some("tools/call") {
             continue;
         }
         let name = m
-            .pointer("/params/name")
-            .and_then(Value::as_str)
+            .params
+            .as_ref()
+            .and_then(|p| p.name.as_deref())
             .unwrap_or_default();
         if let Some(required) = required_scope(name)
             && !state.config.scopes.satisfies(granted, required)
@@ -165,4 +166,25 @@ fn missing_scopes(state: &AppState, granted: &str, body: &Bytes) -> Option<Vec<S
         }
     }
     (!missing.is_empty()).then_some(missing)
+}
+
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum Messages<'a> {
+    Batch(#[serde(borrow)] Vec<Message<'a>>),
+    One(#[serde(borrow)] Message<'a>),
+}
+
+#[derive(serde::Deserialize)]
+struct Message<'a> {
+    #[serde(borrow)]
+    method: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    params: Option<CallParams<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct CallParams<'a> {
+    #[serde(borrow)]
+    name: Option<std::borrow::Cow<'a, str>>,
 }

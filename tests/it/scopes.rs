@@ -167,3 +167,21 @@ async fn default_scopes_are_advertised_and_granted_when_none_are_asked() {
         Some("read:user repo")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_is_refused_if_any_call_in_it_lacks_its_scope() {
+    let (db, fake) = (TestDb::sqlite(), FakeGithub::start(Mode::OAuthApp).await);
+    let broker = start_broker(&db, &fake).await;
+    let client = register(&broker.url).await;
+    let token = token_with_scope(&broker, &client, "profile").await;
+    let call = |id: u32, tool: &str| json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": tool, "arguments": {"x": [1, {"y": "z"}]}}});
+    let batch = json!([call(1, "github_whoami"), call(2, "github_list_repos")]);
+    let (status, headers, _) = mcp_post(&broker.mcp_url(), Some(&token), None, batch).await;
+    assert_eq!(status, 403);
+    assert!(
+        headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("scope=\"profile repo:read\"")
+    );
+}
