@@ -27,6 +27,7 @@ pub struct AppState {
     pub vault: Vault,
     pub http: reqwest::Client,
     pub registration_limiter: Arc<RateLimiter>,
+    pub mcp_sessions: Arc<crate::mcp::sessions::SessionOwners>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +107,7 @@ impl AppState {
             Arc::new(RateLimiter::per_minute(config.dcr_rate_limit_per_minute));
         Ok(AppState {
             registration_limiter,
+            mcp_sessions: Arc::default(),
             config: Arc::new(config),
             store,
             cipher,

@@ -136,9 +136,33 @@ pub async fn require_bearer(
             Some(wanted.join(" ")),
         );
     }
+    let session = parts
+        .headers
+        .get(SESSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    if let Some(session) = &session
+        && !state.mcp_sessions.is_owned_by(session, &grant.user_id)
+    {
+        return (StatusCode::NOT_FOUND, "unknown MCP session").into_response();
+    }
+    let user_id = grant.user_id.clone();
     parts.extensions.insert(grant);
-    next.run(Request::from_parts(parts, Body::from(body))).await
+    let response = next.run(Request::from_parts(parts, Body::from(body))).await;
+    // A new session (the answer to `initialize`) belongs to this user: the
+    // same user may re-authorize (a new grant) and keep using it.
+    if session.is_none()
+        && let Some(new) = response
+            .headers()
+            .get(SESSION_HEADER)
+            .and_then(|v| v.to_str().ok())
+    {
+        state.mcp_sessions.record(new, &user_id);
+    }
+    response
 }
+
+const SESSION_HEADER: &str = "mcp-session-id";
 
 /// Scopes that `tools/call` requests in this body need and `granted` lacks.
 fn missing_scopes(state: &AppState, granted: &str, body: &Bytes) -> Option<Vec<String>> {

@@ -3,6 +3,7 @@
 
 pub mod bearer;
 pub mod server;
+pub mod sessions;
 pub mod tools;
 
 use std::sync::Arc;

@@ -183,3 +183,34 @@ async fn refused_request_keeps_its_keep_alive_connection_usable() {
     assert!(n > 0, "the server closed the connection");
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mcp_session_is_usable_only_by_the_user_who_opened_it() {
+    let db = TestDb::sqlite();
+    let fake = FakeGithub::start(Mode::OAuthApp).await;
+    let broker = start_broker(&db, &fake).await;
+    let alice = sign_in(&broker.url).await;
+    fake.set_user("mallory-fixture", 666);
+    let mallory = sign_in(&broker.url).await;
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}});
+    let (_, headers, _) = mcp_post(&broker.mcp_url(), Some(&alice.access_token), None, init).await;
+    let sid = headers["mcp-session-id"].to_str().unwrap().to_string();
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+    let (theirs, _, _) = mcp_post(
+        &broker.mcp_url(),
+        Some(&mallory.access_token),
+        Some(&sid),
+        list.clone(),
+    )
+    .await;
+    assert_eq!(theirs, 404, "another user cannot use the session");
+    let (own, _, _) = mcp_post(
+        &broker.mcp_url(),
+        Some(&alice.access_token),
+        Some(&sid),
+        list,
+    )
+    .await;
+    assert_eq!(own, 200);
+}

@@ -56,6 +56,8 @@ struct FakeState {
     issued: Vec<String>,
     /// The `scope` of the last authorization request.
     last_scope: Option<String>,
+    /// Who `GET /user` says is signed in (login, id).
+    user: (String, i64),
     counters: Counters,
     seq: u64,
 }
@@ -75,6 +77,7 @@ impl FakeGithub {
             refresh_tokens: HashMap::new(),
             issued: Vec::new(),
             last_scope: None,
+            user: (LOGIN.to_string(), USER_ID),
             counters: Counters::default(),
             seq: 0,
         }));
@@ -104,6 +107,12 @@ impl FakeGithub {
     /// Every token and code this fake issued.
     pub fn issued_secrets(&self) -> Vec<String> {
         self.state.lock().unwrap().issued.clone()
+    }
+
+    /// From now on `GET /user` answers as this account (a second person
+    /// signing in).
+    pub fn set_user(&self, login: &str, id: i64) {
+        self.state.lock().unwrap().user = (login.to_string(), id);
     }
 
     /// Invalidates every access token, as a user revoking the app would.
@@ -388,12 +397,12 @@ async fn user(State(state): Shared, headers: HeaderMap) -> Response {
         return refused;
     }
     with_rate_limit(json!({
-        "login": LOGIN,
-        "id": USER_ID,
+        "login": s.user.0,
+        "id": s.user.1,
         "node_id": "MDQ6VXNlcjQyNDI=",
         "type": "User",
         "name": "Octo Fixture",
-        "html_url": format!("https://github.com/{LOGIN}"),
+        "html_url": format!("https://github.com/{}", s.user.0),
     }))
 }
 
