@@ -15,6 +15,7 @@ mod registration;
 mod revocation;
 mod scopes;
 mod sdk_clients;
+mod sdk_scenarios;
 mod secrets;
 mod signing_keys;
 mod startup;

@@ -1,0 +1,163 @@
+//! Settings: loading, precedence, and errors that name their key.
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn defaults_run_on_a_fresh_machine() {
+    let c = Config::from_sources(None, &[]).unwrap();
+    assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
+    assert_eq!(c.public_url, "http://127.0.0.1:8080");
+    assert!(c.database_url.starts_with("sqlite:"));
+    assert!(c.encryption_key.is_none());
+}
+
+#[test]
+fn env_wins_over_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(
+        &path,
+        "bind = \"127.0.0.1:9000\"\npublic_url = \"https://a.example\"\n",
+    )
+    .unwrap();
+    let c = Config::from_sources(
+        Some(&path),
+        &env(&[("MCP_BROKER_PUBLIC_URL", "https://b.example/")]),
+    )
+    .unwrap();
+    assert_eq!(c.bind.to_string(), "127.0.0.1:9000");
+    assert_eq!(c.public_url, "https://b.example");
+}
+
+#[test]
+fn unknown_file_key_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, "publik_url = \"https://a.example\"\n").unwrap();
+    let err = Config::from_sources(Some(&path), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("publik_url"), "{err}");
+}
+
+#[test]
+fn invalid_values_name_their_key() {
+    for (name, value) in [
+        ("MCP_BROKER_BIND", "nope"),
+        ("MCP_BROKER_PUBLIC_URL", "ftp://x"),
+        ("MCP_BROKER_DATABASE_URL", "mysql://x"),
+        ("MCP_BROKER_ENCRYPTION_KEY", "c2hvcnQ="),
+        ("MCP_BROKER_ACCESS_TOKEN_TTL_SECS", "soon"),
+    ] {
+        let err = Config::from_sources(None, &env(&[(name, value)]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(name), "{name}: {err}");
+    }
+}
+
+#[test]
+fn pre_registered_clients_are_validated_and_secrets_resolved() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(
+        &path,
+        "[[clients]]\nclient_id = \"rs\"\nredirect_uris = [\"https://rs.example/cb\"]\nclient_secret = \"${RS_SECRET}\"\n",
+    )
+    .unwrap();
+    let c = Config::from_sources(Some(&path), &env(&[("RS_SECRET", "s3cret")])).unwrap();
+    assert_eq!(c.clients[0].client_secret.as_deref(), Some("s3cret"));
+    assert_eq!(
+        c.clients[0].registration.token_endpoint_auth_method,
+        "client_secret_basic"
+    );
+    assert!(!format!("{c:?}").contains("s3cret"));
+    let err = Config::from_sources(Some(&path), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("clients[0]") && err.contains("RS_SECRET"),
+        "{err}"
+    );
+}
+
+#[test]
+fn pre_registered_client_with_bad_redirect_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(
+        &path,
+        "[[clients]]\nclient_id = \"x\"\nredirect_uris = [\"http://evil.example/cb\"]\n",
+    )
+    .unwrap();
+    let err = Config::from_sources(Some(&path), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("clients[0]"), "{err}");
+}
+
+#[test]
+fn initial_access_token_mode_requires_the_token() {
+    let err = Config::from_sources(
+        None,
+        &env(&[("MCP_BROKER_DCR_MODE", "initial-access-token")]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("dcr_initial_access_token"), "{err}");
+    let err = Config::from_sources(None, &env(&[("MCP_BROKER_DCR_MODE", "sometimes")]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("MCP_BROKER_DCR_MODE"), "{err}");
+}
+
+#[test]
+fn cimd_settings_default_to_enabled_https_only_and_no_allowlist() {
+    let c = Config::from_sources(None, &[]).unwrap();
+    assert!(c.cimd_enabled && !c.cimd_allow_http && c.cimd_allowed_hosts.is_empty());
+    let c = Config::from_sources(None, &env(&[("MCP_BROKER_CIMD_ENABLED", "false")])).unwrap();
+    assert!(!c.cimd_enabled);
+    let err = Config::from_sources(None, &env(&[("MCP_BROKER_CIMD_ALLOW_HTTP", "maybe")]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("MCP_BROKER_CIMD_ALLOW_HTTP"), "{err}");
+}
+
+#[test]
+fn cimd_allowed_hosts_are_names_or_ip_literals() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, "cimd_allowed_hosts = [\"127.0.0.1\", \"[::1]\", \"Docs.Internal.\"]\ncimd_allow_http = true\n").unwrap();
+    let c = Config::from_sources(Some(&path), &[]).unwrap();
+    assert_eq!(c.cimd_allowed_hosts, ["127.0.0.1", "::1", "docs.internal"]);
+    assert!(c.cimd_allow_http);
+    std::fs::write(
+        &path,
+        "cimd_allowed_hosts = [\"ok.example\", \"http://x.example/\"]\n",
+    )
+    .unwrap();
+    let err = Config::from_sources(Some(&path), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cimd_allowed_hosts[1]"), "{err}");
+}
+
+#[test]
+fn debug_output_hides_the_encryption_key() {
+    let key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+    let c = Config::from_sources(None, &env(&[("MCP_BROKER_ENCRYPTION_KEY", &key)])).unwrap();
+    assert!(!format!("{c:?}").contains("[7, 7"));
+}
+
+#[test]
+fn encryption_key_accepts_standard_base64_of_32_bytes() {
+    let key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+    let c = Config::from_sources(None, &env(&[("MCP_BROKER_ENCRYPTION_KEY", &key)])).unwrap();
+    assert_eq!(c.encryption_key, Some([7u8; 32]));
+}
