@@ -6,7 +6,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
-use super::consent::{CONSENT_COOKIE, start_upstream_leg, upstream_scopes};
+use super::consent::{consent_cookie, start_upstream_leg, upstream_scopes};
 use super::form::{into_struct, parse_params};
 use super::pages::{Consent, add_page_headers, consent_page};
 use super::session::{session_user, set_cookie};
@@ -139,7 +139,7 @@ fn consent_response(
     add_page_headers(response.headers_mut());
     response.headers_mut().insert(
         header::SET_COOKIE,
-        set_cookie(state, CONSENT_COOKIE, csrf, PENDING_TTL_SECS),
+        set_cookie(state, &consent_cookie(&pending.id), csrf, PENDING_TTL_SECS),
     );
     response
 }

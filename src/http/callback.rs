@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 
 use super::authorize::redirect_found;
-use super::consent::{FLOW_COOKIE, callback_url, verifier_aad};
+use super::consent::{callback_url, flow_cookie, verifier_aad};
 use super::form::cookie;
 use super::form::parse_params;
 use super::session::cookie_name;
@@ -50,8 +50,9 @@ pub async fn callback(
     if pending.provider != provider_id {
         return Err(unknown());
     }
-    // Only the browser that approved may finish (see `FLOW_COOKIE`).
-    let binding = cookie(&headers, &cookie_name(&state, FLOW_COOKIE)).unwrap_or_default();
+    // Only the browser that approved may finish (see `flow_cookie`).
+    let binding =
+        cookie(&headers, &cookie_name(&state, &flow_cookie(&pending.id))).unwrap_or_default();
     let bound = pending
         .browser_binding_hash
         .as_deref()
@@ -201,7 +202,7 @@ pub async fn callback(
     response.headers_mut().append(header::SET_COOKIE, session);
     response.headers_mut().append(
         header::SET_COOKIE,
-        super::session::set_cookie(&state, FLOW_COOKIE, "", 0),
+        super::session::set_cookie(&state, &flow_cookie(&pending.id), "", 0),
     );
     Ok(response)
 }

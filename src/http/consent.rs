@@ -19,10 +19,17 @@ use crate::tokens::opaque::{constant_time_eq, hash_secret, random_urlsafe};
 use crate::upstream::Provider;
 use crate::upstream::flow::authorize_url;
 
-/// The double-submit CSRF cookie set with the consent page.
-pub const CONSENT_COOKIE: &str = "mcp_broker_consent";
-/// Set when the browser leaves for the provider; the callback requires it.
-pub const FLOW_COOKIE: &str = "mcp_broker_flow";
+/// The double-submit CSRF cookie set with the consent page, and the cookie
+/// set when the browser leaves for the provider (the callback requires it).
+/// Both names carry the pending request's id, so two sign-ins running in one
+/// browser (two MCP servers connecting at once) do not overwrite each other.
+pub fn consent_cookie(pending_id: &str) -> String {
+    format!("mcp_broker_consent_{pending_id}")
+}
+
+pub fn flow_cookie(pending_id: &str) -> String {
+    format!("mcp_broker_flow_{pending_id}")
+}
 
 #[derive(serde::Deserialize)]
 struct ConsentForm {
@@ -62,7 +69,8 @@ pub async fn consent(
     }
     // Double-submit check: the cookie set with the page, the hidden field and
     // the stored hash must all agree, so another site cannot post for the user.
-    let csrf_cookie = cookie(&headers, &cookie_name(&state, CONSENT_COOKIE)).unwrap_or_default();
+    let csrf_cookie =
+        cookie(&headers, &cookie_name(&state, &consent_cookie(&pending.id))).unwrap_or_default();
     if !constant_time_eq(&csrf_cookie, &csrf_form)
         || !constant_time_eq(&hash_secret(&csrf_form), &pending.csrf_hash)
     {
@@ -88,7 +96,7 @@ pub async fn consent(
     };
     response.headers_mut().append(
         header::SET_COOKIE,
-        set_cookie(&state, CONSENT_COOKIE, "", 0),
+        set_cookie(&state, &consent_cookie(&pending.id), "", 0),
     );
     Ok(response)
 }
@@ -145,7 +153,7 @@ pub async fn start_upstream_leg(
     };
     response.headers_mut().append(
         header::SET_COOKIE,
-        set_cookie(state, FLOW_COOKIE, &binding, PENDING_TTL_SECS),
+        set_cookie(state, &flow_cookie(&pending.id), &binding, PENDING_TTL_SECS),
     );
     Ok(response)
 }

@@ -146,3 +146,26 @@ async fn unknown_session_cookie_is_treated_as_no_session() {
     .await;
     assert_eq!(response.status(), 200, "the consent page");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_sign_ins_in_one_browser_do_not_overwrite_each_other() {
+    let (db, fake) = (TestDb::sqlite(), FakeGithub::start(Mode::OAuthApp).await);
+    let broker = start_broker(&db, &fake).await;
+    let client = register(&broker.url).await;
+    // Two consent pages open at once (two MCP servers connecting): the
+    // browser holds both cookies and sends both with each form.
+    let first = open_consent(&authorize_url(&broker.url, &client, &pkce(), "a")).await;
+    let second = open_consent(&authorize_url(&broker.url, &client, &pkce(), "b")).await;
+    assert_ne!(first.cookie, second.cookie);
+    let jar = format!("{}; {}", first.cookie, second.cookie);
+    for page in [&first, &second] {
+        let approved = submit_consent(&broker.url, page, "approve", Some(&jar)).await;
+        assert_eq!(approved.status(), 303);
+        let back = crate::support::oauth_client::follow_to_client(
+            location(&approved),
+            &flow_cookie(&approved),
+        )
+        .await;
+        assert!(query_param(&back, "code").is_some());
+    }
+}

@@ -149,7 +149,7 @@ pub fn flow_cookie(response: &reqwest::Response) -> String {
         .get_all(reqwest::header::SET_COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("mcp_broker_flow="))
+        .find(|v| v.starts_with("mcp_broker_flow_"))
         .expect("the broker binds the upstream leg with a cookie")
         .split(';')
         .next()
