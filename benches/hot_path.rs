@@ -1,0 +1,132 @@
+//! The per-request work of an authenticated MCP tool call, measured piece by
+//! piece: verifying our access token, reading the grant's status, and
+//! opening the mapped upstream token. Prints figures; asserts nothing.
+//!
+//!     cargo bench --bench hot_path
+//!
+//! Uses a SQLite file in a temp folder (set BENCH_DATABASE_URL for another).
+
+use std::time::Instant;
+
+use mcp_broker::store::{AuthorizationCodeRow, ClientRow, Store, UserRow, new_id};
+use mcp_broker::tokens::access::issue_access_token;
+use mcp_broker::tokens::{AccessClaims, KeyRing};
+use mcp_broker::upstream::UpstreamTokens;
+use mcp_broker::vault::{Cipher, Vault};
+
+const N: u32 = 5_000;
+
+fn report(what: &str, started: Instant, n: u32) {
+    let per = started.elapsed() / n;
+    println!(
+        "{what:<44} {:>9.1} µs/op  {:>9.0} ops/s",
+        per.as_secs_f64() * 1e6,
+        1.0 / per.as_secs_f64()
+    );
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = std::env::var("BENCH_DATABASE_URL")
+        .unwrap_or_else(|_| format!("sqlite://{}", dir.path().join("bench.db").display()));
+    let store = Store::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let cipher = Cipher::new(&[3u8; 32]);
+    let now = mcp_broker::now_unix();
+    let keys = KeyRing::load(store.clone(), cipher.clone(), now)
+        .await
+        .unwrap();
+    let vault = Vault::new(store.clone(), cipher.clone());
+
+    // One grant with a sealed GitHub token, as a sign-in leaves it.
+    let client_id = new_id();
+    store
+        .insert_client(&ClientRow {
+            client_id: client_id.clone(),
+            client_secret_hash: None,
+            client_name: None,
+            redirect_uris: vec!["http://127.0.0.1/cb".into()],
+            grant_types: vec!["authorization_code".into()],
+            token_endpoint_auth_method: "none".into(),
+            application_type: "native".into(),
+            registration: "dcr".into(),
+            created_at: now,
+            metadata_hash: None,
+            last_used_at: None,
+        })
+        .await
+        .unwrap();
+    let grant_id = new_id();
+    let tokens = UpstreamTokens {
+        access_token: format!("gho_{}", "x".repeat(36)),
+        refresh_token: None,
+        expires_in: None,
+        refresh_token_expires_in: None,
+        scopes: vec!["repo".into()],
+    };
+    let link = vault.seal_new_link(&new_id(), &grant_id, "github", &tokens, now);
+    let user = UserRow {
+        id: new_id(),
+        provider: "github".into(),
+        subject: "1".into(),
+        login: "bench".into(),
+    };
+    let code = AuthorizationCodeRow {
+        code_hash: new_id(),
+        grant_id: grant_id.clone(),
+        client_id: client_id.clone(),
+        redirect_uri: "http://127.0.0.1/cb".into(),
+        code_challenge: "c".into(),
+        scope: "profile".into(),
+        resource: "http://127.0.0.1/mcp".into(),
+        created_at: now,
+        expires_at: now + 60,
+        used_at: None,
+    };
+    let user_id = store
+        .complete_authorization(&user, &grant_id, &link, &code, now)
+        .await
+        .unwrap();
+    let claims = AccessClaims {
+        iss: "http://127.0.0.1".into(),
+        sub: user_id,
+        aud: "http://127.0.0.1/mcp".into(),
+        client_id,
+        scope: "profile".into(),
+        jti: new_id(),
+        iat: now,
+        exp: now + 3600,
+        grant_id: grant_id.clone(),
+    };
+    let token = issue_access_token(&keys.current(), &claims);
+
+    println!("hot path of one authenticated MCP request ({N} iterations each)");
+    let started = Instant::now();
+    for _ in 0..N {
+        keys.verify(&token, "http://127.0.0.1", "http://127.0.0.1/mcp")
+            .await
+            .unwrap();
+    }
+    report("verify access token (ES256 + claims)", started, N);
+
+    let started = Instant::now();
+    for _ in 0..N {
+        store.grant_status(&grant_id).await.unwrap().unwrap();
+    }
+    report("grant status (one indexed read)", started, N);
+
+    let started = Instant::now();
+    for _ in 0..N {
+        vault.access_token(&grant_id, "github", now).await.unwrap();
+    }
+    report("upstream token (indexed read + AES-GCM open)", started, N);
+
+    let started = Instant::now();
+    for _ in 0..N {
+        cipher
+            .open(&link.access_token_enc, b"wrong-aad")
+            .unwrap_err();
+    }
+    report("AES-256-GCM open alone (failing tag check)", started, N);
+}
