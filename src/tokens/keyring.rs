@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::access::{AccessClaims, AccessTokenError, verify_access_token};
 use super::signing::{SigningKeyError, SigningKeys, generate};
+use super::verified::VerifiedTokens;
 use crate::store::Store;
 use crate::vault::Cipher;
 
@@ -21,6 +22,7 @@ pub struct KeyRing {
     cipher: Cipher,
     keys: RwLock<Arc<SigningKeys>>,
     last_reload: Mutex<Instant>,
+    verified: VerifiedTokens,
 }
 
 impl KeyRing {
@@ -31,6 +33,7 @@ impl KeyRing {
             cipher,
             keys: RwLock::new(Arc::new(keys)),
             last_reload: Mutex::new(Instant::now()),
+            verified: VerifiedTokens::default(),
         })
     }
 
@@ -54,7 +57,14 @@ impl KeyRing {
         issuer: &str,
         audience: &str,
     ) -> Result<AccessClaims, AccessTokenError> {
-        match verify_access_token(&self.current(), token, issuer, audience) {
+        let now = crate::now_unix();
+        if let Some(claims) = self.verified.get(token, now)
+            && claims.iss == issuer
+            && claims.aud == audience
+        {
+            return Ok(claims);
+        }
+        let result = match verify_access_token(&self.current(), token, issuer, audience) {
             Err(AccessTokenError::UnknownKey) if self.may_reload_on_miss() => {
                 if let Err(e) = self.reload().await {
                     tracing::warn!(error = %e, "signing key reload failed");
@@ -62,7 +72,11 @@ impl KeyRing {
                 verify_access_token(&self.current(), token, issuer, audience)
             }
             other => other,
+        };
+        if let Ok(claims) = &result {
+            self.verified.insert(token, claims, now);
         }
+        result
     }
 
     /// Claims the reload slot: of many requests meeting an unknown `kid` at
@@ -112,6 +126,8 @@ impl KeyRing {
             let (newer, older) = (&pair[0], &pair[1]);
             if now - newer.created_at >= retire_after {
                 self.store.retire_signing_key(&older.kid, now).await?;
+                // Tokens it signed are no longer acceptable, cached or not.
+                self.verified.clear();
                 tracing::info!(kid = %older.kid, "superseded signing key retired");
             }
         }

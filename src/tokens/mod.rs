@@ -6,6 +6,7 @@ pub mod access;
 pub mod keyring;
 pub mod opaque;
 pub mod signing;
+pub mod verified;
 
 pub use access::{AccessClaims, AccessTokenError};
 pub use keyring::KeyRing;
