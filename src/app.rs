@@ -56,12 +56,11 @@ impl AppState {
         config: Config,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<AppState, StartError> {
-        for tool in crate::mcp::tools::TOOLS {
-            let scope =
-                crate::mcp::tools::required_scope(tool).expect("every tool declares a scope");
-            if !config.scopes.names().contains(&scope) {
-                return Err(StartError::ToolScope(scope));
-            }
+        if let Some((_, scope)) = crate::mcp::tools::TOOLS
+            .iter()
+            .find(|(_, scope)| !config.scopes.names().contains(scope))
+        {
+            return Err(StartError::ToolScope(scope));
         }
         if plain_http_off_loopback(&config.public_url) {
             tracing::warn!(

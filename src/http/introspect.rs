@@ -52,7 +52,7 @@ async fn describe(state: &AppState, token: &str) -> Result<Option<Value>, AppErr
         .verify(token, &state.config.public_url, &state.config.mcp_url())
         .await
     {
-        if !grant_live(state, &claims.grant_id).await? {
+        if live_grant_user(state, &claims.grant_id).await?.is_none() {
             return Ok(None);
         }
         return Ok(Some(json!({
@@ -71,14 +71,12 @@ async fn describe(state: &AppState, token: &str) -> Result<Option<Value>, AppErr
     let Some(row) = state.store.get_refresh_token(&hash_secret(token)).await? else {
         return Ok(None);
     };
-    if row.used_at.is_some() || now >= row.expires_at || !grant_live(state, &row.grant_id).await? {
+    if row.used_at.is_some() || now >= row.expires_at {
         return Ok(None);
     }
-    let sub = state
-        .store
-        .grant_status(&row.grant_id)
-        .await?
-        .map(|g| g.user_id);
+    let Some(sub) = live_grant_user(state, &row.grant_id).await? else {
+        return Ok(None);
+    };
     Ok(Some(json!({
         "active": true,
         "token_type": "refresh_token",
@@ -92,10 +90,12 @@ async fn describe(state: &AppState, token: &str) -> Result<Option<Value>, AppErr
     })))
 }
 
-async fn grant_live(state: &AppState, grant_id: &str) -> Result<bool, AppError> {
+/// The grant's user, if the grant exists and is not revoked.
+async fn live_grant_user(state: &AppState, grant_id: &str) -> Result<Option<String>, AppError> {
     Ok(state
         .store
         .grant_status(grant_id)
         .await?
-        .is_some_and(|g| !g.revoked))
+        .filter(|g| !g.revoked)
+        .map(|g| g.user_id))
 }

@@ -55,10 +55,12 @@ pub async fn token(
             );
         }
     };
-    state
-        .store
-        .touch_client(&client.client_id, crate::now_unix())
-        .await?;
+    // `last_used_at` only needs minute precision (it drives expiry of unused
+    // registrations): skip the write when the loaded row is fresh enough.
+    let now = crate::now_unix();
+    if client.last_used_at.is_none_or(|t| t < now - 60) {
+        state.store.touch_client(&client.client_id, now).await?;
+    }
     let mut response = Json(response).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -52,6 +52,18 @@ type LinkRow = (
     i64,
 );
 
+type UserTuple = (String, String, String, String);
+const USER_COLUMNS: &str = "id, provider, subject, login";
+
+fn user_from((id, provider, subject, login): UserTuple) -> UserRow {
+    UserRow {
+        id,
+        provider,
+        subject,
+        login,
+    }
+}
+
 /// A grant and whether it may still be honoured.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GrantStatus {
@@ -189,32 +201,22 @@ impl Store {
         provider: &str,
         subject: &str,
     ) -> Result<Option<UserRow>, StoreError> {
-        let row: Option<(String, String, String, String)> = sqlx::query_as(
-            "SELECT id, provider, subject, login FROM users WHERE provider = $1 AND subject = $2",
-        )
+        let row: Option<UserTuple> = sqlx::query_as(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE provider = $1 AND subject = $2"
+        ))
         .bind(provider)
         .bind(subject)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|(id, provider, subject, login)| UserRow {
-            id,
-            provider,
-            subject,
-            login,
-        }))
+        Ok(row.map(user_from))
     }
 
     pub async fn get_user(&self, user_id: &str) -> Result<Option<UserRow>, StoreError> {
-        let row: Option<(String, String, String, String)> =
-            sqlx::query_as("SELECT id, provider, subject, login FROM users WHERE id = $1")
+        let row: Option<UserTuple> =
+            sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
                 .bind(user_id)
                 .fetch_optional(&self.pool)
                 .await?;
-        Ok(row.map(|(id, provider, subject, login)| UserRow {
-            id,
-            provider,
-            subject,
-            login,
-        }))
+        Ok(row.map(user_from))
     }
 }

@@ -93,15 +93,11 @@ async fn another_client_needs_its_own_consent() {
     let approved = register(&broker.url).await;
     let session = first_sign_in(&broker.url, &approved).await;
     // A different redirect URI makes a different (public) registration.
-    let other: serde_json::Value = http()
-        .post(format!("{}/register", broker.url))
-        .json(&serde_json::json!({"redirect_uris": [REDIRECT_URI, "http://127.0.0.1:9/cb"], "token_endpoint_auth_method": "none", "grant_types": ["authorization_code", "refresh_token"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let other = crate::support::oauth_client::register_metadata(
+        &broker.url,
+        serde_json::json!({"redirect_uris": [REDIRECT_URI, "http://127.0.0.1:9/cb"], "token_endpoint_auth_method": "none", "grant_types": ["authorization_code", "refresh_token"]}),
+    )
+    .await;
     let other = crate::support::oauth_client::Client {
         client_id: other["client_id"].as_str().unwrap().into(),
     };

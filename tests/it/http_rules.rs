@@ -122,19 +122,16 @@ fn assert_error_redirect(url: &str, broker: &str, error: &str) {
 
 /// Registers a public client with these redirect URIs.
 async fn register_with(broker: &str, redirect_uris: &[&str]) -> Client {
-    let response = http()
-        .post(format!("{broker}/register"))
-        .json(&json!({
+    let body = oauth_client::register_metadata(
+        broker,
+        json!({
             "client_name": "http-rules",
             "redirect_uris": redirect_uris,
             "grant_types": ["authorization_code", "refresh_token"],
             "token_endpoint_auth_method": "none",
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
-    let body: Value = response.json().await.unwrap();
+        }),
+    )
+    .await;
     Client {
         client_id: body["client_id"].as_str().unwrap().to_string(),
     }
@@ -211,9 +208,7 @@ async fn tokens(response: reqwest::Response) -> Value {
 }
 
 fn initialize() -> Value {
-    json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {},
-        "clientInfo": {"name": "http-rules", "version": "0"}}})
+    oauth_client::initialize_request("2025-06-18")
 }
 
 /// `POST /mcp` with an `initialize`: the status and the `WWW-Authenticate`.
@@ -757,15 +752,11 @@ async fn nul_bytes_are_client_errors_on_both_databases() {
         )
         .await;
         assert_eq!(token.status(), 400, "{:?}", db.kind);
-        let registered: Value = http()
-            .post(format!("{url}/register"))
-            .json(&json!({"client_name": "a\u{0}b", "redirect_uris": [REDIRECT_URI], "token_endpoint_auth_method": "none"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let registered = oauth_client::register_metadata(
+            url,
+            json!({"client_name": "a\u{0}b", "redirect_uris": [REDIRECT_URI], "token_endpoint_auth_method": "none"}),
+        )
+        .await;
         assert_eq!(registered["client_name"], "ab", "{:?}", db.kind);
         let client = Client {
             client_id: registered["client_id"].as_str().unwrap().into(),

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::support::oauth_client::{call_tool, http, mcp_post, sign_in};
+use crate::support::oauth_client::{call_tool, http, initialize_request, mcp_post, sign_in};
 use crate::support::{FakeGithub, Mode, TestDb, start_broker};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -45,8 +45,7 @@ async fn tools_list_names_the_github_tools() {
         &broker.mcp_url(),
         Some(&session.access_token),
         None,
-        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-            "protocolVersion": "2025-03-26", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}}),
+        initialize_request("2025-03-26"),
     )
     .await;
     let sid = headers
@@ -115,8 +114,7 @@ async fn foreign_host_header_is_refused_against_dns_rebinding() {
         .bearer_auth(&session.access_token)
         .header("Host", "evil.example")
         .header("Accept", "application/json, text/event-stream")
-        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}}))
+        .json(&initialize_request("2025-06-18"))
         .send()
         .await
         .unwrap();
@@ -139,8 +137,17 @@ async fn tool_uses_the_mapped_upstream_token_never_ours() {
     )
     .await;
     assert_eq!(result["isError"], json!(false), "{result}");
-    assert_eq!(fake.counters().api_unauthorized, 0);
-    assert!(!fake.issued_secrets().contains(&session.access_token));
+    // GitHub saw only tokens it issued (identity at sign-in, then the tool),
+    // never the MCP client's token.
+    let seen = fake.api_tokens_seen();
+    let issued = fake.issued_secrets();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(
+        seen.iter()
+            .all(|t| issued.contains(t) && t.starts_with("gho_")),
+        "{seen:?}"
+    );
+    assert!(!seen.contains(&session.access_token));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -192,8 +199,7 @@ async fn an_mcp_session_is_usable_only_by_the_user_who_opened_it() {
     let alice = sign_in(&broker.url).await;
     fake.set_user("mallory-fixture", 666);
     let mallory = sign_in(&broker.url).await;
-    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}});
+    let init = initialize_request("2025-06-18");
     let (_, headers, _) = mcp_post(&broker.mcp_url(), Some(&alice.access_token), None, init).await;
     let sid = headers["mcp-session-id"].to_str().unwrap().to_string();
     let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});

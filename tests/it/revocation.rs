@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::support::oauth_client::{Session, http, mcp_status, sign_in};
+use crate::support::oauth_client::{Session, http, mcp_status, register_metadata, sign_in};
 use crate::support::{FakeGithub, Mode, TestBroker, TestDb};
 
 async fn post_form(url: String, form: &[(&str, &str)]) -> reqwest::Response {
@@ -97,15 +97,11 @@ async fn revoking_an_access_token_revokes_its_grant() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_client_cannot_revoke_a_token_it_does_not_hold() {
     let (_db, _fake, broker, session) = setup().await;
-    let other: Value = http()
-        .post(format!("{}/register", broker.url))
-        .json(&json!({"client_name": "other", "redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": "none"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let other = register_metadata(
+        &broker.url,
+        json!({"client_name": "other", "redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": "none"}),
+    )
+    .await;
     let other_id = other["client_id"].as_str().unwrap();
     assert_ne!(other_id, session.client.client_id);
     let response = post_form(
@@ -180,15 +176,11 @@ async fn introspection_is_only_for_pre_registered_confidential_clients() {
     .await;
     assert_eq!(public.status(), 400);
     // A confidential client anyone could register is refused too.
-    let registered: Value = http()
-        .post(format!("{}/register", broker.url))
-        .json(&json!({"redirect_uris": ["https://x.example/cb"], "token_endpoint_auth_method": "client_secret_basic"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let registered = register_metadata(
+        &broker.url,
+        json!({"redirect_uris": ["https://x.example/cb"], "token_endpoint_auth_method": "client_secret_basic"}),
+    )
+    .await;
     let self_registered = http()
         .post(format!("{}/introspect", broker.url))
         .basic_auth(

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::support::db::Kind;
-use crate::support::oauth_client::{http, sign_in, token_request};
+use crate::support::oauth_client::{sign_in, token_request};
 use crate::support::{FakeGithub, Mode, TestDb, start_broker};
 
 const TABLES: &[&str] = &[
@@ -57,15 +57,11 @@ async fn no_token_code_or_secret_is_stored_in_plaintext() {
         .json()
         .await
         .unwrap();
-        let registered: Value = http()
-            .post(format!("{}/register", broker.url))
-            .json(&json!({"redirect_uris": ["https://app.example/cb"], "token_endpoint_auth_method": "client_secret_post"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let registered = crate::support::oauth_client::register_metadata(
+            &broker.url,
+            json!({"redirect_uris": ["https://app.example/cb"], "token_endpoint_auth_method": "client_secret_post"}),
+        )
+        .await;
 
         let mut secrets = fake.issued_secrets();
         assert!(
@@ -98,7 +94,7 @@ async fn no_token_code_or_secret_is_stored_in_plaintext() {
             .state
             .vault
             .access_token(
-                &first_grant(&broker).await,
+                &grant_of(&session.access_token),
                 "github",
                 mcp_broker::now_unix(),
             )
@@ -108,8 +104,15 @@ async fn no_token_code_or_secret_is_stored_in_plaintext() {
     }
 }
 
-async fn first_grant(broker: &crate::support::TestBroker) -> String {
-    let rows = broker.state.store.dump_table_text("grants").await.unwrap();
-    // The first text column of the first row is the grant id.
-    rows[0].clone()
+/// The grant our access token was issued under (its `grant_id` claim).
+fn grant_of(access_token: &str) -> String {
+    use base64::Engine;
+    let payload = access_token.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    claims["grant_id"].as_str().unwrap().to_string()
 }

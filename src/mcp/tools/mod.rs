@@ -3,14 +3,16 @@
 
 pub mod github;
 
-/// Every tool we serve.
-pub const TOOLS: &[&str] = &["github_whoami", "github_list_repos"];
+/// Every tool we serve, with the broker scope it requires.
+pub const TOOLS: &[(&str, &str)] = &[
+    ("github_whoami", "profile"),
+    ("github_list_repos", "repo:read"),
+];
 
 /// The broker scope a tool requires; `None` for names we do not serve.
 pub fn required_scope(tool: &str) -> Option<&'static str> {
-    match tool {
-        "github_whoami" => Some("profile"),
-        "github_list_repos" => Some("repo:read"),
-        _ => None,
-    }
+    TOOLS
+        .iter()
+        .find(|(name, _)| *name == tool)
+        .map(|(_, scope)| *scope)
 }

@@ -58,6 +58,8 @@ struct FakeState {
     last_scope: Option<String>,
     /// Who `GET /user` says is signed in (login, id).
     user: (String, i64),
+    /// Every token the REST API was called with, in order.
+    api_tokens: Vec<String>,
     counters: Counters,
     seq: u64,
 }
@@ -78,6 +80,7 @@ impl FakeGithub {
             issued: Vec::new(),
             last_scope: None,
             user: (LOGIN.to_string(), USER_ID),
+            api_tokens: Vec::new(),
             counters: Counters::default(),
             seq: 0,
         }));
@@ -102,6 +105,11 @@ impl FakeGithub {
     /// The `scope` parameter of the last authorization request.
     pub fn last_authorize_scope(&self) -> Option<String> {
         self.state.lock().unwrap().last_scope.clone()
+    }
+
+    /// Every token the REST API was called with.
+    pub fn api_tokens_seen(&self) -> Vec<String> {
+        self.state.lock().unwrap().api_tokens.clone()
     }
 
     /// Every token and code this fake issued.
@@ -369,6 +377,7 @@ fn check_api(s: &mut FakeState, headers: &HeaderMap) -> Option<Response> {
                 .or_else(|| v.strip_prefix("token "))
         })
         .unwrap_or_default();
+    s.api_tokens.push(token.to_string());
     match s.access_tokens.get(token) {
         Some(None) => None,
         Some(Some(exp)) if *exp > now() => None,

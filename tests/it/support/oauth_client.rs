@@ -21,23 +21,32 @@ pub struct Client {
 }
 
 pub async fn register(broker: &str) -> Client {
-    let response = http()
-        .post(format!("{broker}/register"))
-        .json(&json!({
+    let body = register_metadata(
+        broker,
+        json!({
             "client_name": "rust-test-client",
             "redirect_uris": [REDIRECT_URI],
             "grant_types": ["authorization_code", "refresh_token"],
             "response_types": ["code"],
             "token_endpoint_auth_method": "none",
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
-    let body: Value = response.json().await.unwrap();
+        }),
+    )
+    .await;
     Client {
         client_id: body["client_id"].as_str().unwrap().to_string(),
     }
+}
+
+/// Registers `metadata` (RFC 7591), expecting 201; returns the answer.
+pub async fn register_metadata(broker: &str, metadata: Value) -> Value {
+    let response = http()
+        .post(format!("{broker}/register"))
+        .json(&metadata)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201, "registration");
+    response.json().await.unwrap()
 }
 
 pub struct Pkce {
@@ -282,15 +291,8 @@ pub async fn mcp_post(
 
 /// initialize + initialized + tools/call; returns the tool result.
 pub async fn call_tool(mcp_url: &str, token: &str, name: &str, arguments: Value) -> Value {
-    let (status, headers, _) = mcp_post(
-        mcp_url,
-        Some(token),
-        None,
-        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-            "protocolVersion": "2025-06-18", "capabilities": {},
-            "clientInfo": {"name": "rust-test", "version": "0"}}}),
-    )
-    .await;
+    let (status, headers, _) =
+        mcp_post(mcp_url, Some(token), None, initialize_request("2025-06-18")).await;
     assert_eq!(status, 200, "initialize");
     let session = headers
         .get("mcp-session-id")
@@ -316,8 +318,14 @@ pub async fn call_tool(mcp_url: &str, token: &str, name: &str, arguments: Value)
 /// The HTTP status of an MCP `initialize` with this bearer token: 200 while
 /// the token and its grant are good, 401 once they are not.
 pub async fn mcp_status(mcp_url: &str, token: &str) -> u16 {
-    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {},
-        "clientInfo": {"name": "rust-test", "version": "0"}}});
-    mcp_post(mcp_url, Some(token), None, init).await.0
+    mcp_post(mcp_url, Some(token), None, initialize_request("2025-06-18"))
+        .await
+        .0
+}
+
+/// A JSON-RPC `initialize` for the given protocol version.
+pub fn initialize_request(protocol_version: &str) -> Value {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": protocol_version, "capabilities": {},
+        "clientInfo": {"name": "rust-test", "version": "0"}}})
 }
