@@ -120,6 +120,11 @@ fn assert_error_redirect(url: &str, broker: &str, error: &str) {
     assert_eq!(query_param(url, "code"), None, "{url}");
 }
 
+/// The consent page of a fresh authorization request by `client`.
+async fn consent_for(broker: &str, client: &Client) -> oauth_client::ConsentPage {
+    open_consent(&oauth_client::authorize_url(broker, client, &pkce(), STATE)).await
+}
+
 /// Registers a public client with these redirect URIs.
 async fn register_with(broker: &str, redirect_uris: &[&str]) -> Client {
     let body = oauth_client::register_metadata(
@@ -410,13 +415,7 @@ async fn consent_requires_the_matching_csrf_cookie() {
     let env = start().await;
     let broker = &env.broker.url;
     let client = register(broker).await;
-    let page = open_consent(&oauth_client::authorize_url(
-        broker,
-        &client,
-        &pkce(),
-        STATE,
-    ))
-    .await;
+    let page = consent_for(broker, &client).await;
     let (cookie_name, _) = page.cookie.split_once('=').unwrap();
     let other_cookie = format!("{cookie_name}={}", oauth_client::pkce().challenge);
 
@@ -438,13 +437,7 @@ async fn consent_page_cannot_be_framed_and_its_cookie_is_httponly_samesite_lax()
     let env = start().await;
     let broker = &env.broker.url;
     let client = register(broker).await;
-    let page = open_consent(&oauth_client::authorize_url(
-        broker,
-        &client,
-        &pkce(),
-        STATE,
-    ))
-    .await;
+    let page = consent_for(broker, &client).await;
     let value = |name| {
         page.headers
             .get(name)
@@ -467,13 +460,7 @@ async fn consent_deny_redirects_access_denied_with_state_and_iss() {
     let env = start().await;
     let broker = &env.broker.url;
     let client = register(broker).await;
-    let page = open_consent(&oauth_client::authorize_url(
-        broker,
-        &client,
-        &pkce(),
-        STATE,
-    ))
-    .await;
+    let page = consent_for(broker, &client).await;
     let response = submit_consent(broker, &page, "deny", Some(&page.cookie)).await;
     assert_eq!(response.status(), 303);
     assert_error_redirect(&location(&response), broker, "access_denied");
@@ -519,13 +506,7 @@ async fn upstream_state_is_single_use() {
     let env = start().await;
     let broker = &env.broker.url;
     let client = register(broker).await;
-    let page = open_consent(&oauth_client::authorize_url(
-        broker,
-        &client,
-        &pkce(),
-        STATE,
-    ))
-    .await;
+    let page = consent_for(broker, &client).await;
     let approved = submit_consent(broker, &page, "approve", Some(&page.cookie)).await;
     assert_eq!(approved.status(), 303);
     let at_github = get(&location(&approved)).await;
@@ -549,13 +530,7 @@ async fn upstream_token_error_redirects_access_denied_without_a_grant() {
     let env = start().await;
     let broker = &env.broker.url;
     let client = register(broker).await;
-    let page = open_consent(&oauth_client::authorize_url(
-        broker,
-        &client,
-        &pkce(),
-        STATE,
-    ))
-    .await;
+    let page = consent_for(broker, &client).await;
     let approved = submit_consent(broker, &page, "approve", Some(&page.cookie)).await;
     let upstream_state = query_param(&location(&approved), "state").expect("an upstream state");
 
@@ -677,13 +652,7 @@ async fn upstream_response_at_another_providers_callback_is_refused_as_mix_up() 
     )
     .await;
     let client = register(&broker.url).await;
-    let page = open_consent(&oauth_client::authorize_url(
-        &broker.url,
-        &client,
-        &pkce(),
-        "s",
-    ))
-    .await;
+    let page = consent_for(&broker.url, &client).await;
     let approved = submit_consent(&broker.url, &page, "approve", Some(&page.cookie)).await;
     // The browser went to `github`; its answer is replayed at `ghes`.
     let at_github = http().get(location(&approved)).send().await.unwrap();
@@ -707,13 +676,7 @@ async fn upstream_callback_in_another_browser_is_refused() {
     let env = start().await;
     let broker = &env.broker.url;
     let client = register(broker).await;
-    let page = open_consent(&oauth_client::authorize_url(
-        broker,
-        &client,
-        &pkce(),
-        STATE,
-    ))
-    .await;
+    let page = consent_for(broker, &client).await;
     let approved = submit_consent(broker, &page, "approve", Some(&page.cookie)).await;
     let at_github = get(&location(&approved)).await;
     let callback = location(&at_github);
