@@ -126,32 +126,18 @@ async fn approve_in_browser(authorize_url: String, broker: String, callback: Str
     assert_eq!(response.status(), 303, "consent POST");
     // The browser keeps the cookie binding it to the upstream leg.
     let flow = crate::support::oauth_client::flow_cookie(&response);
-    let mut next = location(&response);
-    for _ in 0..5 {
-        if next.starts_with(&format!("{callback}?")) {
-            let response = http().get(&next).send().await.unwrap();
-            assert_eq!(
-                response.status(),
-                200,
-                "the suite's callback server at {next}"
-            );
-            return;
-        }
-        let response = http()
-            .get(&next)
-            .header(reqwest::header::COOKIE, &flow)
-            .send()
-            .await
-            .unwrap();
-        assert!(
-            response.status().is_redirection(),
-            "HTTP {} at {next}: {}",
-            response.status(),
-            response.text().await.unwrap()
-        );
-        next = location(&response);
-    }
-    panic!("too many redirects");
+    let last = crate::support::oauth_client::follow_until(
+        location(&response),
+        &flow,
+        &format!("{callback}?"),
+    )
+    .await;
+    let delivered = http().get(&last).send().await.unwrap();
+    assert_eq!(
+        delivered.status(),
+        200,
+        "the suite's callback server at {last}"
+    );
 }
 
 fn panic_message(error: tokio::task::JoinError) -> String {

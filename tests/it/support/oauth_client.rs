@@ -169,9 +169,14 @@ pub fn flow_cookie(response: &reqwest::Response) -> String {
 /// Follows `Location`s (GET, redirects off) until one leaves for the client's
 /// redirect URI; returns that final URL. The browser's `cookie` goes with
 /// each hop (the fake GitHub ignores it; our callback needs it).
-pub async fn follow_to_client(mut next: String, cookie: &str) -> String {
+pub async fn follow_to_client(next: String, cookie: &str) -> String {
+    follow_until(next, cookie, REDIRECT_URI).await
+}
+
+/// Follows `Location`s until one starts with `stop`; returns it unvisited.
+pub async fn follow_until(mut next: String, cookie: &str, stop: &str) -> String {
     for _ in 0..5 {
-        if next.starts_with(REDIRECT_URI) {
+        if next.starts_with(stop) {
             return next;
         }
         let response = http()
