@@ -2,6 +2,7 @@
 
 use serde_json::Value;
 
+use super::provider::TokenAuthMethod;
 use super::token_response::parse_token_response;
 use super::{Provider, UpstreamError, UpstreamTokens};
 
@@ -35,6 +36,9 @@ pub fn authorize_url(
             q.append_pair("code_challenge", challenge)
                 .append_pair("code_challenge_method", "S256");
         }
+        for (k, v) in &provider.extra_authorize_params {
+            q.append_pair(k, v);
+        }
     }
     url.into()
 }
@@ -51,15 +55,54 @@ pub async fn exchange_code(
         ("grant_type", "authorization_code"),
         ("code", code),
         ("redirect_uri", redirect_uri),
-        ("client_id", provider.client_id.as_str()),
-        ("client_secret", provider.client_secret.as_str()),
     ];
     if let Some(verifier) = pkce_verifier {
         form.push(("code_verifier", verifier));
     }
-    let response = http
+    token_request(http, provider, form).await
+}
+
+/// Trades a refresh token for new tokens (RFC 6749 §6). One attempt: the
+/// vault decides about retries, because a rotating provider may have
+/// consumed the refresh token even when its answer never arrived.
+pub async fn refresh_tokens(
+    http: &reqwest::Client,
+    provider: &Provider,
+    refresh_token: &str,
+) -> Result<UpstreamTokens, UpstreamError> {
+    let form = vec![
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token),
+    ];
+    token_request(http, provider, form).await
+}
+
+/// A POST to the token endpoint with the provider's client authentication
+/// and extra parameters.
+async fn token_request(
+    http: &reqwest::Client,
+    provider: &Provider,
+    mut form: Vec<(&str, &str)>,
+) -> Result<UpstreamTokens, UpstreamError> {
+    for (k, v) in &provider.extra_token_params {
+        form.push((k.as_str(), v.as_str()));
+    }
+    let mut request = http
         .post(&provider.token_url)
-        .header(reqwest::header::ACCEPT, "application/json")
+        .header(reqwest::header::ACCEPT, "application/json");
+    match provider.token_endpoint_auth_method {
+        TokenAuthMethod::ClientSecretPost => {
+            form.push(("client_id", provider.client_id.as_str()));
+            form.push(("client_secret", provider.client_secret.as_str()));
+        }
+        TokenAuthMethod::ClientSecretBasic => {
+            request = request.basic_auth(
+                form_encode(&provider.client_id),
+                Some(form_encode(&provider.client_secret)),
+            );
+        }
+    }
+    let response = request
         .form(&form)
         .send()
         .await
@@ -72,6 +115,11 @@ pub async fn exchange_code(
         .map(str::to_owned);
     let body = read_limited(response).await?;
     parse_token_response(status, content_type.as_deref(), &body)
+}
+
+/// RFC 6749 §2.3.1: Basic credentials are form-urlencoded first.
+fn form_encode(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
 /// Reads the userinfo document (GitHub: `GET /user`).

@@ -3,7 +3,7 @@
 //! test's fake GitHub). Secrets are `${ENV_VAR}` references, never literals in
 //! the repository.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use serde::Deserialize;
@@ -13,14 +13,24 @@ use serde::Deserialize;
 struct ProviderFile {
     id: String,
     display_name: String,
-    #[serde(default = "default_kind")]
-    kind: String,
-    authorize_url: String,
-    token_url: String,
+    #[serde(default)]
+    kind: ProviderKind,
+    /// OIDC only: the issuer whose discovery document names the endpoints.
+    #[serde(default)]
+    issuer: Option<String>,
+    #[serde(default)]
+    authorize_url: Option<String>,
+    #[serde(default)]
+    token_url: Option<String>,
+    #[serde(default)]
+    revocation_url: Option<String>,
     api_base_url: String,
-    userinfo_url: String,
+    #[serde(default)]
+    userinfo_url: Option<String>,
     client_id: String,
     client_secret: String,
+    #[serde(default)]
+    token_endpoint_auth_method: TokenAuthMethod,
     #[serde(default)]
     scopes: Vec<String>,
     #[serde(default = "default_separator")]
@@ -28,17 +38,103 @@ struct ProviderFile {
     #[serde(default = "default_true")]
     pkce: bool,
     #[serde(default)]
+    extra_authorize_params: BTreeMap<String, String>,
+    #[serde(default)]
+    extra_token_params: BTreeMap<String, String>,
+    #[serde(default)]
     identity: IdentityFields,
+    #[serde(default)]
+    refresh: RefreshPolicy,
+    #[serde(default)]
+    revocation_style: RevocationStyle,
 }
 
-fn default_kind() -> String {
-    "oauth2".into()
-}
 fn default_separator() -> String {
     " ".into()
 }
 fn default_true() -> bool {
     true
+}
+
+/// `oauth2`: every endpoint in the file. `oidc`: an issuer with discovery,
+/// and an id_token checked on sign-in.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    #[default]
+    Oauth2,
+    Oidc,
+}
+
+/// How we authenticate to the provider's token endpoint.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenAuthMethod {
+    /// `client_id` and `client_secret` in the form body (GitHub's way).
+    #[default]
+    ClientSecretPost,
+    /// HTTP Basic with the form-urlencoded id and secret (RFC 6749 §2.3.1).
+    ClientSecretBasic,
+}
+
+/// How an upstream grant is revoked when ours is.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RevocationStyle {
+    /// The provider offers no revocation: we only delete our copy.
+    #[default]
+    None,
+    /// RFC 7009 at `revocation_url`, with the refresh token when we hold one
+    /// (which revokes the whole upstream grant) else the access token.
+    Rfc7009,
+    /// GitHub's `DELETE {api_base_url}/applications/{client_id}/grant` with
+    /// Basic auth (client id and secret) and the access token in the body.
+    Github,
+}
+
+/// What the provider does on refresh, and how to read its failures.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RefreshPolicy {
+    /// The provider issues a new refresh token on every refresh and the old
+    /// one dies (GitHub Apps, Microsoft, GitLab). When false and an answer
+    /// carries no refresh token, the stored one is kept.
+    pub rotates_refresh_token: bool,
+    /// Refresh this long before the access token expires, so a token never
+    /// dies in flight.
+    pub expiry_buffer_secs: i64,
+    /// Lifetime to assume when a token answer has no `expires_in`; unset
+    /// means such a token lives until revoked (GitHub OAuth Apps).
+    pub assumed_lifetime_secs: Option<i64>,
+    /// Token-endpoint `error` codes after which the refresh token is dead:
+    /// the link needs the user to sign in again.
+    pub permanent_errors: Vec<String>,
+    /// Codes worth retrying later; the stored token is left as it is. Codes
+    /// in neither list count as permanent: an OAuth error answer is the
+    /// provider refusing the request, not failing to handle it.
+    pub transient_errors: Vec<String>,
+}
+
+impl Default for RefreshPolicy {
+    fn default() -> Self {
+        RefreshPolicy {
+            rotates_refresh_token: false,
+            expiry_buffer_secs: 60,
+            assumed_lifetime_secs: None,
+            permanent_errors: [
+                "invalid_grant",
+                "invalid_client",
+                "unauthorized_client",
+                "bad_refresh_token",
+                "incorrect_client_credentials",
+            ]
+            .map(String::from)
+            .to_vec(),
+            transient_errors: ["temporarily_unavailable", "server_error", "slow_down"]
+                .map(String::from)
+                .to_vec(),
+        }
+    }
 }
 
 /// Which fields of the userinfo document identify the user.
@@ -49,6 +145,8 @@ pub struct IdentityFields {
     pub subject: String,
     #[serde(default = "default_login")]
     pub login: String,
+    #[serde(default)]
+    pub email: Option<String>,
 }
 
 fn default_subject() -> String {
@@ -63,31 +161,42 @@ impl Default for IdentityFields {
         IdentityFields {
             subject: default_subject(),
             login: default_login(),
+            email: None,
         }
     }
 }
 
-/// A provider ready to use: references resolved, URLs checked.
+/// A provider ready to use: references resolved, URLs checked. For `oidc`
+/// providers, endpoints the file leaves out are empty until discovery.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Provider {
     pub id: String,
     pub display_name: String,
+    pub kind: ProviderKind,
+    pub issuer: Option<String>,
     pub authorize_url: String,
     pub token_url: String,
+    pub revocation_url: Option<String>,
     pub api_base_url: String,
     pub userinfo_url: String,
     pub client_id: String,
     pub client_secret: String,
+    pub token_endpoint_auth_method: TokenAuthMethod,
     pub scopes: Vec<String>,
     pub scope_separator: String,
     pub pkce: bool,
+    pub extra_authorize_params: BTreeMap<String, String>,
+    pub extra_token_params: BTreeMap<String, String>,
     pub identity: IdentityFields,
+    pub refresh: RefreshPolicy,
+    pub revocation_style: RevocationStyle,
 }
 
 impl std::fmt::Debug for Provider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Provider")
             .field("id", &self.id)
+            .field("kind", &self.kind)
             .field("authorize_url", &self.authorize_url)
             .field("token_url", &self.token_url)
             .field("client_id", &self.client_id)
@@ -192,46 +301,109 @@ pub fn parse_provider(
             file.id
         ));
     }
-    if file.kind != "oauth2" {
-        return Err(format!(
-            "`kind` {:?} is not supported yet (use \"oauth2\")",
-            file.kind
-        ));
-    }
     let mut missing = BTreeSet::new();
     let mut resolve = |key: &str, value: &str| -> Result<String, String> {
         interpolate(value, env, &mut missing).map_err(|m| format!("`{key}`: {m}"))
     };
-    let authorize_url = resolve("authorize_url", &file.authorize_url)?;
-    let token_url = resolve("token_url", &file.token_url)?;
+    let issuer = file
+        .issuer
+        .as_deref()
+        .map(|v| resolve("issuer", v))
+        .transpose()?;
+    let authorize_url = file
+        .authorize_url
+        .as_deref()
+        .map(|v| resolve("authorize_url", v))
+        .transpose()?;
+    let token_url = file
+        .token_url
+        .as_deref()
+        .map(|v| resolve("token_url", v))
+        .transpose()?;
+    let revocation_url = file
+        .revocation_url
+        .as_deref()
+        .map(|v| resolve("revocation_url", v))
+        .transpose()?;
+    let userinfo_url = file
+        .userinfo_url
+        .as_deref()
+        .map(|v| resolve("userinfo_url", v))
+        .transpose()?;
     let api_base_url = resolve("api_base_url", &file.api_base_url)?;
-    let userinfo_url = resolve("userinfo_url", &file.userinfo_url)?;
     let client_id = resolve("client_id", &file.client_id)?;
     let client_secret = resolve("client_secret", &file.client_secret)?;
+    let mut extra = |key: &str, map: &BTreeMap<String, String>| {
+        map.iter()
+            .map(|(k, v)| Ok((k.clone(), resolve(&format!("{key}.{k}"), v)?)))
+            .collect::<Result<BTreeMap<_, _>, String>>()
+    };
+    let extra_authorize_params = extra("extra_authorize_params", &file.extra_authorize_params)?;
+    let extra_token_params = extra("extra_token_params", &file.extra_token_params)?;
     if !missing.is_empty() {
         return Ok(Err((file.id, missing.into_iter().collect())));
     }
+    match file.kind {
+        ProviderKind::Oauth2 => {
+            for (key, value) in [
+                ("authorize_url", &authorize_url),
+                ("token_url", &token_url),
+                ("userinfo_url", &userinfo_url),
+            ] {
+                if value.is_none() {
+                    return Err(format!("`{key}` is required for kind \"oauth2\""));
+                }
+            }
+        }
+        ProviderKind::Oidc => {
+            if issuer.is_none() {
+                return Err("`issuer` is required for kind \"oidc\"".into());
+            }
+        }
+    }
     for (key, value) in [
+        ("issuer", &issuer),
         ("authorize_url", &authorize_url),
         ("token_url", &token_url),
-        ("api_base_url", &api_base_url),
+        ("revocation_url", &revocation_url),
+        ("api_base_url", &Some(api_base_url.clone())),
         ("userinfo_url", &userinfo_url),
     ] {
-        check_url(value).map_err(|m| format!("`{key}`: {m}"))?;
+        if let Some(value) = value {
+            check_url(value).map_err(|m| format!("`{key}`: {m}"))?;
+        }
+    }
+    if file.revocation_style == RevocationStyle::Rfc7009 && revocation_url.is_none() {
+        return Err("`revocation_style = \"rfc7009\"` needs `revocation_url`".into());
+    }
+    let refresh = file.refresh;
+    if refresh.expiry_buffer_secs < 0 || refresh.assumed_lifetime_secs.is_some_and(|s| s <= 0) {
+        return Err(
+            "`refresh.expiry_buffer_secs` must be >= 0 and `refresh.assumed_lifetime_secs` > 0"
+                .into(),
+        );
     }
     Ok(Ok(Provider {
         id: file.id,
         display_name: file.display_name,
-        authorize_url,
-        token_url,
+        kind: file.kind,
+        issuer,
+        authorize_url: authorize_url.unwrap_or_default(),
+        token_url: token_url.unwrap_or_default(),
+        revocation_url,
         api_base_url: api_base_url.trim_end_matches('/').to_string(),
-        userinfo_url,
+        userinfo_url: userinfo_url.unwrap_or_default(),
         client_id,
         client_secret,
+        token_endpoint_auth_method: file.token_endpoint_auth_method,
         scopes: file.scopes,
         scope_separator: file.scope_separator,
         pkce: file.pkce,
+        extra_authorize_params,
+        extra_token_params,
         identity: file.identity,
+        refresh,
+        revocation_style: file.revocation_style,
     }))
 }
 
