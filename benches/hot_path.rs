@@ -6,12 +6,14 @@
 //!
 //! Uses a SQLite file in a temp folder (set BENCH_DATABASE_URL for another).
 
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use mcp_broker::store::{AuthorizationCodeRow, ClientRow, Store, UserRow, new_id};
 use mcp_broker::tokens::access::issue_access_token;
 use mcp_broker::tokens::{AccessClaims, KeyRing};
-use mcp_broker::upstream::UpstreamTokens;
+use mcp_broker::upstream::provider::parse_provider;
+use mcp_broker::upstream::{Provider, ProviderSet, UpstreamTokens};
 use mcp_broker::vault::{Cipher, Vault};
 
 const N: u32 = 5_000;
@@ -23,6 +25,20 @@ fn report(what: &str, started: Instant, n: u32) {
         per.as_secs_f64() * 1e6,
         1.0 / per.as_secs_f64()
     );
+}
+
+fn bench_provider() -> Provider {
+    let text = r#"
+id = "github"
+display_name = "GitHub"
+authorize_url = "http://127.0.0.1:9/authorize"
+token_url = "http://127.0.0.1:9/token"
+api_base_url = "http://127.0.0.1:9"
+userinfo_url = "http://127.0.0.1:9/user"
+client_id = "bench"
+client_secret = "bench"
+"#;
+    parse_provider(text, &|_| None).unwrap().unwrap()
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -37,7 +53,17 @@ async fn main() {
     let keys = KeyRing::load(store.clone(), cipher.clone(), now)
         .await
         .unwrap();
-    let vault = Vault::new(store.clone(), cipher.clone());
+    let providers = Arc::new(ProviderSet {
+        providers: vec![bench_provider()],
+        skipped: Vec::new(),
+    });
+    let vault = Vault::new(
+        store.clone(),
+        cipher.clone(),
+        reqwest::Client::new(),
+        providers.clone(),
+        Duration::from_secs(15),
+    );
 
     // One grant with a sealed GitHub token, as a sign-in leaves it.
     let client_id = new_id();
@@ -65,7 +91,7 @@ async fn main() {
         refresh_token_expires_in: None,
         scopes: vec!["repo".into()],
     };
-    let link = vault.seal_new_link(&new_id(), &grant_id, "github", &tokens, now);
+    let link = vault.seal_link(&new_id(), &grant_id, &providers.providers[0], &tokens, now);
     let user = UserRow {
         id: new_id(),
         provider: "github".into(),
@@ -135,15 +161,13 @@ async fn main() {
 
     let started = Instant::now();
     for _ in 0..N {
-        vault.access_token(&grant_id, "github", now).await.unwrap();
+        vault.usable_token(&grant_id, "github", now).await.unwrap();
     }
-    report("upstream token (indexed read + AES-GCM open)", started, N);
+    report("usable upstream token (read + unwrap + open)", started, N);
 
     let started = Instant::now();
     for _ in 0..N {
-        cipher
-            .open(&link.access_token_enc, b"wrong-aad")
-            .unwrap_err();
+        cipher.open(&link.data_key_enc, b"wrong-aad").unwrap_err();
     }
     report("AES-256-GCM open alone (failing tag check)", started, N);
 }

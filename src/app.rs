@@ -13,7 +13,7 @@ use crate::tokens::opaque::hash_secret;
 use crate::tokens::signing::SigningKeyError;
 use crate::upstream::provider::ProviderError;
 use crate::upstream::{ProviderSet, load_providers};
-use crate::vault::key::{KeyError, KeySource, load_encryption_key};
+use crate::vault::key::{KeyError, KeySource, load_cipher};
 use crate::vault::{Cipher, Vault};
 
 /// Everything a request handler may need, cheap to clone.
@@ -56,9 +56,9 @@ impl AppState {
         config: Config,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<AppState, StartError> {
-        if let Some((_, scope)) = crate::mcp::tools::TOOLS
+        if let Some((_, scope, _)) = crate::mcp::tools::TOOLS
             .iter()
-            .find(|(_, scope)| !config.scopes.names().contains(scope))
+            .find(|(_, scope, _)| !config.scopes.names().contains(scope))
         {
             return Err(StartError::ToolScope(scope));
         }
@@ -69,7 +69,7 @@ impl AppState {
                  unencrypted and cookies cannot be Secure. Use https (TLS at a proxy is fine)."
             );
         }
-        let (key, source) = load_encryption_key(&config)?;
+        let (cipher, source) = load_cipher(&config)?;
         match &source {
             KeySource::Configured => {}
             KeySource::GeneratedFile(path) | KeySource::ExistingFile(path) => tracing::warn!(
@@ -82,7 +82,6 @@ impl AppState {
                 "NO ENCRYPTION KEY CONFIGURED: using a throwaway key for an in-memory database"
             ),
         }
-        let cipher = Cipher::new(&key);
         let store = Store::connect(&config.database_url).await?;
         store.migrate().await?;
         sync_configured_clients(&store, &config).await?;
@@ -101,7 +100,16 @@ impl AppState {
                 "no upstream provider is enabled: users cannot sign in until one is"
             );
         }
-        let vault = Vault::new(store.clone(), cipher.clone());
+        let providers = Arc::new(providers);
+        let timeout = std::time::Duration::from_secs(config.upstream_timeout_secs);
+        let http = crate::upstream::http_client(timeout);
+        let vault = Vault::new(
+            store.clone(),
+            cipher.clone(),
+            http.clone(),
+            providers.clone(),
+            timeout,
+        );
         let registration_limiter =
             Arc::new(RateLimiter::per_minute(config.dcr_rate_limit_per_minute));
         Ok(AppState {
@@ -111,9 +119,9 @@ impl AppState {
             store,
             cipher,
             keys: Arc::new(keys),
-            providers: Arc::new(providers),
+            providers,
             vault,
-            http: crate::upstream::http_client(),
+            http,
         })
     }
 }
@@ -236,6 +244,11 @@ fn spawn_maintenance(state: AppState) {
                 Ok(swept) if swept.total() > 0 => tracing::info!(?swept, "expired rows swept"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "sweep of expired rows failed"),
+            }
+            match state.vault.retry_revocations().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(revoked = n, "upstream revocations retried"),
+                Err(e) => tracing::warn!(error = %e, "upstream revocation retry failed"),
             }
             if ttl == 0 {
                 continue;

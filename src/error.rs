@@ -50,6 +50,12 @@ impl From<OAuthError> for AppError {
     }
 }
 
+impl From<crate::vault::VaultError> for AppError {
+    fn from(e: crate::vault::VaultError) -> Self {
+        AppError::internal(e)
+    }
+}
+
 impl From<crate::store::StoreError> for AppError {
     fn from(e: crate::store::StoreError) -> Self {
         AppError::internal(e)

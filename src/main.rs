@@ -38,6 +38,11 @@ enum KeysCommand {
     /// with it within a minute; the old key keeps verifying until the tokens
     /// it signed have expired.
     RotateSigning,
+    /// Re-wrap every stored upstream token's data key (and re-seal the
+    /// signing keys) under the newest key-encryption key in
+    /// `encryption_keys`. Safe while brokers serve, provided every instance
+    /// already has the new key configured. Prints counts.
+    Rotate,
 }
 
 fn main() -> ExitCode {
@@ -63,6 +68,7 @@ fn main() -> ExitCode {
                 .map_err(|e| e.to_string()),
             Command::Migrate => migrate(&config).await,
             Command::Keys(KeysCommand::RotateSigning) => rotate_signing(config).await,
+            Command::Keys(KeysCommand::Rotate) => rotate_keks(config).await,
         }
     });
     match result {
@@ -94,6 +100,37 @@ async fn rotate_signing(config: Config) -> Result<(), String> {
     println!("new signing key {kid}; previous keys stay published until their tokens expire");
     store.close().await;
     Ok(())
+}
+
+/// Needs the providers only to envelope links sealed before envelopes.
+async fn rotate_keks(config: Config) -> Result<(), String> {
+    let (cipher, _) = mcp_broker::vault::key::load_cipher(&config).map_err(|e| e.to_string())?;
+    let store = mcp_broker::store::Store::connect(&config.database_url)
+        .await
+        .map_err(|e| e.to_string())?;
+    store.migrate().await.map_err(|e| e.to_string())?;
+    let providers =
+        mcp_broker::upstream::load_providers(&config.providers_dir, &|k| std::env::var(k).ok())
+            .map_err(|e| e.to_string())?;
+    let timeout = std::time::Duration::from_secs(config.upstream_timeout_secs);
+    let vault = mcp_broker::vault::Vault::new(
+        store.clone(),
+        cipher,
+        mcp_broker::upstream::http_client(timeout),
+        std::sync::Arc::new(providers),
+        timeout,
+    );
+    let report = vault.rewrap_all().await.map_err(|e| e.to_string())?;
+    store.close().await;
+    println!("{}", report.render());
+    if report.unreadable.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} upstream link(s) open under no configured key; they were left as they are",
+            report.unreadable.len()
+        ))
+    }
 }
 
 async fn migrate(config: &Config) -> Result<(), String> {

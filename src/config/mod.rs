@@ -18,6 +18,8 @@ struct FileConfig {
     database_url: Option<String>,
     providers_dir: Option<String>,
     encryption_key: Option<String>,
+    encryption_keys: Option<String>,
+    upstream_timeout_secs: Option<u64>,
     access_token_ttl_secs: Option<u64>,
     refresh_token_ttl_secs: Option<u64>,
     refresh_grace_secs: Option<u64>,
@@ -83,6 +85,11 @@ pub struct Config {
     pub providers_dir: PathBuf,
     /// 32 raw bytes; `None` means "generate or load the SQLite key file".
     pub encryption_key: Option<[u8; 32]>,
+    /// Versioned key-encryption keys (`encryption_keys = "2:<b64>,1:<b64>"`):
+    /// the highest id seals, all open. `encryption_key` alone is KEK 1.
+    pub encryption_keys: Vec<(u32, [u8; 32])>,
+    /// Per-request timeout for calls to providers' token endpoints and APIs.
+    pub upstream_timeout_secs: u64,
     pub access_token_ttl_secs: u64,
     pub refresh_token_ttl_secs: u64,
     /// How long a used refresh token still gets its rotation's answer back.
@@ -118,6 +125,15 @@ impl std::fmt::Debug for Config {
             .field("database_url", &redact_url_password(&self.database_url))
             .field("providers_dir", &self.providers_dir)
             .field("encryption_key", &self.encryption_key.map(|_| "<redacted>"))
+            .field(
+                "encryption_keys",
+                &self
+                    .encryption_keys
+                    .iter()
+                    .map(|(id, _)| id)
+                    .collect::<Vec<_>>(),
+            )
+            .field("upstream_timeout_secs", &self.upstream_timeout_secs)
             .field("access_token_ttl_secs", &self.access_token_ttl_secs)
             .field("refresh_token_ttl_secs", &self.refresh_token_ttl_secs)
             .field("refresh_grace_secs", &self.refresh_grace_secs)
@@ -169,6 +185,8 @@ pub const ENV_KEYS: &[&str] = &[
     "database_url",
     "providers_dir",
     "encryption_key",
+    "encryption_keys",
+    "upstream_timeout_secs",
     "access_token_ttl_secs",
     "refresh_token_ttl_secs",
     "refresh_grace_secs",
@@ -277,6 +295,19 @@ impl Config {
             }
             None => None,
         };
+        let encryption_keys = match pick("encryption_keys", file.encryption_keys) {
+            Some((key, value)) => decode_key_list(&value, encryption_key)
+                .map_err(|message| ConfigError::Invalid { key, message })?,
+            None => encryption_key.map(|k| vec![(1, k)]).unwrap_or_default(),
+        };
+        let upstream_timeout_secs =
+            pick_u64("upstream_timeout_secs", file.upstream_timeout_secs)?.unwrap_or(15);
+        if upstream_timeout_secs == 0 {
+            return Err(ConfigError::Invalid {
+                key: "upstream_timeout_secs".into(),
+                message: "must be greater than zero".into(),
+            });
+        }
 
         let access_token_ttl_secs =
             pick_u64("access_token_ttl_secs", file.access_token_ttl_secs)?.unwrap_or(3600);
@@ -377,6 +408,8 @@ impl Config {
             database_url,
             providers_dir,
             encryption_key,
+            encryption_keys,
+            upstream_timeout_secs,
             access_token_ttl_secs,
             refresh_token_ttl_secs,
             refresh_grace_secs,
@@ -566,6 +599,33 @@ pub fn decode_key(value: &str) -> Result<[u8; 32], String> {
     bytes
         .try_into()
         .map_err(|b: Vec<u8>| format!("must decode to 32 bytes, got {}", b.len()))
+}
+
+/// `"2:<base64>,1:<base64>"`; `encryption_key`, when also set, is KEK 1.
+fn decode_key_list(value: &str, kek_1: Option<[u8; 32]>) -> Result<Vec<(u32, [u8; 32])>, String> {
+    let mut keys: Vec<(u32, [u8; 32])> = kek_1.map(|k| vec![(1, k)]).unwrap_or_default();
+    for item in value.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let (id, key) = item
+            .split_once(':')
+            .ok_or("each entry is `<id>:<base64 key>`, e.g. `2:...`")?;
+        let id: u32 = id
+            .trim()
+            .parse()
+            .ok()
+            .filter(|id| *id > 0)
+            .ok_or_else(|| format!("key id {id:?} is not a number from 1 up"))?;
+        let key = decode_key(key).map_err(|m| format!("key {id}: {m}"))?;
+        match keys.iter().find(|(k, _)| *k == id) {
+            Some((_, existing)) if *existing == key => {}
+            Some(_) => return Err(format!("key id {id} is given twice with different keys")),
+            None => keys.push((id, key)),
+        }
+    }
+    if keys.is_empty() {
+        return Err("no key given".into());
+    }
+    keys.sort_by_key(|(id, _)| *id);
+    Ok(keys)
 }
 
 #[cfg(test)]

@@ -167,7 +167,7 @@ pub async fn callback(
     let grant_id = new_id();
     let link = state
         .vault
-        .seal_new_link(&new_id(), &grant_id, &provider.id, &tokens, now);
+        .seal_link(&new_id(), &grant_id, provider, &tokens, now);
     let code = new_secret(AUTHORIZATION_CODE_PREFIX);
     let code_row = code_row(&pending, &code, &grant_id, now);
     let user = UserRow {

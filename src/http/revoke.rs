@@ -27,7 +27,7 @@ pub async fn revoke(
     // The hint only orders the lookups (RFC 7009 §2.1); we try both kinds.
     if let Some(grant_id) = grant_of(&state, token, &client.client_id).await?
         && state
-            .store
+            .vault
             .revoke_grant(&grant_id, crate::now_unix())
             .await?
     {

@@ -134,7 +134,7 @@ async fn redeem_code(
 }
 
 async fn revoke_after_replay(state: &AppState, grant_id: &str, now: i64) -> Result<(), AppError> {
-    if state.store.revoke_grant(grant_id, now).await? {
+    if state.vault.revoke_grant(grant_id, now).await? {
         tracing::warn!(grant_id = %grant_id, "authorization code replayed: grant revoked");
     }
     Ok(())
@@ -201,7 +201,7 @@ async fn redeem_refresh_token(
                 });
             }
             RefreshPresentation::Replay => {
-                if state.store.revoke_grant(&row.grant_id, now).await? {
+                if state.vault.revoke_grant(&row.grant_id, now).await? {
                     tracing::warn!(
                         grant_id = %row.grant_id,
                         client_id = %client.client_id,
@@ -235,8 +235,15 @@ fn open_answer(state: &AppState, old_hash: &str, sealed: &[u8]) -> Option<TokenR
 
 async fn ensure_grant_live(state: &AppState, grant_id: &str) -> Result<String, AppError> {
     match state.store.grant_status(grant_id).await? {
-        Some(g) if !g.revoked => Ok(g.user_id),
-        _ => Err(OAuthError::invalid_grant("the grant has been revoked").into()),
+        Some(g) if g.revoked => Err(OAuthError::invalid_grant("the grant has been revoked").into()),
+        // Our tokens would only meet a 401 at the MCP endpoint: say so now,
+        // so the client runs the authorization flow instead of refreshing.
+        Some(g) if !g.reauth_required.is_empty() => Err(OAuthError::invalid_grant(
+            "the upstream authorization behind this grant has ended; sign in again",
+        )
+        .into()),
+        Some(g) => Ok(g.user_id),
+        None => Err(OAuthError::invalid_grant("the grant has been revoked").into()),
     }
 }
 

@@ -9,11 +9,14 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::tools::required_scope;
+use std::sync::Arc;
+
+use super::tools::{provider_of, required_scope};
 use crate::app::AppState;
 use crate::error::AppError;
 use crate::http::metadata::protected_resource_url;
 use crate::tokens::AccessTokenError;
+use crate::vault::{UpstreamToken, VaultError};
 
 /// Who is calling, for the tools. Inserted into the request's extensions.
 #[derive(Clone, Debug)]
@@ -22,6 +25,9 @@ pub struct GrantCtx {
     pub user_id: String,
     pub client_id: String,
     pub scope: String,
+    /// Upstream tokens fetched for this request's tool calls, by provider
+    /// (`Err`: what to tell the model, e.g. the provider is unavailable).
+    pub upstream: Arc<Vec<(String, Result<UpstreamToken, String>)>>,
 }
 
 /// rmcp's own request limit; a body over it is refused here first.
@@ -100,6 +106,7 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<GrantCtx,
         user_id: claims.sub,
         client_id: claims.client_id,
         scope: claims.scope,
+        upstream: Arc::default(),
     })
 }
 
@@ -122,7 +129,8 @@ pub async fn require_bearer(
     let Ok(body) = axum::body::to_bytes(body, MAX_BODY).await else {
         return StatusCode::PAYLOAD_TOO_LARGE.into_response();
     };
-    if let Some(missing) = missing_scopes(&state, &grant.scope, &body) {
+    let calls = tool_calls(&body);
+    if let Some(missing) = missing_scopes(&state, &grant.scope, &calls) {
         // One challenge naming everything needed: what was granted plus what
         // these calls require, so a re-authorization covers both (step-up).
         let mut wanted: Vec<String> = grant.scope.split(' ').map(str::to_string).collect();
@@ -146,6 +154,11 @@ pub async fn require_bearer(
     {
         return (StatusCode::NOT_FOUND, "unknown MCP session").into_response();
     }
+    let mut grant = grant;
+    match fetch_upstream(&state, &grant.grant_id, &calls).await {
+        Ok(upstream) => grant.upstream = Arc::new(upstream),
+        Err(refusal) => return refusal,
+    }
     let user_id = grant.user_id.clone();
     parts.extensions.insert(grant);
     let response = next.run(Request::from_parts(parts, Body::from(body))).await;
@@ -164,24 +177,34 @@ pub async fn require_bearer(
 
 const SESSION_HEADER: &str = "mcp-session-id";
 
-/// Scopes that `tools/call` requests in this body need and `granted` lacks.
-fn missing_scopes(state: &AppState, granted: &str, body: &Bytes) -> Option<Vec<String>> {
+/// The tool names of the `tools/call` requests in this body.
+fn tool_calls(body: &Bytes) -> Vec<String> {
     // Only `method` and `params.name` are read; serde skips the rest without
     // building a value tree (rmcp parses the body properly afterwards).
-    let messages = match serde_json::from_slice::<Messages<'_>>(body).ok()? {
+    let Ok(messages) = serde_json::from_slice::<Messages<'_>>(body) else {
+        return Vec::new();
+    };
+    let messages = match messages {
         Messages::Batch(batch) => batch,
         Messages::One(one) => vec![one],
     };
+    messages
+        .iter()
+        .filter(|m| m.method.as_deref() == Some("tools/call"))
+        .map(|m| {
+            m.params
+                .as_ref()
+                .and_then(|p| p.name.as_deref())
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect()
+}
+
+/// Scopes that these tool calls need and `granted` lacks.
+fn missing_scopes(state: &AppState, granted: &str, calls: &[String]) -> Option<Vec<String>> {
     let mut missing: Vec<String> = Vec::new();
-    for m in &messages {
-        if m.method.as_deref() != Some("tools/call") {
-            continue;
-        }
-        let name = m
-            .params
-            .as_ref()
-            .and_then(|p| p.name.as_deref())
-            .unwrap_or_default();
+    for name in calls {
         if let Some(required) = required_scope(name)
             && !state.config.scopes.satisfies(granted, required)
             && !missing.iter().any(|s| s == required)
@@ -190,6 +213,42 @@ fn missing_scopes(state: &AppState, granted: &str, body: &Bytes) -> Option<Vec<S
         }
     }
     (!missing.is_empty()).then_some(missing)
+}
+
+/// The upstream token each called tool's provider needs, refreshed first if
+/// due. A provider that refused us for good is a 401 `invalid_token`, so the
+/// client signs in again; other failures reach the tool as its error.
+async fn fetch_upstream(
+    state: &AppState,
+    grant_id: &str,
+    calls: &[String],
+) -> Result<Vec<(String, Result<UpstreamToken, String>)>, Response> {
+    let mut fetched: Vec<(String, Result<UpstreamToken, String>)> = Vec::new();
+    for provider in calls.iter().filter_map(|name| provider_of(name)) {
+        if fetched.iter().any(|(p, _)| p == provider) {
+            continue;
+        }
+        let result = match state
+            .vault
+            .usable_token(grant_id, provider, crate::now_unix())
+            .await
+        {
+            Ok(token) => Ok(token),
+            Err(e @ VaultError::ReauthRequired { .. }) => {
+                return Err(challenge(
+                    state,
+                    StatusCode::UNAUTHORIZED,
+                    Some("invalid_token"),
+                    Some(&e.to_string()),
+                    Some(state.config.scopes.defaults()),
+                ));
+            }
+            Err(VaultError::Store(e)) => return Err(AppError::internal(e).into_response()),
+            Err(e) => Err(e.to_string()),
+        };
+        fetched.push((provider.to_string(), result));
+    }
+    Ok(fetched)
 }
 
 #[derive(serde::Deserialize)]

@@ -1,7 +1,8 @@
 //! Users, grants, and the upstream links that map a grant to sealed upstream
 //! tokens: the heart of the broker.
 
-use super::{AuthorizationCodeRow, Store, StoreError};
+use super::links::insert_link;
+use super::{AuthorizationCodeRow, NewUpstreamLink, Store, StoreError};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UserRow {
@@ -10,47 +11,6 @@ pub struct UserRow {
     pub subject: String,
     pub login: String,
 }
-
-/// What the callback has in hand to store one upstream token.
-#[derive(Clone, Debug)]
-pub struct NewUpstreamLink {
-    pub id: String,
-    pub provider: String,
-    pub access_token_enc: Vec<u8>,
-    pub refresh_token_enc: Option<Vec<u8>>,
-    pub scopes: String,
-    pub expires_at: Option<i64>,
-    pub refresh_expires_at: Option<i64>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UpstreamLinkRow {
-    pub id: String,
-    pub grant_id: String,
-    pub provider: String,
-    pub access_token_enc: Vec<u8>,
-    pub refresh_token_enc: Option<Vec<u8>>,
-    pub scopes: String,
-    pub expires_at: Option<i64>,
-    pub refresh_expires_at: Option<i64>,
-    pub version: i64,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
-type LinkRow = (
-    String,
-    String,
-    String,
-    Vec<u8>,
-    Option<Vec<u8>>,
-    String,
-    Option<i64>,
-    Option<i64>,
-    i64,
-    i64,
-    i64,
-);
 
 type UserTuple = (String, String, String, String);
 const USER_COLUMNS: &str = "id, provider, subject, login";
@@ -70,6 +30,9 @@ pub struct GrantStatus {
     pub user_id: String,
     pub client_id: String,
     pub revoked: bool,
+    /// Providers whose link the provider refused for good: tools on them
+    /// need the user to sign in again.
+    pub reauth_required: Vec<String>,
 }
 
 impl Store {
@@ -107,22 +70,7 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        sqlx::query(
-            "INSERT INTO upstream_links (id, grant_id, provider, access_token_enc, refresh_token_enc, \
-             scopes, expires_at, refresh_expires_at, version, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9)",
-        )
-        .bind(&link.id)
-        .bind(grant_id)
-        .bind(&link.provider)
-        .bind(&link.access_token_enc)
-        .bind(&link.refresh_token_enc)
-        .bind(&link.scopes)
-        .bind(link.expires_at)
-        .bind(link.refresh_expires_at)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        insert_link(&mut tx, grant_id, link, now).await?;
         sqlx::query(
             "INSERT INTO authorization_codes (code_hash, grant_id, client_id, redirect_uri, \
              code_challenge, scope, resource, created_at, expires_at, used_at) \
@@ -143,17 +91,28 @@ impl Store {
         Ok(user_id)
     }
 
-    /// The one indexed read the bearer check makes per request.
+    /// The one indexed read the bearer check makes per request: the grant,
+    /// joined with any of its links that need re-authorization (normally
+    /// none, so normally one row).
     pub async fn grant_status(&self, grant_id: &str) -> Result<Option<GrantStatus>, StoreError> {
-        let row: Option<(String, String, Option<i64>)> =
-            sqlx::query_as("SELECT user_id, client_id, revoked_at FROM grants WHERE id = $1")
-                .bind(grant_id)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(row.map(|(user_id, client_id, revoked_at)| GrantStatus {
+        let rows: Vec<(String, String, Option<i64>, Option<String>)> = sqlx::query_as(
+            "SELECT g.user_id, g.client_id, g.revoked_at, l.provider FROM grants g \
+             LEFT JOIN upstream_links l ON l.grant_id = g.id AND l.reauth_required_at IS NOT NULL \
+             WHERE g.id = $1",
+        )
+        .bind(grant_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut rows = rows.into_iter();
+        let Some((user_id, client_id, revoked_at, first)) = rows.next() else {
+            return Ok(None);
+        };
+        let reauth_required = first.into_iter().chain(rows.filter_map(|r| r.3)).collect();
+        Ok(Some(GrantStatus {
             user_id,
             client_id,
             revoked: revoked_at.is_some(),
+            reauth_required,
         }))
     }
 
@@ -165,35 +124,6 @@ impl Store {
                 .execute(&self.pool)
                 .await?;
         Ok(done.rows_affected() == 1)
-    }
-
-    pub async fn upstream_link(
-        &self,
-        grant_id: &str,
-        provider: &str,
-    ) -> Result<Option<UpstreamLinkRow>, StoreError> {
-        let row: Option<LinkRow> = sqlx::query_as(
-            "SELECT id, grant_id, provider, access_token_enc, refresh_token_enc, scopes, expires_at, \
-             refresh_expires_at, version, created_at, updated_at \
-             FROM upstream_links WHERE grant_id = $1 AND provider = $2",
-        )
-        .bind(grant_id)
-        .bind(provider)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(|r| UpstreamLinkRow {
-            id: r.0,
-            grant_id: r.1,
-            provider: r.2,
-            access_token_enc: r.3,
-            refresh_token_enc: r.4,
-            scopes: r.5,
-            expires_at: r.6,
-            refresh_expires_at: r.7,
-            version: r.8,
-            created_at: r.9,
-            updated_at: r.10,
-        }))
     }
 
     pub async fn find_user(

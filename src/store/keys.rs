@@ -75,4 +75,22 @@ impl Store {
             })
             .collect())
     }
+
+    /// Replaces a key's sealed private key if it is unchanged (KEK rotation).
+    pub async fn reseal_signing_key(
+        &self,
+        kid: &str,
+        old_enc: &[u8],
+        new_enc: &[u8],
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE signing_keys SET private_key_enc = $1 WHERE kid = $2 AND private_key_enc = $3",
+        )
+        .bind(new_enc)
+        .bind(kid)
+        .bind(old_enc)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
 }

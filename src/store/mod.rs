@@ -6,13 +6,15 @@ mod clients;
 mod consents;
 mod grants;
 mod keys;
+mod links;
 mod pending;
 mod sweep;
 mod tokens;
 
 pub use clients::ClientRow;
-pub use grants::{GrantStatus, NewUpstreamLink, UpstreamLinkRow, UserRow};
+pub use grants::{GrantStatus, UserRow};
 pub use keys::SigningKeyRow;
+pub use links::{NewUpstreamLink, UpstreamLinkRow};
 pub use pending::{AuthorizationCodeRow, PendingAuthorization};
 pub use sweep::Swept;
 pub use tokens::RefreshTokenRow;

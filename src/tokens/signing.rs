@@ -34,7 +34,7 @@ pub enum SigningKeyError {
     Malformed(String),
 }
 
-fn private_key_aad(kid: &str) -> String {
+pub(crate) fn private_key_aad(kid: &str) -> String {
     format!("mcp-broker/signing-key/v1|{kid}")
 }
 

@@ -118,7 +118,7 @@ async fn token_request(
 }
 
 /// RFC 6749 §2.3.1: Basic credentials are form-urlencoded first.
-fn form_encode(value: &str) -> String {
+pub(crate) fn form_encode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine;
 
+use super::Cipher;
 use crate::config::{Config, decode_key};
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +32,21 @@ pub enum KeySource {
     Ephemeral,
 }
 
+/// The key-encryption keys, ready to use.
+pub fn load_cipher(config: &Config) -> Result<(Cipher, KeySource), KeyError> {
+    if !config.encryption_keys.is_empty() {
+        let cipher =
+            Cipher::with_keks(&config.encryption_keys).map_err(|message| KeyError::File {
+                path: "encryption_keys".into(),
+                message,
+            })?;
+        return Ok((cipher, KeySource::Configured));
+    }
+    let (key, source) = load_encryption_key(config)?;
+    Ok((Cipher::new(&key), source))
+}
+
+/// The single key of a deployment without `encryption_keys`.
 pub fn load_encryption_key(config: &Config) -> Result<([u8; 32], KeySource), KeyError> {
     if let Some(key) = config.encryption_key {
         return Ok((key, KeySource::Configured));

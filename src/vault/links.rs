@@ -1,21 +1,38 @@
-//! Sealing upstream tokens into links and opening them for tools.
+//! The vault: sealing upstream tokens into links (envelope encryption) and
+//! handing a usable one to a tool, refreshed first when it is about to expire.
 
 use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
 
-use super::Cipher;
-use crate::store::{NewUpstreamLink, Store, StoreError};
-use crate::upstream::UpstreamTokens;
+use super::cipher::DataKey;
+use super::single_flight::SingleFlight;
+use super::{Cipher, CipherError};
+use crate::store::{NewUpstreamLink, Store, StoreError, UpstreamLinkRow};
+use crate::upstream::provider::RefreshPolicy;
+use crate::upstream::{Provider, ProviderSet, UpstreamTokens};
 
 #[derive(Clone)]
 pub struct Vault {
-    store: Store,
-    cipher: Cipher,
+    pub(super) store: Store,
+    pub(super) cipher: Cipher,
+    pub(super) http: reqwest::Client,
+    pub(super) providers: Arc<ProviderSet>,
+    /// Names this process in refresh leases.
+    pub(super) instance: Arc<str>,
+    pub(super) flights: SingleFlight,
+    /// How long one refresh may hold the cross-instance lease.
+    pub(super) lease: Duration,
 }
 
 /// An upstream access token ready for one API call. `Debug` hides it.
+#[derive(Clone)]
 pub struct UpstreamToken {
     pub access_token: String,
     pub expires_at: Option<i64>,
+    /// The link version it was read at: a tool whose call is refused
+    /// upstream asks for a token newer than this one.
+    pub version: i64,
 }
 
 impl fmt::Debug for UpstreamToken {
@@ -23,6 +40,7 @@ impl fmt::Debug for UpstreamToken {
         f.debug_struct("UpstreamToken")
             .field("access_token", &"<redacted>")
             .field("expires_at", &self.expires_at)
+            .field("version", &self.version)
             .finish()
     }
 }
@@ -31,77 +49,183 @@ impl fmt::Debug for UpstreamToken {
 pub enum VaultError {
     #[error("this grant has no {0} link")]
     NotLinked(String),
-    #[error("the {0} token has expired and must be re-authorized")]
-    Expired(String),
+    #[error("{provider} no longer accepts this authorization ({reason}): sign in again")]
+    ReauthRequired { provider: String, reason: String },
+    #[error("{provider} is unavailable ({message}); try again shortly")]
+    Unavailable { provider: String, message: String },
     #[error("the stored {0} token does not open: wrong key or a moved ciphertext")]
     Sealed(String),
+    #[error("{0} is not configured on this broker")]
+    UnknownProvider(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-/// What a ciphertext is bound to: its row, its grant, its provider and which
-/// of the two tokens it is. Moving a ciphertext anywhere else breaks the tag.
+/// What a token ciphertext is bound to: its row, its grant, its provider and
+/// which of the two tokens it is. Moving it anywhere else breaks the tag.
 pub fn link_aad(link_id: &str, grant_id: &str, provider: &str, field: &str) -> String {
     format!("mcp-broker/upstream-link/v1|{link_id}|{grant_id}|{provider}|{field}")
 }
 
+/// What a link's wrapped data key is bound to.
+pub fn data_key_aad(link_id: &str, grant_id: &str, provider: &str) -> String {
+    format!("mcp-broker/upstream-link-key/v1|{link_id}|{grant_id}|{provider}")
+}
+
+/// When a token answer's lifetime says it expires; `None`: until revoked.
+pub fn expiry(tokens: &UpstreamTokens, policy: &RefreshPolicy, now: i64) -> Option<i64> {
+    tokens
+        .expires_in
+        .or(policy.assumed_lifetime_secs)
+        .map(|secs| now + secs)
+}
+
+/// Whether a link's access token is inside the provider's expiry buffer.
+pub fn needs_refresh(expires_at: Option<i64>, policy: &RefreshPolicy, now: i64) -> bool {
+    expires_at.is_some_and(|exp| exp - policy.expiry_buffer_secs <= now)
+}
+
 impl Vault {
-    pub fn new(store: Store, cipher: Cipher) -> Vault {
-        Vault { store, cipher }
+    pub fn new(
+        store: Store,
+        cipher: Cipher,
+        http: reqwest::Client,
+        providers: Arc<ProviderSet>,
+        upstream_timeout: Duration,
+    ) -> Vault {
+        Vault {
+            store,
+            cipher,
+            http,
+            providers,
+            instance: crate::store::new_id().into(),
+            flights: SingleFlight::default(),
+            // Three attempts and their backoff fit inside the lease, so a
+            // live refresher never loses it to another instance.
+            lease: upstream_timeout * 3 + Duration::from_secs(5),
+        }
     }
 
-    /// Seals freshly issued upstream tokens for a new link.
-    pub fn seal_new_link(
+    pub(super) fn provider(&self, id: &str) -> Result<&Provider, VaultError> {
+        self.providers
+            .get(id)
+            .ok_or_else(|| VaultError::UnknownProvider(id.to_string()))
+    }
+
+    /// Seals upstream tokens under a fresh data key, wrapped by the newest
+    /// key-encryption key. Used for new links and for every refresh.
+    pub fn seal_link(
         &self,
         link_id: &str,
         grant_id: &str,
-        provider: &str,
+        provider: &Provider,
         tokens: &UpstreamTokens,
         now: i64,
     ) -> NewUpstreamLink {
-        let aad = |field| link_aad(link_id, grant_id, provider, field);
+        let (data_key, bytes) = DataKey::generate();
+        let aad = |field| link_aad(link_id, grant_id, &provider.id, field);
         NewUpstreamLink {
             id: link_id.to_string(),
-            provider: provider.to_string(),
-            access_token_enc: self.cipher.seal_str(&tokens.access_token, &aad("access")),
+            provider: provider.id.clone(),
+            access_token_enc: data_key.seal_str(&tokens.access_token, &aad("access")),
             refresh_token_enc: tokens
                 .refresh_token
                 .as_ref()
-                .map(|t| self.cipher.seal_str(t, &aad("refresh"))),
+                .map(|t| data_key.seal_str(t, &aad("refresh"))),
+            data_key_enc: self.cipher.seal(
+                &bytes,
+                data_key_aad(link_id, grant_id, &provider.id).as_bytes(),
+            ),
+            kek_id: i64::from(self.cipher.newest_kek()),
             scopes: tokens.scopes.join(" "),
-            // GitHub OAuth App tokens carry no expiry: they live until revoked.
-            expires_at: tokens.expires_in.map(|s| now + s),
+            expires_at: expiry(tokens, &provider.refresh, now),
             refresh_expires_at: tokens.refresh_token_expires_in.map(|s| now + s),
         }
     }
 
-    /// The upstream access token mapped to this grant for `provider`.
-    pub async fn access_token(
+    /// Opens one of a link's tokens (`field` is `access` or `refresh`).
+    pub(super) fn open(
         &self,
-        grant_id: &str,
-        provider: &str,
-        now: i64,
-    ) -> Result<UpstreamToken, VaultError> {
-        let link = self
-            .store
-            .upstream_link(grant_id, provider)
-            .await?
-            .ok_or_else(|| VaultError::NotLinked(provider.to_string()))?;
-        if link.expires_at.is_some_and(|exp| exp <= now) {
-            // Refresh on demand arrives with the vault's refresh work; until
-            // then an expired token is reported, never handed out.
-            return Err(VaultError::Expired(provider.to_string()));
+        link: &UpstreamLinkRow,
+        sealed: &[u8],
+        field: &str,
+    ) -> Result<String, CipherError> {
+        let aad = link_aad(&link.id, &link.grant_id, &link.provider, field);
+        match &link.data_key_enc {
+            Some(wrapped) => DataKey::unwrap(
+                &self.cipher,
+                wrapped,
+                &data_key_aad(&link.id, &link.grant_id, &link.provider),
+            )?
+            .open_string(sealed, &aad),
+            // Sealed before envelope encryption: directly under KEK 1.
+            None => self.cipher.open_string(sealed, &aad),
         }
+    }
+
+    pub(super) fn open_access(&self, link: &UpstreamLinkRow) -> Result<UpstreamToken, VaultError> {
         let access_token = self
-            .cipher
-            .open_string(
-                &link.access_token_enc,
-                &link_aad(&link.id, &link.grant_id, &link.provider, "access"),
-            )
-            .map_err(|_| VaultError::Sealed(provider.to_string()))?;
+            .open(link, &link.access_token_enc, "access")
+            .map_err(|e| {
+                tracing::error!(link = %link.id, error = %e, "an upstream token does not open");
+                VaultError::Sealed(link.provider.clone())
+            })?;
         Ok(UpstreamToken {
             access_token,
             expires_at: link.expires_at,
+            version: link.version,
         })
     }
+
+    /// The upstream access token mapped to this grant for `provider`,
+    /// refreshed first when it is inside the provider's expiry buffer.
+    pub async fn usable_token(
+        &self,
+        grant_id: &str,
+        provider_id: &str,
+        now: i64,
+    ) -> Result<UpstreamToken, VaultError> {
+        let provider = self.provider(provider_id)?;
+        let link = self
+            .store
+            .upstream_link(grant_id, provider_id)
+            .await?
+            .ok_or_else(|| VaultError::NotLinked(provider_id.to_string()))?;
+        if let Some(reason) = reauth_reason(&link) {
+            return Err(VaultError::ReauthRequired {
+                provider: provider.display_name.clone(),
+                reason,
+            });
+        }
+        if !needs_refresh(link.expires_at, &provider.refresh, now) {
+            return self.open_access(&link);
+        }
+        let still_valid = link.expires_at.is_some_and(|exp| exp > now);
+        match self.refresh(grant_id, provider_id, link.version).await {
+            Ok(token) => Ok(token),
+            // Inside the buffer but not yet expired: the current token still
+            // works while the provider is down.
+            Err(VaultError::Unavailable { .. }) if still_valid => self.open_access(&link),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// After the provider refused `rejected` (HTTP 401): a newer token if
+    /// another caller already refreshed, else one refresh.
+    pub async fn token_after_rejection(
+        &self,
+        grant_id: &str,
+        provider_id: &str,
+        rejected: &UpstreamToken,
+    ) -> Result<UpstreamToken, VaultError> {
+        self.refresh(grant_id, provider_id, rejected.version).await
+    }
+}
+
+pub(super) fn reauth_reason(link: &UpstreamLinkRow) -> Option<String> {
+    link.reauth_required_at.map(|_| {
+        link.reauth_reason
+            .clone()
+            .unwrap_or_else(|| "re-authorization required".into())
+    })
 }

@@ -1,9 +1,17 @@
-//! The token vault: upstream tokens sealed with AES-256-GCM, each ciphertext
-//! bound to its row, grant and provider by associated data.
+//! The token vault: upstream tokens sealed under per-link data keys (wrapped
+//! by versioned key-encryption keys), refreshed on demand once per link
+//! across instances, re-wrapped on key rotation, revoked upstream with the
+//! grant.
 
 pub mod cipher;
 pub mod key;
 mod links;
+mod refresh;
+mod revoke;
+mod rotate;
+mod single_flight;
 
-pub use cipher::{Cipher, CipherError};
-pub use links::{UpstreamToken, Vault, VaultError};
+pub use cipher::{Cipher, CipherError, DataKey};
+pub use links::{UpstreamToken, Vault, VaultError, data_key_aad, expiry, link_aad, needs_refresh};
+pub use revoke::RevocationOutcome;
+pub use rotate::RotationReport;

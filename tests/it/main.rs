@@ -20,3 +20,4 @@ mod secrets;
 mod signing_keys;
 mod startup;
 mod storage;
+mod upstream_refresh;

@@ -81,29 +81,6 @@ async fn tools_list_names_the_github_tools() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn github_refusal_becomes_a_tool_error_with_githubs_message() {
-    let db = TestDb::sqlite();
-    let fake = FakeGithub::start(Mode::OAuthApp).await;
-    let broker = start_broker(&db, &fake).await;
-    let session = sign_in(&broker.url).await;
-    fake.revoke_all_tokens();
-    let result = call_tool(
-        &broker.mcp_url(),
-        &session.access_token,
-        "github_whoami",
-        json!({}),
-    )
-    .await;
-    assert_eq!(result["isError"], json!(true), "{result}");
-    let text = result["content"][0]["text"].as_str().unwrap();
-    assert!(
-        text.contains("401") && text.contains("Bad credentials"),
-        "{text}"
-    );
-    assert_eq!(fake.counters().api_unauthorized, 1);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn foreign_host_header_is_refused_against_dns_rebinding() {
     let db = TestDb::sqlite();
     let fake = FakeGithub::start(Mode::OAuthApp).await;

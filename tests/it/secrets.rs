@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::support::db::Kind;
-use crate::support::oauth_client::{sign_in, token_request};
+use crate::support::oauth_client::{grant_of, sign_in, token_request};
 use crate::support::{FakeGithub, Mode, TestDb, start_broker};
 
 const TABLES: &[&str] = &[
@@ -93,7 +93,7 @@ async fn no_token_code_or_secret_is_stored_in_plaintext() {
         let grant_token = broker
             .state
             .vault
-            .access_token(
+            .usable_token(
                 &grant_of(&session.access_token),
                 "github",
                 mcp_broker::now_unix(),
@@ -102,17 +102,4 @@ async fn no_token_code_or_secret_is_stored_in_plaintext() {
             .unwrap();
         assert!(secrets.contains(&grant_token.access_token), "{:?}", db.kind);
     }
-}
-
-/// The grant our access token was issued under (its `grant_id` claim).
-fn grant_of(access_token: &str) -> String {
-    use base64::Engine;
-    let payload = access_token.split('.').nth(1).unwrap();
-    let claims: Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap();
-    claims["grant_id"].as_str().unwrap().to_string()
 }

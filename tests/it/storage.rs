@@ -50,6 +50,8 @@ fn link() -> NewUpstreamLink {
         provider: "github".into(),
         access_token_enc: vec![1, 2, 3],
         refresh_token_enc: None,
+        data_key_enc: vec![4, 5, 6],
+        kek_id: 1,
         scopes: "repo".into(),
         expires_at: None,
         refresh_expires_at: None,

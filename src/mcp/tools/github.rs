@@ -6,11 +6,11 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::{upstream_token, vault_tool_error};
 use crate::app::AppState;
 use crate::mcp::GrantCtx;
 use crate::mcp::server::tool_error;
 use crate::upstream::flow::{describe_transport_error, read_limited};
-use crate::vault::VaultError;
 
 /// The provider these tools use (the file `providers/github.toml`).
 pub const PROVIDER: &str = "github";
@@ -64,7 +64,8 @@ fn summarize_repo(repo: &Value) -> Value {
 }
 
 /// GET on the GitHub REST API as the user; failures become tool errors that
-/// carry GitHub's own message.
+/// carry GitHub's own message. A 401 means the token died early (revoked, or
+/// expired before we thought): one refresh, one retry.
 async fn get(
     state: &AppState,
     grant: &GrantCtx,
@@ -74,46 +75,49 @@ async fn get(
     let Some(provider) = state.providers.get(PROVIDER) else {
         return Err(tool_error("GitHub is not configured on this broker"));
     };
-    let token = state
-        .vault
-        .access_token(&grant.grant_id, PROVIDER, crate::now_unix())
-        .await
-        .map_err(|e| match e {
-            VaultError::Store(e) => {
-                tracing::error!(error = %e, "vault read failed");
-                tool_error("the broker could not read its token store; try again")
-            }
-            other => tool_error(other.to_string()),
-        })?;
-    let response = state
-        .http
-        .get(format!("{}{path}", provider.api_base_url))
-        .query(query)
-        .bearer_auth(&token.access_token)
-        .header(reqwest::header::ACCEPT, "application/vnd.github+json")
-        .header("X-GitHub-Api-Version", "2022-11-28")
-        .send()
-        .await
-        .map_err(|e| {
-            tool_error(format!(
-                "GitHub is unavailable: {}",
-                describe_transport_error(&e)
-            ))
-        })?;
-    let status = response.status();
-    let body = read_limited(response)
-        .await
-        .map_err(|e| tool_error(e.to_string()))?;
-    let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    if status.is_success() {
-        return Ok(value);
+    let url = format!("{}{path}", provider.api_base_url);
+    let mut token = upstream_token(state, grant, PROVIDER).await?;
+    let mut retried = false;
+    loop {
+        let response = state
+            .http
+            .get(&url)
+            .query(query)
+            .bearer_auth(&token.access_token)
+            .header(reqwest::header::ACCEPT, "application/vnd.github+json")
+            .header("X-GitHub-Api-Version", "2022-11-28")
+            .send()
+            .await
+            .map_err(|e| {
+                tool_error(format!(
+                    "GitHub is unavailable: {}",
+                    describe_transport_error(&e)
+                ))
+            })?;
+        let status = response.status();
+        if status == reqwest::StatusCode::UNAUTHORIZED && !retried {
+            retried = true;
+            token = state
+                .vault
+                .token_after_rejection(&grant.grant_id, PROVIDER, &token)
+                .await
+                .map_err(vault_tool_error)?;
+            continue;
+        }
+        let body = read_limited(response)
+            .await
+            .map_err(|e| tool_error(e.to_string()))?;
+        let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        if status.is_success() {
+            return Ok(value);
+        }
+        let message = value
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("no message");
+        return Err(tool_error(format!(
+            "GitHub answered HTTP {}: {message}",
+            status.as_u16()
+        )));
     }
-    let message = value
-        .get("message")
-        .and_then(Value::as_str)
-        .unwrap_or("no message");
-    Err(tool_error(format!(
-        "GitHub answered HTTP {}: {message}",
-        status.as_u16()
-    )))
 }

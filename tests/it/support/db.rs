@@ -75,6 +75,17 @@ impl TestDb {
         dbs
     }
 
+    /// Runs SQL against the database behind the broker's back (tests use it
+    /// to let time pass, or to play an attacker moving ciphertexts).
+    pub async fn execute(&self, sql: &str) {
+        sqlx::any::install_default_drivers();
+        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&self.url)
+            .await
+            .unwrap();
+        sqlx::query(sql).execute(&mut conn).await.unwrap();
+        sqlx::Connection::close(conn).await.unwrap();
+    }
+
     pub fn encryption_key(&self) -> String {
         base64::engine::general_purpose::STANDARD.encode(self.key)
     }

@@ -31,6 +31,17 @@ pub const CLIENT_SECRET: &str = "fake-client-secret-value";
 pub const LOGIN: &str = "octo-fixture";
 pub const USER_ID: i64 = 4242;
 
+/// How the token endpoint misbehaves, for outage tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenFailure {
+    /// HTTP 500 with an HTML body, as a load balancer in trouble answers.
+    ServerError,
+    /// Never answers (the broker's timeout must fire).
+    Hang,
+    /// HTTP 200 with a body that is not a token answer.
+    Garbage,
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct Counters {
     pub authorize: usize,
@@ -39,6 +50,9 @@ pub struct Counters {
     pub token_errors: usize,
     pub api_calls: usize,
     pub api_unauthorized: usize,
+    /// Refresh requests that reached the endpoint (answered or not).
+    pub refresh_attempts: usize,
+    pub revocations: usize,
 }
 
 struct PendingCode {
@@ -62,6 +76,13 @@ struct FakeState {
     api_tokens: Vec<String>,
     counters: Counters,
     seq: u64,
+    /// Answer refreshes this much later (to make concurrent callers overlap).
+    refresh_delay: std::time::Duration,
+    token_failure: Option<TokenFailure>,
+    /// The access tokens `DELETE /applications/{id}/grant` was called with.
+    revoked: Vec<String>,
+    /// Answer revocations with HTTP 503.
+    revocation_down: bool,
 }
 
 #[derive(Clone)]
@@ -83,12 +104,20 @@ impl FakeGithub {
             api_tokens: Vec::new(),
             counters: Counters::default(),
             seq: 0,
+            refresh_delay: std::time::Duration::ZERO,
+            token_failure: None,
+            revoked: Vec::new(),
+            revocation_down: false,
         }));
         let app = Router::new()
             .route("/login/oauth/authorize", get(authorize))
             .route("/login/oauth/access_token", post(access_token))
             .route("/user", get(user))
             .route("/user/repos", get(repos))
+            .route(
+                "/applications/{client_id}/grant",
+                axum::routing::delete(revoke_grant),
+            )
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -123,9 +152,52 @@ impl FakeGithub {
         self.state.lock().unwrap().user = (login.to_string(), id);
     }
 
-    /// Invalidates every access token, as a user revoking the app would.
+    /// Invalidates every access and refresh token, as a user revoking the
+    /// app would.
     pub fn revoke_all_tokens(&self) {
-        self.state.lock().unwrap().access_tokens.clear();
+        let mut s = self.state.lock().unwrap();
+        s.access_tokens.clear();
+        for used in s.refresh_tokens.values_mut() {
+            *used = true;
+        }
+    }
+
+    /// Delays every refresh answer.
+    pub fn set_refresh_delay(&self, delay: std::time::Duration) {
+        self.state.lock().unwrap().refresh_delay = delay;
+    }
+
+    /// Makes the token endpoint fail (or recover, with `None`).
+    pub fn set_token_failure(&self, failure: Option<TokenFailure>) {
+        self.state.lock().unwrap().token_failure = failure;
+    }
+
+    /// Makes `DELETE /applications/{id}/grant` answer 503 (or recover).
+    pub fn set_revocation_down(&self, down: bool) {
+        self.state.lock().unwrap().revocation_down = down;
+    }
+
+    /// The access tokens revocation requests carried, in order.
+    pub fn revoked_tokens(&self) -> Vec<String> {
+        self.state.lock().unwrap().revoked.clone()
+    }
+
+    /// Whether the REST API would accept this access token now.
+    pub fn token_is_live(&self, token: &str) -> bool {
+        match self.state.lock().unwrap().access_tokens.get(token) {
+            Some(None) => true,
+            Some(Some(exp)) => *exp > now(),
+            None => false,
+        }
+    }
+
+    /// Lets every access token lapse, as 8 hours passing would; refresh
+    /// tokens stay usable.
+    pub fn expire_access_tokens(&self) {
+        let mut s = self.state.lock().unwrap();
+        for exp in s.access_tokens.values_mut() {
+            *exp = Some(0);
+        }
     }
 
     /// A provider file pointing every URL at this fake.
@@ -140,8 +212,14 @@ userinfo_url = "{u}/user"
 client_id = "{CLIENT_ID}"
 client_secret = "{CLIENT_SECRET}"
 scopes = []
-"#,
-            u = self.url
+revocation_style = "github"
+{refresh}"#,
+            u = self.url,
+            refresh = match self.state.lock().unwrap().mode {
+                Mode::OAuthApp => "",
+                Mode::GitHubApp =>
+                    "[refresh]\nrotates_refresh_token = true\nexpiry_buffer_secs = 300\n",
+            }
         )
     }
 }
@@ -250,6 +328,38 @@ fn pkce_s256(verifier: &str) -> String {
 
 async fn access_token(State(state): Shared, headers: HeaderMap, body: Bytes) -> Response {
     let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let is_refresh = form.get("grant_type").map(String::as_str) == Some("refresh_token");
+    let (failure, delay) = {
+        let mut s = state.lock().unwrap();
+        if is_refresh {
+            s.counters.refresh_attempts += 1;
+        }
+        (s.token_failure, s.refresh_delay)
+    };
+    match failure {
+        Some(TokenFailure::ServerError) => {
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                [(header::CONTENT_TYPE, "text/html")],
+                "<html><body>500 Internal Server Error</body></html>",
+            )
+                .into_response();
+        }
+        Some(TokenFailure::Hang) => {
+            tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+        }
+        Some(TokenFailure::Garbage) => {
+            return (
+                [(header::CONTENT_TYPE, "application/json")],
+                "{\"unexpected\": tr",
+            )
+                .into_response();
+        }
+        None => {}
+    }
+    if is_refresh && !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     let mut s = state.lock().unwrap();
     if form.get("client_id").map(String::as_str) != Some(CLIENT_ID)
         || form.get("client_secret").map(String::as_str) != Some(CLIENT_SECRET)
@@ -446,4 +556,46 @@ async fn repos(
         .take(per_page)
         .collect();
     with_rate_limit(Value::Array(page))
+}
+
+/// `DELETE /applications/{client_id}/grant`: Basic auth with the app's id
+/// and secret, the user's access token in a JSON body; 204, and every token
+/// of that grant stops working. 404 for a token GitHub does not know.
+async fn revoke_grant(
+    State(state): Shared,
+    axum::extract::Path(client_id): axum::extract::Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    use base64::Engine;
+    let mut s = state.lock().unwrap();
+    s.counters.revocations += 1;
+    if s.revocation_down {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"))
+    );
+    let authorized = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == expected);
+    if client_id != CLIENT_ID || !authorized {
+        return api_error(StatusCode::UNAUTHORIZED, "Requires authentication");
+    }
+    let token = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v.get("access_token")?.as_str().map(str::to_string))
+        .unwrap_or_default();
+    s.revoked.push(token.clone());
+    if s.access_tokens.remove(&token).is_none() {
+        return api_error(StatusCode::NOT_FOUND, "Not Found");
+    }
+    // The whole grant goes: every refresh token issued so far, too (this
+    // fake has one user, so one grant).
+    for used in s.refresh_tokens.values_mut() {
+        *used = true;
+    }
+    StatusCode::NO_CONTENT.into_response()
 }

@@ -334,3 +334,57 @@ pub fn initialize_request(protocol_version: &str) -> Value {
         "protocolVersion": protocol_version, "capabilities": {},
         "clientInfo": {"name": "rust-test", "version": "0"}}})
 }
+
+/// The grant our access token was issued under (its `grant_id` claim).
+pub fn grant_of(access_token: &str) -> String {
+    use base64::Engine;
+    let payload = access_token.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    claims["grant_id"].as_str().unwrap().to_string()
+}
+
+/// `initialize` + `initialized`: the session id to send with tool calls.
+pub async fn open_mcp_session(mcp_url: &str, token: &str) -> String {
+    let (status, headers, _) =
+        mcp_post(mcp_url, Some(token), None, initialize_request("2025-06-18")).await;
+    assert_eq!(status, 200, "initialize");
+    let session = headers
+        .get("mcp-session-id")
+        .map(|v| v.to_str().unwrap().to_string())
+        .expect("a session id");
+    mcp_post(
+        mcp_url,
+        Some(token),
+        Some(&session),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+    )
+    .await;
+    session
+}
+
+/// One `tools/call` in an open session: the HTTP status, the
+/// `WWW-Authenticate` header and the tool result.
+pub async fn session_tool_call(
+    mcp_url: &str,
+    token: &str,
+    session: &str,
+    name: &str,
+) -> (u16, Option<String>, Value) {
+    let (status, headers, body) = mcp_post(
+        mcp_url,
+        Some(token),
+        Some(session),
+        json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": name, "arguments": {}}}),
+    )
+    .await;
+    let challenge = headers
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_string());
+    let result = body.map(|b| b["result"].clone()).unwrap_or(Value::Null);
+    (status, challenge, result)
+}

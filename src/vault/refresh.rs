@@ -1,0 +1,223 @@
+//! Refresh on demand. Inside a process, callers for one link queue behind a
+//! single flight. Across instances sharing a database, the one that takes the
+//! link's lease refreshes; the others poll until the version moves. Writes
+//! are fenced by version, so a slow instance that lost its lease can never
+//! overwrite a newer rotated refresh token.
+
+use std::time::{Duration, Instant};
+
+use super::links::{UpstreamToken, Vault, VaultError, reauth_reason};
+use crate::store::UpstreamLinkRow;
+use crate::upstream::failure::{Failure, classify};
+use crate::upstream::flow::refresh_tokens;
+use crate::upstream::{Provider, UpstreamTokens};
+
+/// Attempts per refresh for transient failures, and the first backoff.
+const ATTEMPTS: u32 = 3;
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+/// How often an instance waiting on another's lease looks again.
+const LEASE_POLL: Duration = Duration::from_millis(50);
+
+impl Vault {
+    /// A token newer than `seen_version`: someone else's refresh if one
+    /// landed meanwhile, else ours.
+    pub(super) async fn refresh(
+        &self,
+        grant_id: &str,
+        provider_id: &str,
+        seen_version: i64,
+    ) -> Result<UpstreamToken, VaultError> {
+        let provider = self.provider(provider_id)?;
+        let _flight = self
+            .flights
+            .enter(&format!("{grant_id}\n{provider_id}"))
+            .await;
+        let deadline = Instant::now() + self.lease + Duration::from_secs(1);
+        loop {
+            let link = self
+                .store
+                .upstream_link(grant_id, provider_id)
+                .await?
+                .ok_or_else(|| VaultError::NotLinked(provider_id.to_string()))?;
+            if let Some(reason) = reauth_reason(&link) {
+                return Err(VaultError::ReauthRequired {
+                    provider: provider.display_name.clone(),
+                    reason,
+                });
+            }
+            if link.version > seen_version {
+                return self.open_access(&link);
+            }
+            let now = crate::now_unix();
+            let until = now + self.lease.as_secs() as i64;
+            if self
+                .store
+                .try_lease_link_refresh(&link.id, link.version, &self.instance, now, until)
+                .await?
+            {
+                return self.refresh_leased(link, provider).await;
+            }
+            if Instant::now() >= deadline {
+                return Err(unavailable(
+                    provider,
+                    "another broker instance is refreshing this token",
+                ));
+            }
+            tokio::time::sleep(LEASE_POLL).await;
+        }
+    }
+
+    /// We hold the lease on `link.version`: refresh upstream and write.
+    async fn refresh_leased(
+        &self,
+        link: UpstreamLinkRow,
+        provider: &Provider,
+    ) -> Result<UpstreamToken, VaultError> {
+        let now = crate::now_unix();
+        let Some(sealed) = link.refresh_token_enc.as_deref() else {
+            // GitHub OAuth App tokens: no refresh token, so a refused or
+            // expired token can only be replaced by signing in again.
+            return self
+                .give_up(
+                    &link,
+                    provider,
+                    "the token expired or was revoked and cannot be refreshed",
+                )
+                .await;
+        };
+        if link.refresh_expires_at.is_some_and(|exp| exp <= now) {
+            return self
+                .give_up(&link, provider, "the refresh token expired")
+                .await;
+        }
+        let refresh_token = match self.open(&link, sealed, "refresh") {
+            Ok(token) => token,
+            Err(e) => {
+                tracing::error!(link = %link.id, error = %e, "a refresh token does not open");
+                self.store
+                    .release_link_lease(&link.id, &self.instance)
+                    .await?;
+                return Err(VaultError::Sealed(provider.id.clone()));
+            }
+        };
+        let started = Instant::now();
+        let result = self.call_with_retries(provider, &refresh_token).await;
+        match result {
+            Ok(mut tokens) => {
+                if tokens.refresh_token.is_none() {
+                    // Providers that do not rotate may omit it: keep ours.
+                    tokens.refresh_token = Some(refresh_token);
+                }
+                if tokens.scopes.is_empty() {
+                    tokens.scopes = link.scopes.split(' ').map(str::to_string).collect();
+                }
+                self.write_refreshed(&link, provider, &tokens, started)
+                    .await
+            }
+            Err(Failure::Permanent(reason)) => {
+                tracing::warn!(link = %link.id, provider = %provider.id, %reason,
+                    "upstream refused the refresh token: the user must sign in again");
+                self.give_up(&link, provider, &format!("the provider answered {reason}"))
+                    .await
+            }
+            Err(Failure::Transient(message)) => {
+                tracing::warn!(link = %link.id, provider = %provider.id, %message,
+                    "upstream refresh failed; the stored token is kept");
+                self.store
+                    .release_link_lease(&link.id, &self.instance)
+                    .await?;
+                Err(unavailable(provider, &message))
+            }
+        }
+    }
+
+    async fn call_with_retries(
+        &self,
+        provider: &Provider,
+        refresh_token: &str,
+    ) -> Result<UpstreamTokens, Failure> {
+        let mut backoff = FIRST_BACKOFF;
+        let mut attempt = 1;
+        loop {
+            match refresh_tokens(&self.http, provider, refresh_token).await {
+                Ok(tokens) => return Ok(tokens),
+                Err(e) => match classify(&provider.refresh, &e) {
+                    Failure::Transient(_) if attempt < ATTEMPTS => {
+                        tokio::time::sleep(backoff).await;
+                        backoff *= 2;
+                        attempt += 1;
+                    }
+                    failure => return Err(failure),
+                },
+            }
+        }
+    }
+
+    async fn write_refreshed(
+        &self,
+        link: &UpstreamLinkRow,
+        provider: &Provider,
+        tokens: &UpstreamTokens,
+        started: Instant,
+    ) -> Result<UpstreamToken, VaultError> {
+        let now = crate::now_unix();
+        let sealed = self.seal_link(&link.id, &link.grant_id, provider, tokens, now);
+        if self
+            .store
+            .store_refreshed_link(link.version, &sealed, now)
+            .await?
+        {
+            tracing::info!(link = %link.id, provider = %provider.id, version = link.version + 1,
+                elapsed_ms = started.elapsed().as_millis() as u64, "upstream token refreshed");
+            return Ok(UpstreamToken {
+                access_token: tokens.access_token.clone(),
+                expires_at: sealed.expires_at,
+                version: link.version + 1,
+            });
+        }
+        // Our lease lapsed and another instance wrote first: its tokens are
+        // the live ones (with a rotating provider, ours may already be dead).
+        tracing::warn!(link = %link.id, "a newer refresh landed first; dropping ours");
+        let newer = self
+            .store
+            .upstream_link(&link.grant_id, &provider.id)
+            .await?
+            .ok_or_else(|| VaultError::NotLinked(provider.id.clone()))?;
+        self.open_access(&newer)
+    }
+
+    /// Marks the link for re-authorization (if still at this version) and
+    /// says so. A concurrent successful refresh wins over the mark.
+    async fn give_up(
+        &self,
+        link: &UpstreamLinkRow,
+        provider: &Provider,
+        reason: &str,
+    ) -> Result<UpstreamToken, VaultError> {
+        let now = crate::now_unix();
+        if !self
+            .store
+            .mark_link_reauth(&link.id, link.version, reason, now)
+            .await?
+            && let Some(newer) = self
+                .store
+                .upstream_link(&link.grant_id, &provider.id)
+                .await?
+            && newer.version > link.version
+            && newer.reauth_required_at.is_none()
+        {
+            return self.open_access(&newer);
+        }
+        Err(VaultError::ReauthRequired {
+            provider: provider.display_name.clone(),
+            reason: reason.to_string(),
+        })
+    }
+}
+
+fn unavailable(provider: &Provider, message: &str) -> VaultError {
+    VaultError::Unavailable {
+        provider: provider.display_name.clone(),
+        message: message.to_string(),
+    }
+}

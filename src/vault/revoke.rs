@@ -1,0 +1,89 @@
+//! The revocation cascade: when one of our grants is revoked, each of its
+//! upstream links is revoked at the provider — with the upstream token, in
+//! the provider's own style — and then deleted. A link whose provider could
+//! not be reached stays, and the maintenance sweep tries again.
+
+use super::links::{Vault, VaultError};
+use crate::upstream::UpstreamError;
+use crate::upstream::revoke::revoke_upstream;
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct RevocationOutcome {
+    /// Links revoked at their provider (or whose provider cannot revoke).
+    pub revoked: usize,
+    /// Links kept for a later attempt: the provider was unavailable.
+    pub retry_later: usize,
+}
+
+impl Vault {
+    /// Revokes one of our grants now and its upstream links in the
+    /// background: the caller (an RFC 7009 request, theft detection) must not
+    /// wait on the provider. True when this call revoked it.
+    pub async fn revoke_grant(&self, grant_id: &str, now: i64) -> Result<bool, VaultError> {
+        let revoked = self.store.revoke_grant(grant_id, now).await?;
+        if revoked {
+            let vault = self.clone();
+            let grant_id = grant_id.to_string();
+            tokio::spawn(async move {
+                if let Err(e) = vault.revoke_links(&grant_id).await {
+                    tracing::warn!(grant = %grant_id, error = %e, "upstream revocation failed; will retry");
+                }
+            });
+        }
+        Ok(revoked)
+    }
+
+    /// Revokes and deletes every upstream link of a revoked grant.
+    pub async fn revoke_links(&self, grant_id: &str) -> Result<RevocationOutcome, VaultError> {
+        let mut outcome = RevocationOutcome::default();
+        for link in self.store.upstream_links_of_grant(grant_id).await? {
+            let tokens = self
+                .open(&link, &link.access_token_enc, "access")
+                .and_then(|a| {
+                    let r = link
+                        .refresh_token_enc
+                        .as_deref()
+                        .map(|r| self.open(&link, r, "refresh"))
+                        .transpose()?;
+                    Ok((a, r))
+                });
+            let result = match (self.providers.get(&link.provider), tokens) {
+                (Some(provider), Ok((access, refresh))) => {
+                    revoke_upstream(&self.http, provider, &access, refresh.as_deref()).await
+                }
+                // No provider definition or an unreadable token: nothing can
+                // be sent upstream, so only our copy can go.
+                _ => Ok(()),
+            };
+            match result {
+                Ok(()) => {}
+                Err(UpstreamError::Unavailable(message)) => {
+                    tracing::warn!(link = %link.id, provider = %link.provider, %message,
+                        "upstream revocation failed; will retry");
+                    outcome.retry_later += 1;
+                    continue;
+                }
+                Err(e @ UpstreamError::Rejected { .. }) => {
+                    // The provider refuses to revoke (e.g. our app credentials
+                    // changed): retrying will not help, and the grant is gone.
+                    tracing::warn!(link = %link.id, provider = %link.provider, error = %e,
+                        "upstream refused revocation; deleting our copy");
+                }
+            }
+            self.store.delete_link(&link.id).await?;
+            tracing::info!(link = %link.id, provider = %link.provider, grant = %grant_id,
+                "upstream link revoked and deleted");
+            outcome.revoked += 1;
+        }
+        Ok(outcome)
+    }
+
+    /// The sweep's retry of revocations that met an unavailable provider.
+    pub async fn retry_revocations(&self) -> Result<usize, VaultError> {
+        let mut revoked = 0;
+        for grant_id in self.store.revoked_grants_with_links(100).await? {
+            revoked += self.revoke_links(&grant_id).await?.revoked;
+        }
+        Ok(revoked)
+    }
+}
