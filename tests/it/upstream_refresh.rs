@@ -11,6 +11,7 @@ use crate::support::fake_github::TokenFailure;
 use crate::support::oauth_client::{
     Session, grant_of, open_mcp_session, session_tool_call, sign_in, token_request,
 };
+use crate::support::process::spawn_broker;
 use crate::support::{FakeGithub, Mode, TestBroker, TestDb, start_broker_with_env};
 
 async fn start(db: &TestDb, mode: Mode, env: &[(&str, &str)]) -> (FakeGithub, TestBroker) {
@@ -100,48 +101,6 @@ async fn two_hundred_concurrent_calls_on_an_expired_token_refresh_upstream_once(
     assert_eq!(link(&broker, &session).await.version, 2);
 }
 
-/// A real `mcp-broker` process on `db`, answering on its own port but
-/// issuing tokens for `public_url` (as instances behind one load balancer).
-struct BrokerProcess {
-    child: std::process::Child,
-    url: String,
-}
-
-impl Drop for BrokerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn spawn_broker(db: &TestDb, providers: &std::path::Path, public_url: &str) -> BrokerProcess {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_mcp-broker"))
-        .current_dir(providers)
-        .env("MCP_BROKER_BIND", format!("127.0.0.1:{port}"))
-        .env("MCP_BROKER_PUBLIC_URL", public_url)
-        .env("MCP_BROKER_DATABASE_URL", &db.url)
-        .env("MCP_BROKER_ENCRYPTION_KEY", db.encryption_key())
-        .env("MCP_BROKER_PROVIDERS_DIR", providers)
-        .env("MCP_BROKER_LOG", "warn")
-        .arg("serve")
-        .spawn()
-        .unwrap();
-    let url = format!("http://127.0.0.1:{port}");
-    let health = format!("{url}/.well-known/oauth-authorization-server");
-    for _ in 0..200 {
-        if reqwest::get(&health).await.is_ok_and(|r| r.status() == 200) {
-            return BrokerProcess { child, url };
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the broker process did not start");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_broker_processes_on_one_postgres_refresh_upstream_once() {
     let Some(db) = TestDb::postgres().await else {
@@ -152,8 +111,8 @@ async fn two_broker_processes_on_one_postgres_refresh_upstream_once() {
     let session = sign_in(&broker.url).await;
     let providers = tempfile::tempdir().unwrap();
     std::fs::write(providers.path().join("github.toml"), fake.provider_toml()).unwrap();
-    let a = spawn_broker(&db, providers.path(), &broker.url).await;
-    let b = spawn_broker(&db, providers.path(), &broker.url).await;
+    let a = spawn_broker(&db, providers.path(), &broker.url, &[]).await;
+    let b = spawn_broker(&db, providers.path(), &broker.url, &[]).await;
     let (mcp_a, mcp_b) = (format!("{}/mcp", a.url), format!("{}/mcp", b.url));
     let sessions_a = open_sessions(&mcp_a, &session.access_token, 100).await;
     let sessions_b = open_sessions(&mcp_b, &session.access_token, 100).await;

@@ -4,6 +4,7 @@
 pub mod db;
 pub mod fake_github;
 pub mod oauth_client;
+pub mod process;
 pub mod tls;
 
 use mcp_broker::app::AppState;

@@ -1,0 +1,106 @@
+//! The revocation cascade: revoking one of our grants revokes its upstream
+//! grant at the provider, with the upstream token (never ours), then deletes
+//! the sealed copy; a provider outage only delays it.
+
+use std::time::Duration;
+
+use crate::support::oauth_client::{Session, grant_of, http, sign_in};
+use crate::support::{FakeGithub, Mode, TestBroker, TestDb, start_broker};
+
+async fn revoke_ours(broker: &TestBroker, session: &Session) {
+    let response = http()
+        .post(format!("{}/revoke", broker.url))
+        .form(&[
+            ("token", session.refresh_token.as_str()),
+            ("client_id", session.client.client_id.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+async fn has_link(broker: &TestBroker, session: &Session) -> bool {
+    broker
+        .state
+        .store
+        .upstream_link(&grant_of(&session.access_token), "github")
+        .await
+        .unwrap()
+        .is_some()
+}
+
+/// Waits (up to 5 s) for the background cascade to reach the provider.
+async fn wait_for(mut done: impl FnMut() -> bool) {
+    for _ in 0..100 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the revocation cascade did not happen within 5 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_our_token_revokes_upstream_with_the_upstream_token_and_deletes_it() {
+    for db in TestDb::all().await {
+        let fake = FakeGithub::start(Mode::OAuthApp).await;
+        let broker = start_broker(&db, &fake).await;
+        let session = sign_in(&broker.url).await;
+        let upstream = broker
+            .state
+            .vault
+            .usable_token(
+                &grant_of(&session.access_token),
+                "github",
+                mcp_broker::now_unix(),
+            )
+            .await
+            .unwrap();
+
+        revoke_ours(&broker, &session).await;
+        wait_for(|| fake.counters().revocations == 1).await;
+
+        assert_eq!(fake.revoked_tokens(), vec![upstream.access_token.clone()]);
+        assert!(!fake.token_is_live(&upstream.access_token), "{:?}", db.kind);
+        for ours in [&session.access_token, &session.refresh_token] {
+            assert!(!fake.revoked_tokens().contains(ours));
+        }
+        for _ in 0..50 {
+            if !has_link(&broker, &session).await {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(!has_link(&broker, &session).await, "{:?}", db.kind);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_revocation_is_retried_after_the_provider_recovers() {
+    let db = TestDb::sqlite();
+    let fake = FakeGithub::start(Mode::GitHubApp).await;
+    let broker = start_broker(&db, &fake).await;
+    let session = sign_in(&broker.url).await;
+    fake.set_revocation_down(true);
+
+    revoke_ours(&broker, &session).await;
+    wait_for(|| fake.counters().revocations == 1).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The provider did not confirm: the sealed token stays for a retry.
+    assert!(has_link(&broker, &session).await);
+
+    fake.set_revocation_down(false);
+    // What the hourly sweep runs.
+    assert_eq!(broker.state.vault.retry_revocations().await.unwrap(), 1);
+    assert!(!has_link(&broker, &session).await);
+    // The 503 was answered before the fake read the body: one token seen.
+    let revoked = fake.revoked_tokens();
+    assert_eq!(revoked.len(), 1);
+    assert!(
+        revoked[0].starts_with("ghu_"),
+        "an upstream token, never ours"
+    );
+    assert!(!fake.token_is_live(&revoked[0]));
+    assert_eq!(broker.state.vault.retry_revocations().await.unwrap(), 0);
+}
