@@ -87,7 +87,12 @@ impl AppState {
         store.migrate().await?;
         sync_configured_clients(&store, &config).await?;
         let keys = KeyRing::load(store.clone(), cipher.clone(), crate::now_unix()).await?;
-        let providers = load_providers(&config.providers_dir, env)?;
+        let http = crate::upstream::http_client();
+        let mut providers = load_providers(&config.providers_dir, env)?;
+        crate::upstream::oidc::discover_providers(&http, &mut providers).await;
+        for (id, why) in &providers.undiscovered {
+            tracing::warn!(provider = %id, reason = %why, "provider skipped: OpenID discovery failed");
+        }
         for (id, vars) in &providers.skipped {
             tracing::warn!(
                 provider = %id,
@@ -113,7 +118,7 @@ impl AppState {
             keys: Arc::new(keys),
             providers: Arc::new(providers),
             vault,
-            http: crate::upstream::http_client(),
+            http,
         })
     }
 }

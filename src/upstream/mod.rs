@@ -1,7 +1,9 @@
 //! Upstream providers: their definitions, the nested OAuth flow we run as
 //! their client, and how to read what they answer.
 
+pub mod check;
 pub mod flow;
+pub mod oidc;
 pub mod provider;
 pub mod token_response;
 

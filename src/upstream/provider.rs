@@ -42,7 +42,7 @@ struct ProviderFile {
     #[serde(default)]
     extra_token_params: BTreeMap<String, String>,
     #[serde(default)]
-    identity: IdentityFields,
+    identity: IdentityFile,
     #[serde(default)]
     refresh: RefreshPolicy,
     #[serde(default)]
@@ -137,31 +137,42 @@ impl Default for RefreshPolicy {
     }
 }
 
-/// Which fields of the userinfo document identify the user.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+/// `[identity]` as written; defaults depend on the kind.
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct IdentityFields {
-    #[serde(default = "default_subject")]
-    pub subject: String,
-    #[serde(default = "default_login")]
-    pub login: String,
-    #[serde(default)]
-    pub email: Option<String>,
+struct IdentityFile {
+    subject: Option<String>,
+    login: Option<String>,
+    email: Option<String>,
 }
 
-fn default_subject() -> String {
-    "id".into()
-}
-fn default_login() -> String {
-    "login".into()
+/// Which claims identify the user: fields of the userinfo document for
+/// `oauth2` (defaults `id`, `login`, GitHub's names), claims of the verified
+/// id_token, then of userinfo, for `oidc` (defaults `sub`,
+/// `preferred_username`, `email`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdentityFields {
+    pub subject: String,
+    pub login: String,
+    pub email: Option<String>,
 }
 
 impl Default for IdentityFields {
     fn default() -> Self {
+        IdentityFields::for_kind(IdentityFile::default(), ProviderKind::Oauth2)
+    }
+}
+
+impl IdentityFields {
+    fn for_kind(file: IdentityFile, kind: ProviderKind) -> IdentityFields {
+        let (subject, login, email) = match kind {
+            ProviderKind::Oauth2 => ("id", "login", None),
+            ProviderKind::Oidc => ("sub", "preferred_username", Some("email")),
+        };
         IdentityFields {
-            subject: default_subject(),
-            login: default_login(),
-            email: None,
+            subject: file.subject.unwrap_or_else(|| subject.into()),
+            login: file.login.unwrap_or_else(|| login.into()),
+            email: file.email.or_else(|| email.map(String::from)),
         }
     }
 }
@@ -179,6 +190,9 @@ pub struct Provider {
     pub revocation_url: Option<String>,
     pub api_base_url: String,
     pub userinfo_url: String,
+    /// OIDC only: where the provider publishes its id_token signing keys
+    /// (from discovery; empty before it).
+    pub jwks_uri: String,
     pub client_id: String,
     pub client_secret: String,
     pub token_endpoint_auth_method: TokenAuthMethod,
@@ -212,6 +226,9 @@ pub struct ProviderSet {
     /// Providers left out because environment variables they name are unset:
     /// (provider id, the variables).
     pub skipped: Vec<(String, Vec<String>)>,
+    /// OIDC providers left out because discovery failed at start:
+    /// (provider id, why).
+    pub undiscovered: Vec<(String, String)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -373,7 +390,12 @@ pub fn parse_provider(
             check_url(value).map_err(|m| format!("`{key}`: {m}"))?;
         }
     }
-    if file.revocation_style == RevocationStyle::Rfc7009 && revocation_url.is_none() {
+    // An OIDC provider's discovery document may name the revocation endpoint;
+    // that is checked once discovery ran.
+    if file.revocation_style == RevocationStyle::Rfc7009
+        && revocation_url.is_none()
+        && file.kind == ProviderKind::Oauth2
+    {
         return Err("`revocation_style = \"rfc7009\"` needs `revocation_url`".into());
     }
     let refresh = file.refresh;
@@ -393,6 +415,7 @@ pub fn parse_provider(
         revocation_url,
         api_base_url: api_base_url.trim_end_matches('/').to_string(),
         userinfo_url: userinfo_url.unwrap_or_default(),
+        jwks_uri: String::new(),
         client_id,
         client_secret,
         token_endpoint_auth_method: file.token_endpoint_auth_method,
@@ -401,7 +424,7 @@ pub fn parse_provider(
         pkce: file.pkce,
         extra_authorize_params,
         extra_token_params,
-        identity: file.identity,
+        identity: IdentityFields::for_kind(file.identity, file.kind),
         refresh,
         revocation_style: file.revocation_style,
     }))
