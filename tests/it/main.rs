@@ -10,6 +10,7 @@ mod discovery;
 mod flow;
 mod http_rules;
 mod mcp_endpoint;
+mod oidc;
 mod refresh;
 mod registration;
 mod revocation;
