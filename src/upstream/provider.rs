@@ -526,4 +526,84 @@ scopes = ["read:user", "repo"]
         let p = parse_provider(GITHUB, &env).unwrap().unwrap();
         assert!(!format!("{p:?}").contains("s3cret"));
     }
+
+    fn shipped() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("providers")
+    }
+
+    #[test]
+    fn shipped_provider_files_are_skipped_without_their_variables() {
+        let set = load_providers(&shipped(), &|_| None).unwrap();
+        assert!(set.providers.is_empty());
+        let ids: Vec<&str> = set.skipped.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["github-app", "github", "gitlab", "google", "microsoft"]
+        );
+        let microsoft = &set.skipped[4].1;
+        assert!(microsoft.contains(&"MICROSOFT_TENANT".to_string()));
+    }
+
+    #[test]
+    fn shipped_provider_files_parse_with_their_variables_set() {
+        let env = |_: &str| Some("value".to_string());
+        let set = load_providers(&shipped(), &env).unwrap();
+        let get = |id: &str| set.get(id).unwrap();
+        assert_eq!(get("github").revocation_style, RevocationStyle::Github);
+        assert!(!get("github").refresh.rotates_refresh_token);
+        let app = get("github-app");
+        assert!(app.refresh.rotates_refresh_token);
+        assert!(
+            app.refresh
+                .permanent_errors
+                .contains(&"bad_refresh_token".to_string())
+        );
+        assert_eq!(app.revocation_style, RevocationStyle::Github);
+        let gitlab = get("gitlab");
+        assert!(gitlab.refresh.rotates_refresh_token);
+        assert_eq!(
+            gitlab.revocation_url.as_deref(),
+            Some("https://gitlab.com/oauth/revoke")
+        );
+        let google = get("google");
+        assert_eq!(google.kind, ProviderKind::Oidc);
+        assert_eq!(google.extra_authorize_params["access_type"], "offline");
+        assert_eq!(google.extra_authorize_params["prompt"], "consent");
+        assert_eq!(
+            google.revocation_url.as_deref(),
+            Some("https://oauth2.googleapis.com/revoke")
+        );
+        assert!(!google.refresh.rotates_refresh_token);
+        let microsoft = get("microsoft");
+        assert_eq!(
+            microsoft.issuer.as_deref(),
+            Some("https://login.microsoftonline.com/value/v2.0")
+        );
+        assert!(microsoft.scopes.contains(&"offline_access".to_string()));
+        assert!(microsoft.refresh.rotates_refresh_token);
+        assert_eq!(microsoft.revocation_style, RevocationStyle::None);
+        // The template is not loaded, but it is a valid file once copied.
+        let template = std::fs::read_to_string(shipped().join("oidc.toml.example")).unwrap();
+        let env = |_: &str| Some("https://sso.example.test".to_string());
+        let p = parse_provider(&template, &env).unwrap().unwrap();
+        assert_eq!(p.kind, ProviderKind::Oidc);
+    }
+
+    #[test]
+    fn oidc_identity_defaults_to_standard_claims() {
+        let text = r#"
+id = "acme"
+display_name = "Acme"
+kind = "oidc"
+issuer = "https://id.acme.test"
+api_base_url = "https://api.acme.test"
+client_id = "c"
+client_secret = "s"
+"#;
+        let p = parse_provider(text, &|_| None).unwrap().unwrap();
+        assert_eq!(p.identity.subject, "sub");
+        assert_eq!(p.identity.login, "preferred_username");
+        assert_eq!(p.identity.email.as_deref(), Some("email"));
+        assert!(p.authorize_url.is_empty(), "left for discovery");
+    }
 }
