@@ -310,3 +310,25 @@ async fn oidc_id_token_with_the_wrong_nonce_is_an_error_page_and_no_user() {
         None
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oidc_provider_whose_discovery_fails_is_skipped_and_the_broker_serves() {
+    let db = TestDb::sqlite();
+    // Nothing listens on port 1: discovery fails at start.
+    let file = provider_file("http://127.0.0.1:1", "secret");
+    let broker = crate::support::start_broker_with(&db, &[("oidc-test.toml", file)]).await;
+    assert!(broker.state.providers.get(PROVIDER_ID).is_none());
+    let (id, why) = &broker.state.providers.undiscovered[0];
+    assert_eq!(id, PROVIDER_ID);
+    assert!(why.contains("discovery"), "{why}");
+    assert!(!why.contains("secret"), "{why}");
+    let metadata = http()
+        .get(format!(
+            "{}/.well-known/oauth-authorization-server",
+            broker.url
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metadata.status(), 200);
+}
