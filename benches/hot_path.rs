@@ -55,7 +55,7 @@ async fn main() {
         .unwrap();
     let providers = Arc::new(ProviderSet {
         providers: vec![bench_provider()],
-        skipped: Vec::new(),
+        ..ProviderSet::default()
     });
     let vault = Vault::new(
         store.clone(),

@@ -86,7 +86,13 @@ impl AppState {
         store.migrate().await?;
         sync_configured_clients(&store, &config).await?;
         let keys = KeyRing::load(store.clone(), cipher.clone(), crate::now_unix()).await?;
-        let providers = load_providers(&config.providers_dir, env)?;
+        let timeout = std::time::Duration::from_secs(config.upstream_timeout_secs);
+        let http = crate::upstream::http_client(timeout);
+        let mut providers = load_providers(&config.providers_dir, env)?;
+        crate::upstream::oidc::discover_providers(&http, &mut providers).await;
+        for (id, why) in &providers.undiscovered {
+            tracing::warn!(provider = %id, reason = %why, "provider skipped: OpenID discovery failed");
+        }
         for (id, vars) in &providers.skipped {
             tracing::warn!(
                 provider = %id,
@@ -101,8 +107,6 @@ impl AppState {
             );
         }
         let providers = Arc::new(providers);
-        let timeout = std::time::Duration::from_secs(config.upstream_timeout_secs);
-        let http = crate::upstream::http_client(timeout);
         let vault = Vault::new(
             store.clone(),
             cipher.clone(),

@@ -30,6 +30,17 @@ enum Command {
     /// Manage keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Check the provider files.
+    #[command(subcommand)]
+    Providers(ProvidersCommand),
+}
+
+#[derive(Subcommand)]
+enum ProvidersCommand {
+    /// Validate every file in the providers folder; print each provider's
+    /// callback URL and the variables it still needs. Fails if any file is
+    /// invalid or any variable is missing.
+    Check,
 }
 
 #[derive(Subcommand)]
@@ -69,6 +80,18 @@ fn main() -> ExitCode {
             Command::Migrate => migrate(&config).await,
             Command::Keys(KeysCommand::RotateSigning) => rotate_signing(config).await,
             Command::Keys(KeysCommand::Rotate) => rotate_keks(config).await,
+            Command::Providers(ProvidersCommand::Check) => {
+                let report = mcp_broker::upstream::check::check_providers(
+                    &config.providers_dir,
+                    &|k| std::env::var(k).ok(),
+                    &config.public_url,
+                );
+                print!("{}", report.render());
+                report
+                    .passed()
+                    .then_some(())
+                    .ok_or_else(|| "provider check failed".to_string())
+            }
         }
     });
     match result {

@@ -93,6 +93,7 @@ pub async fn authorize(
         expires_at: now + PENDING_TTL_SECS,
         consented_user_id: None,
         browser_binding_hash: None,
+        upstream_nonce_hash: None,
     };
     if decision == ConsentDecision::Skip && provider.is_some() {
         pending.consented_user_id = user;

@@ -20,7 +20,7 @@ use crate::oauth::{ErrorCode, OAuthError};
 use crate::store::{AuthorizationCodeRow, PendingAuthorization, UserRow, new_id};
 use crate::tokens::opaque::{AUTHORIZATION_CODE_PREFIX, constant_time_eq, hash_secret, new_secret};
 use crate::upstream::UpstreamError;
-use crate::upstream::flow::{exchange_code, fetch_identity};
+use crate::upstream::flow::{SignInError, sign_in};
 
 /// Our codes are redeemed by software right after the redirect.
 const CODE_TTL_SECS: i64 = 60;
@@ -128,21 +128,29 @@ pub async fn callback(
             ),
         }
     };
-    let tokens = match exchange_code(
+    let (tokens, identity) = match sign_in(
         &state.http,
         provider,
         upstream_code,
         &redirect_uri,
         verifier.as_deref(),
+        pending.upstream_nonce_hash.as_deref(),
     )
     .await
     {
-        Ok(tokens) => tokens,
-        Err(e) => return Ok(upstream_failed(e)),
-    };
-    let identity = match fetch_identity(&state.http, provider, &tokens.access_token).await {
-        Ok(identity) => identity,
-        Err(e) => return Ok(upstream_failed(e)),
+        Ok(signed_in) => signed_in,
+        Err(SignInError::Upstream(e)) => return Ok(upstream_failed(e)),
+        // A forged or replayed id_token: tell the user here rather than hand
+        // the client an error it would simply retry.
+        Err(SignInError::IdToken(e)) => {
+            tracing::warn!(provider = %provider_id, error = %e, "upstream id_token refused");
+            return Err(AppError::page(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "The sign-in provider's answer could not be verified: {e}. Start again from your application."
+                ),
+            ));
+        }
     };
 
     // Consent was skipped for a remembered user: only that user may finish.

@@ -1,6 +1,7 @@
 //! `POST /consent`: the user's decision. On approval the upstream leg starts:
-//! an upstream `state` (stored hashed) and PKCE verifier (stored sealed) are
-//! created only now, after consent, and die with the pending request.
+//! an upstream `state` (stored hashed), PKCE verifier (stored sealed) and,
+//! for OIDC providers, a nonce (stored hashed) are created only now, after
+//! consent, and die with the pending request.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -16,8 +17,9 @@ use crate::oauth::authorize::error_response_url;
 use crate::oauth::{ErrorCode, OAuthError};
 use crate::store::PendingAuthorization;
 use crate::tokens::opaque::{constant_time_eq, hash_secret, random_urlsafe};
-use crate::upstream::Provider;
 use crate::upstream::flow::authorize_url;
+use crate::upstream::provider::ProviderKind;
+use crate::upstream::{Provider, oidc};
 
 /// The double-submit CSRF cookie set with the consent page, and the cookie
 /// set when the browser leaves for the provider (the callback requires it).
@@ -122,6 +124,7 @@ pub async fn start_upstream_leg(
     let sealed_verifier = state
         .cipher
         .seal_str(verifier.secret(), &verifier_aad(&pending.id));
+    let nonce = (provider.kind == ProviderKind::Oidc).then(|| random_urlsafe(32));
     if !state
         .store
         .start_upstream(
@@ -129,6 +132,7 @@ pub async fn start_upstream_leg(
             &hash_secret(&upstream_state),
             &sealed_verifier,
             &hash_secret(&binding),
+            nonce.as_deref().map(oidc::nonce_hash).as_deref(),
         )
         .await?
     {
@@ -143,6 +147,7 @@ pub async fn start_upstream_leg(
         &upstream_state,
         &scopes,
         challenge.as_deref(),
+        nonce.as_deref(),
     );
     // After a form POST the browser must GET the provider: 303. Straight from
     // /authorize a plain 302 does the same.

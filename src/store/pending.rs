@@ -22,6 +22,8 @@ pub struct PendingAuthorization {
     pub consented_user_id: Option<String>,
     /// Hash of the cookie that ties the upstream leg to the approving browser.
     pub browser_binding_hash: Option<String>,
+    /// OIDC: hash of the nonce sent upstream, checked against the id_token.
+    pub upstream_nonce_hash: Option<String>,
 }
 
 type PendingRow = (
@@ -40,11 +42,12 @@ type PendingRow = (
     i64,
     Option<String>,
     Option<String>,
+    Option<String>,
 );
 
 const PENDING_COLUMNS: &str = "id, client_id, redirect_uri, state, code_challenge, scope, resource, \
      provider, csrf_hash, upstream_state_hash, upstream_verifier_enc, created_at, expires_at, consented_user_id, \
-     browser_binding_hash";
+     browser_binding_hash, upstream_nonce_hash";
 
 fn pending_from(r: PendingRow) -> PendingAuthorization {
     PendingAuthorization {
@@ -63,6 +66,7 @@ fn pending_from(r: PendingRow) -> PendingAuthorization {
         expires_at: r.12,
         consented_user_id: r.13,
         browser_binding_hash: r.14,
+        upstream_nonce_hash: r.15,
     }
 }
 
@@ -98,7 +102,7 @@ impl Store {
     pub async fn insert_pending(&self, p: &PendingAuthorization) -> Result<(), StoreError> {
         sqlx::query(&format!(
             "INSERT INTO pending_authorizations ({PENDING_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
         ))
         .bind(&p.id)
         .bind(&p.client_id)
@@ -115,6 +119,7 @@ impl Store {
         .bind(p.expires_at)
         .bind(&p.consented_user_id)
         .bind(&p.browser_binding_hash)
+        .bind(&p.upstream_nonce_hash)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -138,14 +143,16 @@ impl Store {
         upstream_state_hash: &str,
         upstream_verifier_enc: &[u8],
         browser_binding_hash: &str,
+        upstream_nonce_hash: Option<&str>,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE pending_authorizations SET upstream_state_hash = $1, upstream_verifier_enc = $2, \
-             browser_binding_hash = $3 WHERE id = $4 AND upstream_state_hash IS NULL",
+             browser_binding_hash = $3, upstream_nonce_hash = $4 WHERE id = $5 AND upstream_state_hash IS NULL",
         )
         .bind(upstream_state_hash)
         .bind(upstream_verifier_enc)
         .bind(browser_binding_hash)
+        .bind(upstream_nonce_hash)
         .bind(id)
         .execute(&self.pool)
         .await?;

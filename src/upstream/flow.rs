@@ -1,9 +1,10 @@
 //! The nested OAuth flow: we are the provider's client.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use super::provider::TokenAuthMethod;
-use super::token_response::parse_token_response;
+use super::oidc::{self, IdTokenError};
+use super::provider::{ProviderKind, TokenAuthMethod};
+use super::token_response::{id_token_from, parse_token_response};
 use super::{Provider, UpstreamError, UpstreamTokens};
 
 /// Who the provider says the user is.
@@ -11,16 +12,33 @@ use super::{Provider, UpstreamError, UpstreamTokens};
 pub struct Identity {
     pub subject: String,
     pub login: String,
+    pub email: Option<String>,
 }
 
-/// Where we send the browser after consent.
+/// Why a sign-in at the provider did not give us a user.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SignInError {
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+    /// OIDC: the id_token failed a check. Not retryable, not our fault.
+    #[error(transparent)]
+    IdToken(#[from] IdTokenError),
+}
+
+/// Where we send the browser after consent. OIDC providers also get the
+/// nonce, and the `openid` scope when the file's scopes lack it.
 pub fn authorize_url(
     provider: &Provider,
     redirect_uri: &str,
     state: &str,
     scopes: &[String],
     pkce_challenge: Option<&str>,
+    nonce: Option<&str>,
 ) -> String {
+    let mut scopes = scopes.to_vec();
+    if provider.kind == ProviderKind::Oidc && !scopes.iter().any(|s| s == "openid") {
+        scopes.insert(0, "openid".into());
+    }
     let mut url =
         url::Url::parse(&provider.authorize_url).expect("checked when the provider loaded");
     {
@@ -36,6 +54,9 @@ pub fn authorize_url(
             q.append_pair("code_challenge", challenge)
                 .append_pair("code_challenge_method", "S256");
         }
+        if let Some(nonce) = nonce {
+            q.append_pair("nonce", nonce);
+        }
         for (k, v) in &provider.extra_authorize_params {
             q.append_pair(k, v);
         }
@@ -43,14 +64,55 @@ pub fn authorize_url(
     url.into()
 }
 
-/// Redeems the provider's code. Errors are classified, never swallowed.
+/// The callback's whole upstream part: redeem the code, then learn who the
+/// user is — from the userinfo document (`oauth2`), or from the verified
+/// id_token with userinfo for what it lacks (`oidc`, where
+/// `nonce_hash` is what the pending request stored).
+pub async fn sign_in(
+    http: &reqwest::Client,
+    provider: &Provider,
+    code: &str,
+    redirect_uri: &str,
+    pkce_verifier: Option<&str>,
+    nonce_hash: Option<&str>,
+) -> Result<(UpstreamTokens, Identity), SignInError> {
+    let (tokens, id_token) =
+        exchange_code(http, provider, code, redirect_uri, pkce_verifier).await?;
+    let identity = match provider.kind {
+        ProviderKind::Oauth2 => fetch_identity(http, provider, &tokens.access_token).await?,
+        ProviderKind::Oidc => {
+            let id_token = id_token.ok_or(IdTokenError::Missing)?;
+            let jwks = oidc::fetch_jwks(http, &provider.jwks_uri).await?;
+            let expected = oidc::Expected {
+                issuer: provider.issuer.as_deref().unwrap_or_default(),
+                client_id: &provider.client_id,
+                // A pending request without a nonce cannot match any.
+                nonce_hash: nonce_hash.unwrap_or_default(),
+            };
+            let verified = oidc::verify_id_token(&id_token, &expected, &jwks)?;
+            let userinfo = if oidc::needs_userinfo(&verified, &provider.identity)
+                && !provider.userinfo_url.is_empty()
+            {
+                Some(fetch_userinfo(http, provider, &tokens.access_token).await?)
+            } else {
+                None
+            };
+            oidc::identity_from_claims(&verified, userinfo.as_ref(), &provider.identity)?
+        }
+    };
+    Ok((tokens, identity))
+}
+
+/// Redeems the provider's code; the id_token, if any, comes beside the
+/// tokens (it is checked, never stored). Errors are classified, never
+/// swallowed.
 pub async fn exchange_code(
     http: &reqwest::Client,
     provider: &Provider,
     code: &str,
     redirect_uri: &str,
     pkce_verifier: Option<&str>,
-) -> Result<UpstreamTokens, UpstreamError> {
+) -> Result<(UpstreamTokens, Option<String>), UpstreamError> {
     let mut form = vec![
         ("grant_type", "authorization_code"),
         ("code", code),
@@ -74,7 +136,7 @@ pub async fn refresh_tokens(
         ("grant_type", "refresh_token"),
         ("refresh_token", refresh_token),
     ];
-    token_request(http, provider, form).await
+    Ok(token_request(http, provider, form).await?.0)
 }
 
 /// A POST to the token endpoint with the provider's client authentication
@@ -83,7 +145,7 @@ async fn token_request(
     http: &reqwest::Client,
     provider: &Provider,
     mut form: Vec<(&str, &str)>,
-) -> Result<UpstreamTokens, UpstreamError> {
+) -> Result<(UpstreamTokens, Option<String>), UpstreamError> {
     for (k, v) in &provider.extra_token_params {
         form.push((k.as_str(), v.as_str()));
     }
@@ -114,7 +176,8 @@ async fn token_request(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let body = read_limited(response).await?;
-    parse_token_response(status, content_type.as_deref(), &body)
+    let tokens = parse_token_response(status, content_type.as_deref(), &body)?;
+    Ok((tokens, id_token_from(content_type.as_deref(), &body)))
 }
 
 /// RFC 6749 §2.3.1: Basic credentials are form-urlencoded first.
@@ -122,12 +185,23 @@ pub(crate) fn form_encode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
-/// Reads the userinfo document (GitHub: `GET /user`).
+/// Reads the userinfo document (GitHub: `GET /user`) and the identity in it.
 pub async fn fetch_identity(
     http: &reqwest::Client,
     provider: &Provider,
     access_token: &str,
 ) -> Result<Identity, UpstreamError> {
+    let doc = fetch_userinfo(http, provider, access_token).await?;
+    identity_from(&doc, provider)
+        .ok_or_else(|| UpstreamError::Unavailable("userinfo lacks the identity fields".into()))
+}
+
+/// The userinfo document as a JSON object.
+pub async fn fetch_userinfo(
+    http: &reqwest::Client,
+    provider: &Provider,
+    access_token: &str,
+) -> Result<Map<String, Value>, UpstreamError> {
     let response = http
         .get(&provider.userinfo_url)
         .bearer_auth(access_token)
@@ -154,22 +228,25 @@ pub async fn fetch_identity(
             )));
         }
     }
-    let doc: Value = serde_json::from_slice(&body)
-        .map_err(|_| UpstreamError::Unavailable("userinfo answered an unreadable body".into()))?;
-    identity_from(&doc, provider)
-        .ok_or_else(|| UpstreamError::Unavailable("userinfo lacks the identity fields".into()))
+    match serde_json::from_slice(&body) {
+        Ok(Value::Object(doc)) => Ok(doc),
+        _ => Err(UpstreamError::Unavailable(
+            "userinfo answered an unreadable body".into(),
+        )),
+    }
 }
 
 /// Subjects may be numbers (GitHub's `id`) or strings (OIDC `sub`).
-fn identity_from(doc: &Value, provider: &Provider) -> Option<Identity> {
-    let text = |field: &str| match doc.get(field)? {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    };
+fn identity_from(doc: &Map<String, Value>, provider: &Provider) -> Option<Identity> {
+    let text = |field: &str| oidc::claim_text(doc, field);
     let subject = text(&provider.identity.subject)?;
     let login = text(&provider.identity.login).unwrap_or_else(|| subject.clone());
-    Some(Identity { subject, login })
+    let email = provider.identity.email.as_deref().and_then(text);
+    Some(Identity {
+        subject,
+        login,
+        email,
+    })
 }
 
 /// Upstream bodies we read are small; a huge one is a broken or hostile server.

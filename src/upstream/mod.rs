@@ -1,8 +1,10 @@
 //! Upstream providers: their definitions, the nested OAuth flow we run as
 //! their client, and how to read what they answer.
 
+pub mod check;
 pub mod failure;
 pub mod flow;
+pub mod oidc;
 pub mod provider;
 pub mod revoke;
 pub mod token_response;

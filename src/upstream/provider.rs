@@ -42,7 +42,7 @@ struct ProviderFile {
     #[serde(default)]
     extra_token_params: BTreeMap<String, String>,
     #[serde(default)]
-    identity: IdentityFields,
+    identity: IdentityFile,
     #[serde(default)]
     refresh: RefreshPolicy,
     #[serde(default)]
@@ -137,31 +137,42 @@ impl Default for RefreshPolicy {
     }
 }
 
-/// Which fields of the userinfo document identify the user.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+/// `[identity]` as written; defaults depend on the kind.
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct IdentityFields {
-    #[serde(default = "default_subject")]
-    pub subject: String,
-    #[serde(default = "default_login")]
-    pub login: String,
-    #[serde(default)]
-    pub email: Option<String>,
+struct IdentityFile {
+    subject: Option<String>,
+    login: Option<String>,
+    email: Option<String>,
 }
 
-fn default_subject() -> String {
-    "id".into()
-}
-fn default_login() -> String {
-    "login".into()
+/// Which claims identify the user: fields of the userinfo document for
+/// `oauth2` (defaults `id`, `login`, GitHub's names), claims of the verified
+/// id_token, then of userinfo, for `oidc` (defaults `sub`,
+/// `preferred_username`, `email`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdentityFields {
+    pub subject: String,
+    pub login: String,
+    pub email: Option<String>,
 }
 
 impl Default for IdentityFields {
     fn default() -> Self {
+        IdentityFields::for_kind(IdentityFile::default(), ProviderKind::Oauth2)
+    }
+}
+
+impl IdentityFields {
+    fn for_kind(file: IdentityFile, kind: ProviderKind) -> IdentityFields {
+        let (subject, login, email) = match kind {
+            ProviderKind::Oauth2 => ("id", "login", None),
+            ProviderKind::Oidc => ("sub", "preferred_username", Some("email")),
+        };
         IdentityFields {
-            subject: default_subject(),
-            login: default_login(),
-            email: None,
+            subject: file.subject.unwrap_or_else(|| subject.into()),
+            login: file.login.unwrap_or_else(|| login.into()),
+            email: file.email.or_else(|| email.map(String::from)),
         }
     }
 }
@@ -179,6 +190,9 @@ pub struct Provider {
     pub revocation_url: Option<String>,
     pub api_base_url: String,
     pub userinfo_url: String,
+    /// OIDC only: where the provider publishes its id_token signing keys
+    /// (from discovery; empty before it).
+    pub jwks_uri: String,
     pub client_id: String,
     pub client_secret: String,
     pub token_endpoint_auth_method: TokenAuthMethod,
@@ -212,6 +226,9 @@ pub struct ProviderSet {
     /// Providers left out because environment variables they name are unset:
     /// (provider id, the variables).
     pub skipped: Vec<(String, Vec<String>)>,
+    /// OIDC providers left out because discovery failed at start:
+    /// (provider id, why).
+    pub undiscovered: Vec<(String, String)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -373,7 +390,12 @@ pub fn parse_provider(
             check_url(value).map_err(|m| format!("`{key}`: {m}"))?;
         }
     }
-    if file.revocation_style == RevocationStyle::Rfc7009 && revocation_url.is_none() {
+    // An OIDC provider's discovery document may name the revocation endpoint;
+    // that is checked once discovery ran.
+    if file.revocation_style == RevocationStyle::Rfc7009
+        && revocation_url.is_none()
+        && file.kind == ProviderKind::Oauth2
+    {
         return Err("`revocation_style = \"rfc7009\"` needs `revocation_url`".into());
     }
     let refresh = file.refresh;
@@ -393,6 +415,7 @@ pub fn parse_provider(
         revocation_url,
         api_base_url: api_base_url.trim_end_matches('/').to_string(),
         userinfo_url: userinfo_url.unwrap_or_default(),
+        jwks_uri: String::new(),
         client_id,
         client_secret,
         token_endpoint_auth_method: file.token_endpoint_auth_method,
@@ -401,7 +424,7 @@ pub fn parse_provider(
         pkce: file.pkce,
         extra_authorize_params,
         extra_token_params,
-        identity: file.identity,
+        identity: IdentityFields::for_kind(file.identity, file.kind),
         refresh,
         revocation_style: file.revocation_style,
     }))
@@ -502,5 +525,85 @@ scopes = ["read:user", "repo"]
         let env = env_with(&[("GH_ID", "id"), ("GH_SECRET", "s3cret")]);
         let p = parse_provider(GITHUB, &env).unwrap().unwrap();
         assert!(!format!("{p:?}").contains("s3cret"));
+    }
+
+    fn shipped() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("providers")
+    }
+
+    #[test]
+    fn shipped_provider_files_are_skipped_without_their_variables() {
+        let set = load_providers(&shipped(), &|_| None).unwrap();
+        assert!(set.providers.is_empty());
+        let ids: Vec<&str> = set.skipped.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["github-app", "github", "gitlab", "google", "microsoft"]
+        );
+        let microsoft = &set.skipped[4].1;
+        assert!(microsoft.contains(&"MICROSOFT_TENANT".to_string()));
+    }
+
+    #[test]
+    fn shipped_provider_files_parse_with_their_variables_set() {
+        let env = |_: &str| Some("value".to_string());
+        let set = load_providers(&shipped(), &env).unwrap();
+        let get = |id: &str| set.get(id).unwrap();
+        assert_eq!(get("github").revocation_style, RevocationStyle::Github);
+        assert!(!get("github").refresh.rotates_refresh_token);
+        let app = get("github-app");
+        assert!(app.refresh.rotates_refresh_token);
+        assert!(
+            app.refresh
+                .permanent_errors
+                .contains(&"bad_refresh_token".to_string())
+        );
+        assert_eq!(app.revocation_style, RevocationStyle::Github);
+        let gitlab = get("gitlab");
+        assert!(gitlab.refresh.rotates_refresh_token);
+        assert_eq!(
+            gitlab.revocation_url.as_deref(),
+            Some("https://gitlab.com/oauth/revoke")
+        );
+        let google = get("google");
+        assert_eq!(google.kind, ProviderKind::Oidc);
+        assert_eq!(google.extra_authorize_params["access_type"], "offline");
+        assert_eq!(google.extra_authorize_params["prompt"], "consent");
+        assert_eq!(
+            google.revocation_url.as_deref(),
+            Some("https://oauth2.googleapis.com/revoke")
+        );
+        assert!(!google.refresh.rotates_refresh_token);
+        let microsoft = get("microsoft");
+        assert_eq!(
+            microsoft.issuer.as_deref(),
+            Some("https://login.microsoftonline.com/value/v2.0")
+        );
+        assert!(microsoft.scopes.contains(&"offline_access".to_string()));
+        assert!(microsoft.refresh.rotates_refresh_token);
+        assert_eq!(microsoft.revocation_style, RevocationStyle::None);
+        // The template is not loaded, but it is a valid file once copied.
+        let template = std::fs::read_to_string(shipped().join("oidc.toml.example")).unwrap();
+        let env = |_: &str| Some("https://sso.example.test".to_string());
+        let p = parse_provider(&template, &env).unwrap().unwrap();
+        assert_eq!(p.kind, ProviderKind::Oidc);
+    }
+
+    #[test]
+    fn oidc_identity_defaults_to_standard_claims() {
+        let text = r#"
+id = "acme"
+display_name = "Acme"
+kind = "oidc"
+issuer = "https://id.acme.test"
+api_base_url = "https://api.acme.test"
+client_id = "c"
+client_secret = "s"
+"#;
+        let p = parse_provider(text, &|_| None).unwrap().unwrap();
+        assert_eq!(p.identity.subject, "sub");
+        assert_eq!(p.identity.login, "preferred_username");
+        assert_eq!(p.identity.email.as_deref(), Some("email"));
+        assert!(p.authorize_url.is_empty(), "left for discovery");
     }
 }

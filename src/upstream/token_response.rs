@@ -123,6 +123,25 @@ pub fn parse_token_response(
     }
 }
 
+/// The `id_token` of a successful token answer (OIDC), read beside the
+/// tokens because it is checked once and never stored.
+pub fn id_token_from(content_type: Option<&str>, body: &[u8]) -> Option<String> {
+    let is_form =
+        content_type.is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+    let token = if is_form {
+        url::form_urlencoded::parse(body)
+            .find(|(k, _)| k == "id_token")
+            .map(|(_, v)| v.into_owned())
+    } else {
+        #[derive(serde::Deserialize)]
+        struct IdTokenField {
+            id_token: Option<String>,
+        }
+        serde_json::from_slice::<IdTokenField>(body).ok()?.id_token
+    };
+    token.filter(|t| !t.is_empty())
+}
+
 fn serde_urlencoded_body(body: &[u8]) -> Option<Body> {
     let pairs: Vec<(String, String)> = url::form_urlencoded::parse(body).into_owned().collect();
     let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());

@@ -11,6 +11,7 @@ mod flow;
 mod http_rules;
 mod key_rotation;
 mod mcp_endpoint;
+mod oidc;
 mod refresh;
 mod registration;
 mod revocation;

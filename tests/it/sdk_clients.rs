@@ -43,7 +43,7 @@ fn check(output: std::process::Output, what: &str) -> Result<(), String> {
 }
 
 /// `npm ci` in `folder` unless `package` is installed there already.
-async fn npm_installed(folder: &str, package: &str) -> Result<(), String> {
+pub(crate) async fn npm_installed(folder: &str, package: &str) -> Result<(), String> {
     let root = repo_root();
     if root
         .join(folder)

@@ -137,3 +137,60 @@ async fn in_memory_sqlite_serves_from_one_shared_database() {
         assert!(r.await.unwrap().is_ok());
     }
 }
+
+#[test]
+fn providers_check_names_missing_variables_prints_callback_urls_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("providers");
+    let mut cmd = broker_command(dir.path());
+    for name in [
+        "GITHUB_CLIENT_ID",
+        "GITHUB_CLIENT_SECRET",
+        "MICROSOFT_TENANT",
+    ] {
+        cmd.env_remove(name);
+    }
+    let out = cmd
+        .env("MCP_BROKER_PROVIDERS_DIR", &shipped)
+        .env("MCP_BROKER_PUBLIC_URL", "https://broker.example.test")
+        .args(["providers", "check"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(stdout.contains("GITHUB_CLIENT_SECRET"), "{stdout}");
+    assert!(stdout.contains("MICROSOFT_TENANT"), "{stdout}");
+    assert!(
+        stdout.contains("https://broker.example.test/callback/github"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn providers_check_passes_when_every_file_is_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("providers")).unwrap();
+    std::fs::write(
+        dir.path().join("providers/acme.toml"),
+        r#"
+id = "acme"
+display_name = "Acme"
+kind = "oidc"
+issuer = "https://id.acme.test"
+api_base_url = "https://api.acme.test"
+client_id = "${MCP_BROKER_TEST_ACME_ID}"
+client_secret = "${MCP_BROKER_TEST_ACME_SECRET}"
+"#,
+    )
+    .unwrap();
+    let out = broker_command(dir.path())
+        .env("MCP_BROKER_TEST_ACME_ID", "id")
+        .env("MCP_BROKER_TEST_ACME_SECRET", "not-printed-anywhere")
+        .args(["providers", "check"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("/callback/acme"), "{stdout}");
+    assert!(!stdout.contains("not-printed-anywhere"), "{stdout}");
+}

@@ -308,6 +308,7 @@ async fn upstream_state_is_taken_once_and_only_after_consent() {
             expires_at: 601,
             consented_user_id: None,
             browser_binding_hash: None,
+            upstream_nonce_hash: None,
         };
         store.insert_pending(&pending).await.unwrap();
         assert_eq!(
@@ -316,14 +317,14 @@ async fn upstream_state_is_taken_once_and_only_after_consent() {
         );
         assert!(
             store
-                .start_upstream(&pending.id, "st", &[9], "b")
+                .start_upstream(&pending.id, "st", &[9], "b", Some("nonce-hash"))
                 .await
                 .unwrap()
         );
         // A second consent for the same request cannot replace the state.
         assert!(
             !store
-                .start_upstream(&pending.id, "st2", &[9], "b")
+                .start_upstream(&pending.id, "st2", &[9], "b", None)
                 .await
                 .unwrap(),
             "{:?}",
@@ -336,6 +337,7 @@ async fn upstream_state_is_taken_once_and_only_after_consent() {
             .unwrap();
         assert_eq!(taken.id, pending.id);
         assert_eq!(taken.upstream_verifier_enc, Some(vec![9]));
+        assert_eq!(taken.upstream_nonce_hash.as_deref(), Some("nonce-hash"));
         assert_eq!(
             store.take_pending_by_upstream_state("st").await.unwrap(),
             None,

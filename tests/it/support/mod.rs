@@ -48,11 +48,23 @@ pub async fn start_broker_full(
     extra_env: &[(&str, &str)],
     config_toml: Option<&str>,
 ) -> TestBroker {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    start_broker_on(listener, db, provider_files, extra_env, config_toml).await
+}
+
+/// As `start_broker_full`, on a listener bound beforehand: for an upstream
+/// that must know the broker's callback URL before the broker starts.
+pub async fn start_broker_on(
+    listener: tokio::net::TcpListener,
+    db: &TestDb,
+    provider_files: &[(&str, String)],
+    extra_env: &[(&str, &str)],
+    config_toml: Option<&str>,
+) -> TestBroker {
     let providers = tempfile::tempdir().unwrap();
     for (name, text) in provider_files {
         std::fs::write(providers.path().join(name), text).unwrap();
     }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let env = vec![
         ("MCP_BROKER_PUBLIC_URL".to_string(), url.clone()),
