@@ -9,6 +9,7 @@ mod consent;
 mod discovery;
 mod flow;
 mod http_rules;
+mod instances;
 mod key_rotation;
 mod mcp_endpoint;
 mod oidc;
