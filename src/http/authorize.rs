@@ -94,6 +94,7 @@ pub async fn authorize(
         consented_user_id: None,
         browser_binding_hash: None,
         upstream_nonce_hash: None,
+        grant_id: None,
     };
     if decision == ConsentDecision::Skip && provider.is_some() {
         pending.consented_user_id = user;

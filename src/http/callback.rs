@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 
 use super::authorize::redirect_found;
-use super::consent::{callback_url, flow_cookie, verifier_aad};
+use super::consent::{callback_url, flow_cookie, start_upstream_leg, verifier_aad};
 use super::form::cookie;
 use super::form::parse_params;
 use super::session::cookie_name;
@@ -17,10 +17,11 @@ use crate::app::AppState;
 use crate::error::AppError;
 use crate::oauth::authorize::{error_response_url, response_url};
 use crate::oauth::{ErrorCode, OAuthError};
-use crate::store::{AuthorizationCodeRow, PendingAuthorization, UserRow, new_id};
+use crate::store::{AuthorizationCodeRow, NewGrant, PendingAuthorization, UserRow, new_id};
 use crate::tokens::opaque::{AUTHORIZATION_CODE_PREFIX, constant_time_eq, hash_secret, new_secret};
-use crate::upstream::UpstreamError;
+use crate::upstream::flow::Identity;
 use crate::upstream::flow::{SignInError, sign_in};
+use crate::upstream::{Provider, UpstreamError, UpstreamTokens};
 
 /// Our codes are redeemed by software right after the redirect.
 const CODE_TTL_SECS: i64 = 60;
@@ -172,47 +173,213 @@ pub async fn callback(
         }
     }
 
-    let grant_id = new_id();
-    let link = state
-        .vault
-        .seal_link(&new_id(), &grant_id, provider, &tokens, now);
-    let code = new_secret(AUTHORIZATION_CODE_PREFIX);
-    let code_row = code_row(&pending, &code, &grant_id, now);
+    // Which grant this leg's tokens join, and whose it is.
+    let (grant_id, user_id, code) = match &pending.grant_id {
+        // A later leg: the sign-in leg chose the grant.
+        Some(grant_id) => match state.store.grant_status(grant_id).await? {
+            Some(g) if !g.revoked && g.client_id == pending.client_id => {
+                link_tokens(&state, grant_id, provider, &tokens, now).await?;
+                (grant_id.clone(), g.user_id, None)
+            }
+            _ => {
+                return Ok(fail(
+                    ErrorCode::AccessDenied,
+                    "the authorization this sign-in extends was revoked",
+                ));
+            }
+        },
+        None => sign_in_leg(&state, &pending, provider, &identity, &tokens, now).await?,
+    };
+    let mut response = match next_provider(&state, &pending, &grant_id).await? {
+        // More providers to link: the next leg, in this same browser.
+        Some(next) => {
+            let leg = PendingAuthorization {
+                id: new_id(),
+                provider: next,
+                grant_id: Some(grant_id.clone()),
+                upstream_state_hash: None,
+                upstream_verifier_enc: None,
+                browser_binding_hash: None,
+                upstream_nonce_hash: None,
+                consented_user_id: None,
+                ..pending.clone()
+            };
+            state.store.insert_pending(&leg).await?;
+            tracing::info!(grant_id = %grant_id, provider = %leg.provider, "linking the next provider");
+            start_upstream_leg(&state, &leg).await?
+        }
+        None => {
+            let code = match code {
+                Some(code) => code,
+                None => issue_code(&state, &pending, &grant_id, now).await?,
+            };
+            state
+                .store
+                .record_consent(&user_id, &pending.client_id, &pending.scope, now)
+                .await?;
+            tracing::info!(
+                grant_id = %grant_id,
+                user_id = %user_id,
+                client_id = %pending.client_id,
+                provider = %provider.id,
+                "authorization complete"
+            );
+            redirect_found(&response_url(
+                &pending.redirect_uri,
+                &[("code", &code)],
+                pending.state.as_deref(),
+                &state.config.public_url,
+            ))
+        }
+    };
+    if pending.grant_id.is_none() {
+        let session = start_session(&state, &user_id).await?;
+        response.headers_mut().append(header::SET_COOKIE, session);
+    }
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        super::session::set_cookie(&state, &flow_cookie(&pending.id), "", 0),
+    );
+    Ok(response)
+}
+
+/// The sign-in provider's leg: who the user is, and the grant the tokens
+/// join. A request that needs more providers than the sign-in one is a
+/// step-up when the user already holds a live grant for this client: the
+/// new links join that grant. Otherwise a new grant; when it needs nothing
+/// more, it is written together with our code (returned).
+async fn sign_in_leg(
+    state: &AppState,
+    pending: &PendingAuthorization,
+    provider: &Provider,
+    identity: &Identity,
+    tokens: &UpstreamTokens,
+    now: i64,
+) -> Result<(String, String, Option<String>), AppError> {
+    let needed = state
+        .config
+        .scopes
+        .linked_providers(&pending.scope, &provider.id);
     let user = UserRow {
         id: new_id(),
         provider: provider.id.clone(),
         subject: identity.subject.clone(),
         login: identity.login.clone(),
     };
+    if needed.len() > 1 {
+        if let Some(existing) = state
+            .store
+            .find_user(&provider.id, &identity.subject)
+            .await?
+            && let Some((grant_id, scope)) = state
+                .store
+                .latest_live_grant(&existing.id, &pending.client_id)
+                .await?
+        {
+            // The fresh sign-in's tokens (maybe with wider upstream scopes)
+            // replace the grant's old ones.
+            link_tokens(state, &grant_id, provider, tokens, now).await?;
+            let widened = state
+                .config
+                .scopes
+                .check_requested(Some(&format!("{scope} {}", pending.scope)))?;
+            state.store.set_grant_scope(&grant_id, &widened).await?;
+            tracing::info!(grant_id = %grant_id, "step-up: linking more providers to the grant");
+            return Ok((grant_id, existing.id, None));
+        }
+        let grant_id = new_id();
+        let link = state
+            .vault
+            .seal_link(&new_id(), &grant_id, provider, tokens, now);
+        let grant = NewGrant {
+            id: &grant_id,
+            client_id: &pending.client_id,
+            scope: &pending.scope,
+            resource: &pending.resource,
+        };
+        let user_id = state.store.create_grant(&user, &grant, &link, now).await?;
+        return Ok((grant_id, user_id, None));
+    }
+    let grant_id = new_id();
+    let link = state
+        .vault
+        .seal_link(&new_id(), &grant_id, provider, tokens, now);
+    let code = new_secret(AUTHORIZATION_CODE_PREFIX);
+    let code_row = code_row(pending, &code, &grant_id, now);
     let user_id = state
         .store
         .complete_authorization(&user, &grant_id, &link, &code_row, now)
         .await?;
+    tracing::info!(grant_id = %grant_id, user_id = %user_id, login = %identity.login, "grant created");
+    Ok((grant_id, user_id, Some(code)))
+}
+
+/// Stores a leg's tokens on the grant: a new link, or fresh tokens for the
+/// link it already has for this provider.
+async fn link_tokens(
+    state: &AppState,
+    grant_id: &str,
+    provider: &Provider,
+    tokens: &UpstreamTokens,
+    now: i64,
+) -> Result<(), AppError> {
+    match state.store.upstream_link(grant_id, &provider.id).await? {
+        Some(existing) => {
+            let sealed = state
+                .vault
+                .seal_link(&existing.id, grant_id, provider, tokens, now);
+            state.store.replace_link_tokens(&sealed, now).await?;
+        }
+        None => {
+            let sealed = state
+                .vault
+                .seal_link(&new_id(), grant_id, provider, tokens, now);
+            state.store.add_link(grant_id, &sealed, now).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The first provider the request's scopes need that the grant lacks.
+async fn next_provider(
+    state: &AppState,
+    pending: &PendingAuthorization,
+    grant_id: &str,
+) -> Result<Option<String>, AppError> {
+    let sign_in = state
+        .providers
+        .default_provider()
+        .map(|p| p.id.clone())
+        .unwrap_or_default();
+    let needed = state
+        .config
+        .scopes
+        .linked_providers(&pending.scope, &sign_in);
+    if needed.len() == 1 {
+        return Ok(None);
+    }
+    let linked: Vec<String> = state
+        .store
+        .upstream_links_of_grant(grant_id)
+        .await?
+        .into_iter()
+        .map(|l| l.provider)
+        .collect();
+    Ok(needed.into_iter().find(|p| !linked.contains(p)))
+}
+
+async fn issue_code(
+    state: &AppState,
+    pending: &PendingAuthorization,
+    grant_id: &str,
+    now: i64,
+) -> Result<String, AppError> {
+    let code = new_secret(AUTHORIZATION_CODE_PREFIX);
     state
         .store
-        .record_consent(&user_id, &pending.client_id, &pending.scope, now)
+        .insert_code(&code_row(pending, &code, grant_id, now))
         .await?;
-    tracing::info!(
-        grant_id = %grant_id,
-        user_id = %user_id,
-        login = %identity.login,
-        client_id = %pending.client_id,
-        provider = %provider.id,
-        "grant created"
-    );
-    let mut response = redirect_found(&response_url(
-        &pending.redirect_uri,
-        &[("code", &code)],
-        pending.state.as_deref(),
-        &state.config.public_url,
-    ));
-    let session = start_session(&state, &user_id).await?;
-    response.headers_mut().append(header::SET_COOKIE, session);
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        super::session::set_cookie(&state, &flow_cookie(&pending.id), "", 0),
-    );
-    Ok(response)
+    Ok(code)
 }
 
 fn end_session(state: &AppState) -> axum::http::HeaderValue {

@@ -166,7 +166,16 @@ pub async fn start_upstream_leg(
 /// The provider's base scopes plus those the granted broker scopes need.
 pub fn upstream_scopes(state: &AppState, provider: &Provider, broker_scope: &str) -> Vec<String> {
     let mut scopes = provider.scopes.clone();
-    for s in state.config.scopes.upstream_scopes(broker_scope) {
+    let sign_in = state
+        .providers
+        .default_provider()
+        .map(|p| p.id.as_str())
+        .unwrap_or_default();
+    for s in state
+        .config
+        .scopes
+        .upstream_scopes(broker_scope, &provider.id, sign_in)
+    {
         if !scopes.contains(&s) {
             scopes.push(s);
         }

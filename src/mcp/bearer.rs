@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 
 use std::sync::Arc;
 
-use super::tools::{provider_of, required_scope};
+use super::tools::{Call, requirement};
 use crate::app::AppState;
 use crate::error::AppError;
 use crate::http::metadata::protected_resource_url;
@@ -177,10 +177,11 @@ pub async fn require_bearer(
 
 const SESSION_HEADER: &str = "mcp-session-id";
 
-/// The tool names of the `tools/call` requests in this body.
-fn tool_calls(body: &Bytes) -> Vec<String> {
-    // Only `method` and `params.name` are read; serde skips the rest without
-    // building a value tree (rmcp parses the body properly afterwards).
+/// The `tools/call` requests in this body.
+fn tool_calls(body: &Bytes) -> Vec<Call> {
+    // Only `method`, `params.name` and `params.arguments.provider` are read;
+    // serde skips the rest without building a value tree (rmcp parses the
+    // body properly afterwards).
     let Ok(messages) = serde_json::from_slice::<Messages<'_>>(body) else {
         return Vec::new();
     };
@@ -192,24 +193,29 @@ fn tool_calls(body: &Bytes) -> Vec<String> {
         .iter()
         .filter(|m| m.method.as_deref() == Some("tools/call"))
         .map(|m| {
-            m.params
-                .as_ref()
-                .and_then(|p| p.name.as_deref())
-                .unwrap_or_default()
-                .to_string()
+            let params = m.params.as_ref();
+            Call {
+                name: params
+                    .and_then(|p| p.name.as_deref())
+                    .unwrap_or_default()
+                    .to_string(),
+                provider: params
+                    .and_then(|p| p.arguments.as_ref()?.get()?.provider.as_ref()?.get())
+                    .cloned(),
+            }
         })
         .collect()
 }
 
 /// Scopes that these tool calls need and `granted` lacks.
-fn missing_scopes(state: &AppState, granted: &str, calls: &[String]) -> Option<Vec<String>> {
+fn missing_scopes(state: &AppState, granted: &str, calls: &[Call]) -> Option<Vec<String>> {
     let mut missing: Vec<String> = Vec::new();
-    for name in calls {
-        if let Some(required) = required_scope(name)
-            && !state.config.scopes.satisfies(granted, required)
-            && !missing.iter().any(|s| s == required)
+    for call in calls {
+        if let Some((required, _)) = requirement(state, call)
+            && !state.config.scopes.satisfies(granted, &required)
+            && !missing.contains(&required)
         {
-            missing.push(required.to_string());
+            missing.push(required);
         }
     }
     (!missing.is_empty()).then_some(missing)
@@ -221,16 +227,16 @@ fn missing_scopes(state: &AppState, granted: &str, calls: &[String]) -> Option<V
 async fn fetch_upstream(
     state: &AppState,
     grant_id: &str,
-    calls: &[String],
+    calls: &[Call],
 ) -> Result<Vec<(String, Result<UpstreamToken, String>)>, Response> {
     let mut fetched: Vec<(String, Result<UpstreamToken, String>)> = Vec::new();
-    for provider in calls.iter().filter_map(|name| provider_of(name)) {
-        if fetched.iter().any(|(p, _)| p == provider) {
+    for (_, provider) in calls.iter().filter_map(|call| requirement(state, call)) {
+        if fetched.iter().any(|(p, _)| *p == provider) {
             continue;
         }
         let result = match state
             .vault
-            .usable_token(grant_id, provider, crate::now_unix())
+            .usable_token(grant_id, &provider, crate::now_unix())
             .await
         {
             Ok(token) => Ok(token),
@@ -246,7 +252,7 @@ async fn fetch_upstream(
             Err(VaultError::Store(e)) => return Err(AppError::internal(e).into_response()),
             Err(e) => Err(e.to_string()),
         };
-        fetched.push((provider.to_string(), result));
+        fetched.push((provider, result));
     }
     Ok(fetched)
 }
@@ -270,4 +276,29 @@ struct Message<'a> {
 struct CallParams<'a> {
     #[serde(borrow)]
     name: Option<std::borrow::Cow<'a, str>>,
+    arguments: Option<Lenient<CallArguments>>,
+}
+
+#[derive(serde::Deserialize)]
+struct CallArguments {
+    provider: Option<Lenient<String>>,
+}
+
+/// A field of the shape we read, or anything else: a surprising value must
+/// never make the whole body unreadable here, or the scope check would see
+/// no tool call at all while rmcp still runs it.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum Lenient<T> {
+    Read(T),
+    Other(serde::de::IgnoredAny),
+}
+
+impl<T> Lenient<T> {
+    fn get(&self) -> Option<&T> {
+        match self {
+            Lenient::Read(t) => Some(t),
+            Lenient::Other(_) => None,
+        }
+    }
 }

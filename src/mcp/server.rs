@@ -9,6 +9,7 @@ use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabiliti
 use rmcp::{ErrorData as McpError, ServerHandler, tool, tool_handler, tool_router};
 
 use super::GrantCtx;
+use super::tools::accounts::{self, AccountArgs};
 use super::tools::github::{self, ListReposArgs};
 use crate::app::AppState;
 
@@ -56,6 +57,18 @@ impl BrokerMcp {
     ) -> Result<CallToolResult, McpError> {
         let grant = grant(&parts)?;
         Ok(github::list_repos(&self.state, &grant, &args).await)
+    }
+
+    #[tool(
+        description = "Show the account this connection acts as at a linked provider (the provider's userinfo). `provider` defaults to the sign-in provider."
+    )]
+    async fn account_whoami(
+        &self,
+        Extension(parts): Extension<Parts>,
+        Parameters(args): Parameters<AccountArgs>,
+    ) -> Result<CallToolResult, McpError> {
+        let grant = grant(&parts)?;
+        Ok(accounts::whoami(&self.state, &grant, &args).await)
     }
 }
 

@@ -23,6 +23,10 @@ pub struct ScopeDef {
     /// Granted when a client asks for no scope at all.
     #[serde(default)]
     pub default: bool,
+    /// The provider whose upstream token this scope's tools use; unset means
+    /// the sign-in provider. A grant with this scope holds a link to it.
+    #[serde(default)]
+    pub provider: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,6 +43,7 @@ impl Default for ScopeCatalog {
                 implies: implies.iter().map(|s| s.to_string()).collect(),
                 upstream: upstream.iter().map(|s| s.to_string()).collect(),
                 default,
+                provider: None,
             }
         };
         ScopeCatalog {
@@ -165,15 +170,47 @@ impl ScopeCatalog {
         self.expand(granted).contains(required)
     }
 
-    /// Provider scopes to ask for on behalf of `granted`.
-    pub fn upstream_scopes(&self, granted: &str) -> Vec<String> {
+    /// Every provider a grant with `granted` links to: the sign-in provider
+    /// first, then those the scopes name, in catalog order.
+    pub fn linked_providers(&self, granted: &str, sign_in: &str) -> Vec<String> {
+        let expanded = self.expand(granted);
+        let mut out = vec![sign_in.to_string()];
+        for d in self.defs.iter().filter(|d| expanded.contains(&d.name)) {
+            if let Some(p) = &d.provider
+                && !out.contains(p)
+            {
+                out.push(p.clone());
+            }
+        }
+        out
+    }
+
+    /// The first scope whose tools use `provider` (for a step-up challenge).
+    pub fn scope_for_provider(&self, provider: &str) -> Option<&str> {
+        self.defs
+            .iter()
+            .find(|d| d.provider.as_deref() == Some(provider))
+            .map(|d| d.name.as_str())
+    }
+
+    /// Providers named by scopes (to check they are configured).
+    pub fn named_providers(&self) -> Vec<(&str, &str)> {
+        self.defs
+            .iter()
+            .filter_map(|d| Some((d.name.as_str(), d.provider.as_deref()?)))
+            .collect()
+    }
+
+    /// Scopes to ask `provider` for on behalf of `granted`: those of the
+    /// granted scopes that belong to it (unset means the sign-in provider).
+    pub fn upstream_scopes(&self, granted: &str, provider: &str, sign_in: &str) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         for name in self.expand(granted) {
-            for s in self
-                .get(&name)
-                .map(|d| d.upstream.as_slice())
-                .unwrap_or_default()
-            {
+            let Some(d) = self.get(&name) else { continue };
+            if d.provider.as_deref().unwrap_or(sign_in) != provider {
+                continue;
+            }
+            for s in &d.upstream {
                 if !out.contains(s) {
                     out.push(s.clone());
                 }
@@ -251,11 +288,46 @@ mod tests {
 
     #[test]
     fn upstream_scopes_are_the_union_for_what_is_granted() {
-        assert_eq!(catalog().upstream_scopes("profile"), vec!["read:user"]);
         assert_eq!(
-            catalog().upstream_scopes("profile repo:write"),
+            catalog().upstream_scopes("profile", "github", "github"),
+            vec!["read:user"]
+        );
+        assert_eq!(
+            catalog().upstream_scopes("profile repo:write", "github", "github"),
             vec!["read:user", "repo"]
         );
+    }
+
+    fn with_gitlab() -> ScopeCatalog {
+        let mut defs = catalog().defs;
+        defs.push(ScopeDef {
+            name: "gitlab:profile".into(),
+            description: String::new(),
+            implies: vec![],
+            upstream: vec!["read_user".into()],
+            default: false,
+            provider: Some("gitlab".into()),
+        });
+        ScopeCatalog::new(defs).unwrap()
+    }
+
+    #[test]
+    fn a_scope_naming_a_provider_links_it_and_asks_it_for_its_own_scopes() {
+        let c = with_gitlab();
+        assert_eq!(c.linked_providers("profile", "github"), vec!["github"]);
+        assert_eq!(
+            c.linked_providers("profile gitlab:profile", "github"),
+            vec!["github", "gitlab"]
+        );
+        assert_eq!(
+            c.upstream_scopes("profile gitlab:profile", "gitlab", "github"),
+            vec!["read_user"]
+        );
+        assert_eq!(
+            c.upstream_scopes("profile gitlab:profile", "github", "github"),
+            vec!["read:user"]
+        );
+        assert_eq!(c.scope_for_provider("gitlab"), Some("gitlab:profile"));
     }
 
     #[test]
@@ -290,6 +362,7 @@ mod tests {
             implies: implies.iter().map(|s| s.to_string()).collect(),
             upstream: vec![],
             default: true,
+            provider: None,
         };
         assert!(ScopeCatalog::new(vec![d("a", &["b"])]).is_err());
         assert!(ScopeCatalog::new(vec![d("a", &[]), d("a", &[])]).is_err());

@@ -24,6 +24,14 @@ fn user_from((id, provider, subject, login): UserTuple) -> UserRow {
     }
 }
 
+/// A grant to create.
+pub struct NewGrant<'a> {
+    pub id: &'a str,
+    pub client_id: &'a str,
+    pub scope: &'a str,
+    pub resource: &'a str,
+}
+
 /// A grant and whether it may still be honoured.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GrantStatus {
@@ -46,6 +54,37 @@ impl Store {
         code: &AuthorizationCodeRow,
         now: i64,
     ) -> Result<String, StoreError> {
+        let grant = NewGrant {
+            id: grant_id,
+            client_id: &code.client_id,
+            scope: &code.scope,
+            resource: &code.resource,
+        };
+        self.write_grant(user, &grant, link, Some(code), now).await
+    }
+
+    /// The first leg of a sign-in that links several providers: the user, the
+    /// grant and its first link, all or nothing. The code comes with the last
+    /// leg.
+    pub async fn create_grant(
+        &self,
+        user: &UserRow,
+        grant: &NewGrant<'_>,
+        link: &NewUpstreamLink,
+        now: i64,
+    ) -> Result<String, StoreError> {
+        self.write_grant(user, grant, link, None, now).await
+    }
+
+    async fn write_grant(
+        &self,
+        user: &UserRow,
+        grant: &NewGrant<'_>,
+        link: &NewUpstreamLink,
+        code: Option<&AuthorizationCodeRow>,
+        now: i64,
+    ) -> Result<String, StoreError> {
+        let grant_id = grant.id;
         let mut tx = self.pool.begin().await?;
         let (user_id,): (String,) = sqlx::query_as(
             "INSERT INTO users (id, provider, subject, login, created_at) VALUES ($1, $2, $3, $4, $5) \
@@ -64,31 +103,60 @@ impl Store {
         )
         .bind(grant_id)
         .bind(&user_id)
-        .bind(&code.client_id)
-        .bind(&code.scope)
-        .bind(&code.resource)
+        .bind(grant.client_id)
+        .bind(grant.scope)
+        .bind(grant.resource)
         .bind(now)
         .execute(&mut *tx)
         .await?;
         insert_link(&mut tx, grant_id, link, now).await?;
-        sqlx::query(
-            "INSERT INTO authorization_codes (code_hash, grant_id, client_id, redirect_uri, \
-             code_challenge, scope, resource, created_at, expires_at, used_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)",
-        )
-        .bind(&code.code_hash)
-        .bind(grant_id)
-        .bind(&code.client_id)
-        .bind(&code.redirect_uri)
-        .bind(&code.code_challenge)
-        .bind(&code.scope)
-        .bind(&code.resource)
-        .bind(code.created_at)
-        .bind(code.expires_at)
-        .execute(&mut *tx)
-        .await?;
+        if let Some(code) = code {
+            sqlx::query(
+                "INSERT INTO authorization_codes (code_hash, grant_id, client_id, redirect_uri, \
+                 code_challenge, scope, resource, created_at, expires_at, used_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)",
+            )
+            .bind(&code.code_hash)
+            .bind(grant_id)
+            .bind(&code.client_id)
+            .bind(&code.redirect_uri)
+            .bind(&code.code_challenge)
+            .bind(&code.scope)
+            .bind(&code.resource)
+            .bind(code.created_at)
+            .bind(code.expires_at)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(user_id)
+    }
+
+    /// The user's most recent live grant to this client, for a step-up that
+    /// links another provider to it.
+    pub async fn latest_live_grant(
+        &self,
+        user_id: &str,
+        client_id: &str,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, scope FROM grants WHERE user_id = $1 AND client_id = $2 \
+             AND revoked_at IS NULL ORDER BY created_at DESC, id DESC LIMIT 1",
+        )
+        .bind(user_id)
+        .bind(client_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Records a wider scope on a grant a step-up extended.
+    pub async fn set_grant_scope(&self, grant_id: &str, scope: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE grants SET scope = $1 WHERE id = $2")
+            .bind(scope)
+            .bind(grant_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// The one indexed read the bearer check makes per request: the grant,

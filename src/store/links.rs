@@ -124,6 +124,48 @@ impl Store {
         Ok(rows.iter().map(row_from).collect::<Result<_, _>>()?)
     }
 
+    /// Adds a link to an existing grant (a later leg of a multi-provider
+    /// sign-in, or a step-up).
+    pub async fn add_link(
+        &self,
+        grant_id: &str,
+        link: &NewUpstreamLink,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        insert_link(&mut tx, grant_id, link, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Puts the tokens of a fresh sign-in into an existing link: newer than
+    /// anything stored, so unconditional; clears a re-authorization mark.
+    pub async fn replace_link_tokens(
+        &self,
+        link: &NewUpstreamLink,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE upstream_links SET access_token_enc = $1, refresh_token_enc = $2, \
+             data_key_enc = $3, kek_id = $4, scopes = $5, expires_at = $6, refresh_expires_at = $7, \
+             version = version + 1, updated_at = $8, refresh_lease_owner = NULL, \
+             refresh_lease_until = NULL, reauth_required_at = NULL, reauth_reason = NULL \
+             WHERE id = $9",
+        )
+        .bind(&link.access_token_enc)
+        .bind(&link.refresh_token_enc)
+        .bind(&link.data_key_enc)
+        .bind(link.kek_id)
+        .bind(&link.scopes)
+        .bind(link.expires_at)
+        .bind(link.refresh_expires_at)
+        .bind(now)
+        .bind(&link.id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Takes the cross-instance refresh lease on `version` of a link. False
     /// when another instance holds an unexpired lease or the link moved on.
     pub async fn try_lease_link_refresh(

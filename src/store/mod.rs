@@ -12,7 +12,7 @@ mod sweep;
 mod tokens;
 
 pub use clients::ClientRow;
-pub use grants::{GrantStatus, UserRow};
+pub use grants::{GrantStatus, NewGrant, UserRow};
 pub use keys::SigningKeyRow;
 pub use links::{NewUpstreamLink, UpstreamLinkRow};
 pub use pending::{AuthorizationCodeRow, PendingAuthorization};

@@ -24,50 +24,35 @@ pub struct PendingAuthorization {
     pub browser_binding_hash: Option<String>,
     /// OIDC: hash of the nonce sent upstream, checked against the id_token.
     pub upstream_nonce_hash: Option<String>,
+    /// Set on a leg after the first: the grant this leg's link joins.
+    pub grant_id: Option<String>,
 }
-
-type PendingRow = (
-    String,
-    String,
-    String,
-    Option<String>,
-    String,
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<Vec<u8>>,
-    i64,
-    i64,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-);
 
 const PENDING_COLUMNS: &str = "id, client_id, redirect_uri, state, code_challenge, scope, resource, \
      provider, csrf_hash, upstream_state_hash, upstream_verifier_enc, created_at, expires_at, consented_user_id, \
-     browser_binding_hash, upstream_nonce_hash";
+     browser_binding_hash, upstream_nonce_hash, grant_id";
 
-fn pending_from(r: PendingRow) -> PendingAuthorization {
-    PendingAuthorization {
-        id: r.0,
-        client_id: r.1,
-        redirect_uri: r.2,
-        state: r.3,
-        code_challenge: r.4,
-        scope: r.5,
-        resource: r.6,
-        provider: r.7,
-        csrf_hash: r.8,
-        upstream_state_hash: r.9,
-        upstream_verifier_enc: r.10,
-        created_at: r.11,
-        expires_at: r.12,
-        consented_user_id: r.13,
-        browser_binding_hash: r.14,
-        upstream_nonce_hash: r.15,
-    }
+fn pending_from(r: &sqlx::any::AnyRow) -> Result<PendingAuthorization, sqlx::Error> {
+    use sqlx::Row;
+    Ok(PendingAuthorization {
+        id: r.try_get(0)?,
+        client_id: r.try_get(1)?,
+        redirect_uri: r.try_get(2)?,
+        state: r.try_get(3)?,
+        code_challenge: r.try_get(4)?,
+        scope: r.try_get(5)?,
+        resource: r.try_get(6)?,
+        provider: r.try_get(7)?,
+        csrf_hash: r.try_get(8)?,
+        upstream_state_hash: r.try_get(9)?,
+        upstream_verifier_enc: r.try_get(10)?,
+        created_at: r.try_get(11)?,
+        expires_at: r.try_get(12)?,
+        consented_user_id: r.try_get(13)?,
+        browser_binding_hash: r.try_get(14)?,
+        upstream_nonce_hash: r.try_get(15)?,
+        grant_id: r.try_get(16)?,
+    })
 }
 
 /// A code we issued, stored by its hash.
@@ -102,7 +87,7 @@ impl Store {
     pub async fn insert_pending(&self, p: &PendingAuthorization) -> Result<(), StoreError> {
         sqlx::query(&format!(
             "INSERT INTO pending_authorizations ({PENDING_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
         ))
         .bind(&p.id)
         .bind(&p.client_id)
@@ -120,19 +105,20 @@ impl Store {
         .bind(&p.consented_user_id)
         .bind(&p.browser_binding_hash)
         .bind(&p.upstream_nonce_hash)
+        .bind(&p.grant_id)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
     pub async fn get_pending(&self, id: &str) -> Result<Option<PendingAuthorization>, StoreError> {
-        let row: Option<PendingRow> = sqlx::query_as(&format!(
+        let row = sqlx::query(&format!(
             "SELECT {PENDING_COLUMNS} FROM pending_authorizations WHERE id = $1"
         ))
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(pending_from))
+        Ok(row.as_ref().map(pending_from).transpose()?)
     }
 
     /// Records the upstream leg after consent. Only once: a second consent POST
@@ -165,13 +151,13 @@ impl Store {
         &self,
         upstream_state_hash: &str,
     ) -> Result<Option<PendingAuthorization>, StoreError> {
-        let row: Option<PendingRow> = sqlx::query_as(&format!(
+        let row = sqlx::query(&format!(
             "DELETE FROM pending_authorizations WHERE upstream_state_hash = $1 RETURNING {PENDING_COLUMNS}"
         ))
         .bind(upstream_state_hash)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(pending_from))
+        Ok(row.as_ref().map(pending_from).transpose()?)
     }
 
     pub async fn delete_pending(&self, id: &str) -> Result<(), StoreError> {

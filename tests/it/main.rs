@@ -11,6 +11,7 @@ mod flow;
 mod http_rules;
 mod instances;
 mod key_rotation;
+mod linked_providers;
 mod mcp_endpoint;
 mod oidc;
 mod refresh;

@@ -36,7 +36,7 @@ async fn list_repos_returns_the_users_repositories_page_by_page() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tools_list_names_the_github_tools() {
+async fn tools_list_names_every_tool() {
     let db = TestDb::sqlite();
     let fake = FakeGithub::start(Mode::OAuthApp).await;
     let broker = start_broker(&db, &fake).await;
@@ -77,7 +77,10 @@ async fn tools_list_names_the_github_tools() {
         .map(|t| t["name"].as_str().unwrap())
         .collect();
     names.sort();
-    assert_eq!(names, ["github_list_repos", "github_whoami"]);
+    assert_eq!(
+        names,
+        ["account_whoami", "github_list_repos", "github_whoami"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -185,3 +185,28 @@ async fn a_batch_is_refused_if_any_call_in_it_lacks_its_scope() {
             .contains("scope=\"profile repo:read\"")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn odd_tool_arguments_cannot_slip_past_the_scope_check() {
+    let (db, fake) = (TestDb::sqlite(), FakeGithub::start(Mode::OAuthApp).await);
+    let broker = start_broker(&db, &fake).await;
+    let client = register(&broker.url).await;
+    let token = token_with_scope(&broker, &client, "profile").await;
+    // Arguments of unexpected shapes: the scope check must still see the call.
+    for arguments in [
+        json!({"provider": 5}),
+        json!([1, 2]),
+        json!("x"),
+        json!({"provider": {"a": 1}}),
+    ] {
+        let body = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call",
+                          "params": {"name": "github_list_repos", "arguments": arguments}});
+        let (status, _, _) = mcp_post(&broker.mcp_url(), Some(&token), None, body).await;
+        assert_eq!(status, 403, "{arguments}");
+    }
+    assert_eq!(
+        fake.counters().api_calls,
+        1,
+        "only the sign-in's identity call"
+    );
+}

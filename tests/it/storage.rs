@@ -309,6 +309,7 @@ async fn upstream_state_is_taken_once_and_only_after_consent() {
             consented_user_id: None,
             browser_binding_hash: None,
             upstream_nonce_hash: None,
+            grant_id: Some("g-1".into()),
         };
         store.insert_pending(&pending).await.unwrap();
         assert_eq!(

@@ -3,6 +3,7 @@
 //! the upstream provider whose token it uses (fetched, refreshed if due, by
 //! the bearer layer too, so an upstream that refuses us for good is a 401).
 
+pub mod accounts;
 pub mod github;
 
 use rmcp::model::CallToolResult;
@@ -18,14 +19,43 @@ pub const TOOLS: &[(&str, &str, &str)] = &[
     ("github_list_repos", "repo:read", github::PROVIDER),
 ];
 
-/// The broker scope a tool requires; `None` for names we do not serve.
-pub fn required_scope(tool: &str) -> Option<&'static str> {
-    TOOLS.iter().find(|t| t.0 == tool).map(|t| t.1)
+/// A `tools/call` as the bearer layer sees it: the name, and for
+/// `account_whoami` the provider argument.
+#[derive(Debug, Default)]
+pub struct Call {
+    pub name: String,
+    pub provider: Option<String>,
 }
 
-/// The upstream provider a tool acts on.
-pub fn provider_of(tool: &str) -> Option<&'static str> {
-    TOOLS.iter().find(|t| t.0 == tool).map(|t| t.2)
+/// What a call needs: the broker scope, and the provider whose token it
+/// uses. `None` for names we do not serve (rmcp answers those).
+pub fn requirement(state: &AppState, call: &Call) -> Option<(String, String)> {
+    if call.name == accounts::ACCOUNT_WHOAMI {
+        let sign_in = state.providers.default_provider()?.id.clone();
+        let provider = call.provider.clone().unwrap_or_else(|| sign_in.clone());
+        // The sign-in provider comes with every grant; another provider with
+        // the scope that links it.
+        let scope = if provider == sign_in {
+            state
+                .config
+                .scopes
+                .defaults()
+                .split(' ')
+                .next()?
+                .to_string()
+        } else {
+            state
+                .config
+                .scopes
+                .scope_for_provider(&provider)?
+                .to_string()
+        };
+        return Some((scope, provider));
+    }
+    TOOLS
+        .iter()
+        .find(|t| t.0 == call.name)
+        .map(|t| (t.1.to_string(), t.2.to_string()))
 }
 
 /// The caller's upstream token for `provider`: the one the bearer layer

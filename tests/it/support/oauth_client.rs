@@ -196,6 +196,54 @@ pub async fn follow_until(mut next: String, cookie: &str, stop: &str) -> String 
     panic!("too many redirects");
 }
 
+/// Follows `Location`s like a browser with a cookie jar: every `Set-Cookie`
+/// along the way is kept and sent on later hops (a sign-in that links
+/// several providers sets a new flow cookie at each leg). Stops at the first
+/// URL starting with `stop`.
+pub async fn follow_with_jar(
+    mut next: String,
+    jar: &mut Vec<(String, String)>,
+    stop: &str,
+) -> String {
+    for _ in 0..10 {
+        if next.starts_with(stop) {
+            return next;
+        }
+        let cookie = jar
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let response = http()
+            .get(&next)
+            .header(reqwest::header::COOKIE, cookie)
+            .send()
+            .await
+            .unwrap();
+        keep_cookies(&response, jar);
+        assert!(
+            response.status().is_redirection(),
+            "HTTP {} at {next}",
+            response.status()
+        );
+        next = location(&response);
+    }
+    panic!("too many redirects");
+}
+
+/// Adds (or replaces, or on Max-Age=0 removes) the response's cookies.
+pub fn keep_cookies(response: &reqwest::Response, jar: &mut Vec<(String, String)>) {
+    for value in response.headers().get_all(reqwest::header::SET_COOKIE) {
+        let text = value.to_str().unwrap();
+        let pair = text.split(';').next().unwrap();
+        let (name, value) = pair.split_once('=').unwrap();
+        jar.retain(|(k, _)| k != name);
+        if !text.contains("Max-Age=0") {
+            jar.push((name.to_string(), value.to_string()));
+        }
+    }
+}
+
 pub fn query_param(url: &str, name: &str) -> Option<String> {
     url::Url::parse(url)
         .unwrap()

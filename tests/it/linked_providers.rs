@@ -1,0 +1,169 @@
+//! Several providers per grant: a tool that needs a provider the grant lacks
+//! gets a step-up challenge, and the re-authorization links that provider to
+//! the same grant.
+
+use serde_json::{Value, json};
+
+use crate::support::oauth_client::{
+    REDIRECT_URI, authorize_url, follow_with_jar, grant_of, keep_cookies, location, mcp_post,
+    open_consent, open_mcp_session, pkce, query_param, redeem, sign_in, submit_consent,
+};
+use crate::support::{FakeGithub, Mode, TestBroker, TestDb, start_broker_full};
+
+const SCOPES: &str = r#"
+[[scopes]]
+name = "profile"
+upstream = ["read:user"]
+default = true
+
+[[scopes]]
+name = "repo:read"
+upstream = ["repo"]
+default = true
+
+[[scopes]]
+name = "gitlab:profile"
+description = "See your GitLab profile"
+upstream = ["read_user"]
+provider = "gitlab"
+"#;
+
+/// The broker with GitHub for sign-in and a second provider, `gitlab`
+/// (another fake speaking the same wire format as someone else).
+async fn start() -> (TestDb, FakeGithub, FakeGithub, TestBroker) {
+    let db = TestDb::sqlite();
+    let github = FakeGithub::start(Mode::OAuthApp).await;
+    let gitlab = FakeGithub::start(Mode::GitHubApp).await;
+    gitlab.set_user("gitlab-octo", 77);
+    let gitlab_toml = gitlab
+        .provider_toml()
+        .replace("id = \"github\"", "id = \"gitlab\"")
+        .replace("GitHub (fake)", "GitLab (fake)");
+    let broker = start_broker_full(
+        &db,
+        &[
+            ("github.toml", github.provider_toml()),
+            ("gitlab.toml", gitlab_toml),
+        ],
+        &[],
+        Some(SCOPES),
+    )
+    .await;
+    (db, github, gitlab, broker)
+}
+
+async fn account_whoami(broker: &TestBroker, token: &str, provider: &str) -> (u16, String, Value) {
+    let session = open_mcp_session(&broker.mcp_url(), token).await;
+    let (status, headers, body) = mcp_post(
+        &broker.mcp_url(),
+        Some(token),
+        Some(&session),
+        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+               "params": {"name": "account_whoami", "arguments": {"provider": provider}}}),
+    )
+    .await;
+    let challenge = headers
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (
+        status,
+        challenge,
+        body.map(|b| b["result"].clone()).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tool_on_an_unlinked_provider_steps_up_and_links_it_to_the_same_grant() {
+    let (_db, github, gitlab, broker) = start().await;
+    let first = sign_in(&broker.url).await;
+    let grant = grant_of(&first.access_token);
+
+    let (status, challenge, _) = account_whoami(&broker, &first.access_token, "gitlab").await;
+    assert_eq!(status, 403);
+    assert!(challenge.contains("insufficient_scope"), "{challenge}");
+    assert!(challenge.contains("gitlab:profile"), "{challenge}");
+
+    // The client re-authorizes with the scope the challenge named.
+    let verifier = pkce();
+    let url = format!(
+        "{}&scope={}",
+        authorize_url(&broker.url, &first.client, &verifier, "st"),
+        "profile%20repo%3Aread%20gitlab%3Aprofile"
+    );
+    let page = open_consent(&url).await;
+    let mut jar = vec![];
+    let approved = submit_consent(&broker.url, &page, "approve", Some(&page.cookie)).await;
+    assert_eq!(approved.status(), 303);
+    keep_cookies(&approved, &mut jar);
+    // GitHub first (who the user is), then GitLab, then back to the client.
+    let back = follow_with_jar(location(&approved), &mut jar, REDIRECT_URI).await;
+    let code = query_param(&back, "code").expect("a code after both legs");
+    let response = redeem(&broker.url, &first.client, &code, &verifier).await;
+    assert_eq!(response.status(), 200);
+    let tokens: Value = response.json().await.unwrap();
+    let second = tokens["access_token"].as_str().unwrap();
+
+    assert_eq!(
+        grant_of(second),
+        grant,
+        "the step-up extends the same grant"
+    );
+    let (status, _, result) = account_whoami(&broker, second, "gitlab").await;
+    assert_eq!(status, 200);
+    let who: Value = serde_json::from_str(result["content"][0]["text"].as_str().unwrap()).unwrap();
+    assert_eq!(who["login"], "gitlab-octo", "{result}");
+    let (status, _, result) = account_whoami(&broker, second, "github").await;
+    assert_eq!(status, 200);
+    assert!(
+        result["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("octo-fixture")
+    );
+
+    let links: Vec<String> = broker
+        .state
+        .store
+        .upstream_links_of_grant(&grant)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.provider)
+        .collect();
+    assert_eq!(links, ["github", "gitlab"]);
+    // Each provider was asked only for its own scopes.
+    assert_eq!(gitlab.counters().code_exchanges, 1);
+    assert_eq!(gitlab.last_authorize_scope().as_deref(), Some("read_user"));
+    assert_eq!(github.counters().code_exchanges, 2);
+    assert!(
+        !github
+            .last_authorize_scope()
+            .unwrap_or_default()
+            .contains("read_user")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_sign_in_asking_for_two_providers_links_both_before_issuing_a_code() {
+    let (_db, github, gitlab, broker) = start().await;
+    let client = crate::support::oauth_client::register(&broker.url).await;
+    let verifier = pkce();
+    let url = format!(
+        "{}&scope=profile%20gitlab%3Aprofile",
+        authorize_url(&broker.url, &client, &verifier, "st")
+    );
+    let page = open_consent(&url).await;
+    let approved = submit_consent(&broker.url, &page, "approve", Some(&page.cookie)).await;
+    let mut jar = vec![];
+    keep_cookies(&approved, &mut jar);
+    let back = follow_with_jar(location(&approved), &mut jar, REDIRECT_URI).await;
+    let code = query_param(&back, "code").unwrap();
+    let response = redeem(&broker.url, &client, &code, &verifier).await;
+    let tokens: Value = response.json().await.unwrap();
+    let token = tokens["access_token"].as_str().unwrap();
+    let (status, _, result) = account_whoami(&broker, token, "gitlab").await;
+    assert_eq!(status, 200, "{result}");
+    assert_eq!(github.counters().code_exchanges, 1);
+    assert_eq!(gitlab.counters().code_exchanges, 1);
+}
