@@ -100,6 +100,12 @@ impl AppState {
                 "provider skipped: set these environment variables to enable it"
             );
         }
+        for (scope, provider) in config.scopes.named_providers() {
+            if providers.get(provider).is_none() {
+                tracing::warn!(%scope, %provider,
+                    "a scope names a provider that is not enabled: sign-ins asking for it will fail");
+            }
+        }
         if providers.providers.is_empty() {
             tracing::warn!(
                 dir = %config.providers_dir.display(),
