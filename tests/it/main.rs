@@ -24,5 +24,6 @@ mod secrets;
 mod signing_keys;
 mod startup;
 mod storage;
+mod storage_links;
 mod upstream_refresh;
 mod upstream_revocation;

@@ -9,7 +9,7 @@ use mcp_broker::store::{
 
 use crate::support::TestDb;
 
-async fn stores() -> Vec<(TestDb, Store)> {
+pub(crate) async fn stores() -> Vec<(TestDb, Store)> {
     let mut out = Vec::new();
     for db in TestDb::all().await {
         let store = Store::connect(&db.url).await.unwrap();
@@ -44,7 +44,7 @@ fn user(subject: &str, login: &str) -> UserRow {
     }
 }
 
-fn link() -> NewUpstreamLink {
+pub(crate) fn link() -> NewUpstreamLink {
     NewUpstreamLink {
         id: new_id(),
         provider: "github".into(),
@@ -74,7 +74,7 @@ fn code(client_id: &str, hash: &str) -> AuthorizationCodeRow {
 }
 
 /// A client with one completed authorization; returns the grant id.
-async fn grant_for(store: &Store, client_id: &str, code_hash: &str) -> String {
+pub(crate) async fn grant_for(store: &Store, client_id: &str, code_hash: &str) -> String {
     store.insert_client(&client(client_id)).await.unwrap();
     let grant_id = new_id();
     store
