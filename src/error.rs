@@ -109,8 +109,16 @@ impl IntoResponse for AppError {
                     challenge.push_str(&format!(", scope=\"{scope}\""));
                 }
                 if let Some(d) = &description {
-                    // Quotes and backslashes would break the header's syntax.
-                    let d: String = d.chars().filter(|c| *c != '"' && *c != '\\').collect();
+                    // RFC 6750 §3: printable ASCII without `"` and `\`; anything
+                    // else would break the header (and drop the challenge).
+                    let d: String = d
+                        .chars()
+                        .map(|c| match c {
+                            '"' | '\\' => '\'',
+                            ' '..='~' => c,
+                            _ => '?',
+                        })
+                        .collect();
                     challenge.push_str(&format!(", error_description=\"{d}\""));
                 }
                 let body = serde_json::json!({

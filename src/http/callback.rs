@@ -363,6 +363,8 @@ async fn next_provider(
         .upstream_links_of_grant(grant_id)
         .await?
         .into_iter()
+        // A link the provider refused for good needs its leg again.
+        .filter(|l| l.reauth_required_at.is_none())
         .map(|l| l.provider)
         .collect();
     Ok(needed.into_iter().find(|p| !linked.contains(p)))

@@ -155,7 +155,7 @@ pub async fn require_bearer(
         return (StatusCode::NOT_FOUND, "unknown MCP session").into_response();
     }
     let mut grant = grant;
-    match fetch_upstream(&state, &grant.grant_id, &calls).await {
+    match fetch_upstream(&state, &grant.grant_id, &grant.scope, &calls).await {
         Ok(upstream) => grant.upstream = Arc::new(upstream),
         Err(refusal) => return refusal,
     }
@@ -227,6 +227,7 @@ fn missing_scopes(state: &AppState, granted: &str, calls: &[Call]) -> Option<Vec
 async fn fetch_upstream(
     state: &AppState,
     grant_id: &str,
+    granted: &str,
     calls: &[Call],
 ) -> Result<Vec<(String, Result<UpstreamToken, String>)>, Response> {
     let mut fetched: Vec<(String, Result<UpstreamToken, String>)> = Vec::new();
@@ -246,7 +247,8 @@ async fn fetch_upstream(
                     StatusCode::UNAUTHORIZED,
                     Some("invalid_token"),
                     Some(&e.to_string()),
-                    Some(state.config.scopes.defaults()),
+                    // What this token holds, so signing in again keeps it.
+                    Some(granted.to_string()),
                 ));
             }
             Err(VaultError::Store(e)) => return Err(AppError::internal(e).into_response()),
@@ -279,9 +281,37 @@ struct CallParams<'a> {
     arguments: Option<Lenient<CallArguments>>,
 }
 
-#[derive(serde::Deserialize)]
+/// `arguments.provider`, read the way rmcp reads arguments (into a JSON
+/// map, where a repeated key's last value wins), so both agree on it.
 struct CallArguments {
     provider: Option<Lenient<String>>,
+}
+
+impl<'de> serde::Deserialize<'de> for CallArguments {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = CallArguments;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("tool arguments")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<CallArguments, A::Error> {
+                let mut provider = None;
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    if key == "provider" {
+                        provider = Some(map.next_value()?);
+                    } else {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                }
+                Ok(CallArguments { provider })
+            }
+        }
+        d.deserialize_map(Visitor)
+    }
 }
 
 /// A field of the shape we read, or anything else: a surprising value must

@@ -19,12 +19,16 @@ pub fn classify(policy: &RefreshPolicy, error: &UpstreamError) -> Failure {
     match error {
         UpstreamError::Unavailable(message) => Failure::Transient(message.clone()),
         UpstreamError::Rejected { error, .. } => {
-            if policy.transient_errors.iter().any(|e| e == error) {
-                Failure::Transient(format!("the provider answered {error}"))
-            } else {
-                // Listed as permanent, or unlisted: an OAuth error answer is
-                // the provider refusing this request, not failing at it.
+            // Only codes that say "this refresh token is dead" end a link.
+            // Anything else — our own client credentials refused after a
+            // secret rotation, a proxy's 4xx, a code we do not know — must not
+            // send every user back to sign in: the link waits for a retry.
+            if policy.permanent_errors.iter().any(|e| e == error)
+                && !policy.transient_errors.iter().any(|e| e == error)
+            {
                 Failure::Permanent(error.clone())
+            } else {
+                Failure::Transient(format!("the provider answered {error}"))
             }
         }
     }
@@ -66,16 +70,32 @@ mod tests {
     }
 
     #[test]
-    fn provider_file_can_declare_a_code_transient() {
+    fn our_own_credentials_refused_or_an_unknown_code_never_end_a_link() {
+        let policy = RefreshPolicy::default();
+        for code in [
+            "invalid_client",
+            "incorrect_client_credentials",
+            "http_403",
+            "something_new",
+        ] {
+            assert!(
+                matches!(classify(&policy, &rejected(code)), Failure::Transient(_)),
+                "{code}"
+            );
+        }
+    }
+
+    #[test]
+    fn provider_file_decides_which_codes_are_permanent() {
         let mut policy = RefreshPolicy::default();
         assert!(matches!(
-            classify(&policy, &rejected("rate_limited")),
-            Failure::Permanent(_)
-        ));
-        policy.transient_errors.push("rate_limited".into());
-        assert!(matches!(
-            classify(&policy, &rejected("rate_limited")),
+            classify(&policy, &rejected("consent_required")),
             Failure::Transient(_)
+        ));
+        policy.permanent_errors.push("consent_required".into());
+        assert!(matches!(
+            classify(&policy, &rejected("consent_required")),
+            Failure::Permanent(_)
         ));
     }
 }

@@ -107,11 +107,12 @@ pub struct RefreshPolicy {
     /// means such a token lives until revoked (GitHub OAuth Apps).
     pub assumed_lifetime_secs: Option<i64>,
     /// Token-endpoint `error` codes after which the refresh token is dead:
-    /// the link needs the user to sign in again.
+    /// the link needs the user to sign in again. Only these end a link.
     pub permanent_errors: Vec<String>,
     /// Codes worth retrying later; the stored token is left as it is. Codes
-    /// in neither list count as permanent: an OAuth error answer is the
-    /// provider refusing the request, not failing to handle it.
+    /// in neither list count as transient too (our own client credentials
+    /// refused after a secret rotation must not end every user's link); a
+    /// code in both lists is transient.
     pub transient_errors: Vec<String>,
 }
 
@@ -121,15 +122,9 @@ impl Default for RefreshPolicy {
             rotates_refresh_token: false,
             expiry_buffer_secs: 60,
             assumed_lifetime_secs: None,
-            permanent_errors: [
-                "invalid_grant",
-                "invalid_client",
-                "unauthorized_client",
-                "bad_refresh_token",
-                "incorrect_client_credentials",
-            ]
-            .map(String::from)
-            .to_vec(),
+            permanent_errors: ["invalid_grant", "bad_refresh_token"]
+                .map(String::from)
+                .to_vec(),
             transient_errors: ["temporarily_unavailable", "server_error", "slow_down"]
                 .map(String::from)
                 .to_vec(),

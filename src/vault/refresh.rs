@@ -55,7 +55,16 @@ impl Vault {
                 .try_lease_link_refresh(&link.id, link.version, &self.instance, now, until)
                 .await?
             {
-                return self.refresh_leased(link, provider).await;
+                // In its own task: a caller that gives up (client gone,
+                // request cancelled) must not drop a rotated refresh token
+                // between the provider's answer and our write.
+                let (vault, owned) = (self.clone(), provider.clone());
+                return tokio::spawn(async move { vault.refresh_leased(link, &owned).await })
+                    .await
+                    .unwrap_or_else(|e| {
+                        tracing::error!(error = %e, "the refresh task failed");
+                        Err(unavailable(provider, "the refresh failed"))
+                    });
             }
             if Instant::now() >= deadline {
                 return Err(unavailable(
@@ -101,12 +110,20 @@ impl Vault {
             }
         };
         let started = Instant::now();
-        let result = self.call_with_retries(provider, &refresh_token).await;
+        let result = self
+            .call_with_retries(&link, provider, &refresh_token)
+            .await;
         match result {
             Ok(mut tokens) => {
                 if tokens.refresh_token.is_none() {
-                    // Providers that do not rotate may omit it: keep ours.
+                    if provider.refresh.rotates_refresh_token {
+                        tracing::warn!(provider = %provider.id,
+                            "a rotating provider answered a refresh without a new refresh token");
+                    }
+                    // Providers that do not rotate may omit it: keep ours,
+                    // with its expiry.
                     tokens.refresh_token = Some(refresh_token);
+                    tokens.refresh_token_expires_in = link.refresh_expires_at.map(|e| e - now);
                 }
                 if tokens.scopes.is_empty() {
                     tokens.scopes = link.scopes.split(' ').map(str::to_string).collect();
@@ -133,12 +150,28 @@ impl Vault {
 
     async fn call_with_retries(
         &self,
+        link: &UpstreamLinkRow,
         provider: &Provider,
         refresh_token: &str,
     ) -> Result<UpstreamTokens, Failure> {
         let mut backoff = FIRST_BACKOFF;
         let mut attempt = 1;
         loop {
+            if attempt > 1 {
+                // Renew the lease before each retry; if another instance took
+                // it meanwhile, stop: two callers must never both spend one
+                // rotating refresh token.
+                let now = crate::now_unix();
+                let until = now + self.lease.as_secs() as i64;
+                match self
+                    .store
+                    .try_lease_link_refresh(&link.id, link.version, &self.instance, now, until)
+                    .await
+                {
+                    Ok(true) => {}
+                    _ => return Err(Failure::Transient("the refresh lease was lost".into())),
+                }
+            }
             match refresh_tokens(&self.http, provider, refresh_token).await {
                 Ok(tokens) => return Ok(tokens),
                 Err(e) => match classify(&provider.refresh, &e) {
@@ -183,6 +216,12 @@ impl Vault {
             .upstream_link(&link.grant_id, &provider.id)
             .await?
             .ok_or_else(|| VaultError::NotLinked(provider.id.clone()))?;
+        if let Some(reason) = reauth_reason(&newer) {
+            return Err(VaultError::ReauthRequired {
+                provider: provider.display_name.clone(),
+                reason,
+            });
+        }
         self.open_access(&newer)
     }
 

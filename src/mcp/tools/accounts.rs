@@ -31,6 +31,16 @@ pub async fn whoami(state: &AppState, grant: &GrantCtx, args: &AccountArgs) -> C
     let Some(provider) = state.providers.get(&provider_id) else {
         return tool_error(format!("{provider_id} is not configured on this broker"));
     };
+    // The bearer layer checked the scope from its own reading of the body;
+    // check again against the arguments as rmcp parsed them.
+    let call = super::Call {
+        name: ACCOUNT_WHOAMI.into(),
+        provider: Some(provider_id.clone()),
+    };
+    match super::requirement(state, &call) {
+        Some((scope, _)) if state.config.scopes.satisfies(&grant.scope, &scope) => {}
+        _ => return tool_error(format!("this token's scopes do not cover {provider_id}")),
+    }
     let token = match upstream_token(state, grant, &provider_id).await {
         Ok(token) => token,
         Err(result) => return result,
