@@ -12,6 +12,7 @@ mod http_rules;
 mod key_rotation;
 mod mcp_endpoint;
 mod oidc;
+mod oidc_vault;
 mod refresh;
 mod registration;
 mod revocation;
