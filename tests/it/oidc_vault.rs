@@ -13,7 +13,8 @@ use crate::oidc::{
     Browser, CLIENT_ID, OpenIdProvider, PROVIDER_ID, SUB, broker_with, start_sign_in,
 };
 use crate::support::oauth_client::{grant_of, http, query_param, redeem};
-use crate::support::{TestBroker, TestDb};
+use crate::support::{TestBroker, TestDb, start_broker_with};
+use mcp_broker::vault::RevocationOutcome;
 
 /// Refresh tokens come only with `offline_access`, which the provider keeps
 /// only under `prompt=consent`; revocation at the discovered endpoint.
@@ -332,4 +333,45 @@ async fn oidc_rfc7009_provider_without_a_discovered_revocation_endpoint_is_skipp
     let (id, why) = &broker.state.providers.undiscovered[0];
     assert_eq!(id, PROVIDER_ID);
     assert!(why.contains("revocation endpoint"), "{why}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oidc_revocation_by_an_instance_whose_discovery_failed_keeps_the_link_for_a_retry() {
+    let db = TestDb::sqlite();
+    let Some((broker, op)) = start(&db, false).await else {
+        return;
+    };
+    let ours = sign_in(&broker).await;
+    let (_, refresh) = upstream_tokens(&broker, &ours.grant_id).await;
+    let refresh = refresh.unwrap();
+    // A second instance on the same database, started while the provider
+    // was unreachable (nothing listens on port 1): configured, undiscovered.
+    let down_file = vault_provider_file("http://127.0.0.1:1", &op.client_secret, false);
+    let down = start_broker_with(&db, &[("oidc-test.toml", down_file)]).await;
+    assert!(down.state.providers.get(PROVIDER_ID).is_none());
+
+    let now = mcp_broker::now_unix();
+    assert!(
+        down.state
+            .store
+            .revoke_grant(&ours.grant_id, now)
+            .await
+            .unwrap()
+    );
+    let outcome = down.state.vault.revoke_links(&ours.grant_id).await.unwrap();
+    assert_eq!(
+        outcome,
+        RevocationOutcome {
+            revoked: 0,
+            retry_later: 1
+        }
+    );
+    // Deleting the link now would leave the upstream grant live for good.
+    assert!(link(&broker, &ours.grant_id).await.is_some());
+    assert!(active_at_provider(&op, &refresh).await);
+
+    // The sweep of an instance that knows the provider finishes the job.
+    assert_eq!(broker.state.vault.retry_revocations().await.unwrap(), 1);
+    assert!(link(&broker, &ours.grant_id).await.is_none());
+    assert!(!active_at_provider(&op, &refresh).await);
 }
