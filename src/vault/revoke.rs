@@ -51,6 +51,11 @@ impl Vault {
                 (Some(provider), Ok((access, refresh))) => {
                     revoke_upstream(&self.http, provider, &access, refresh.as_deref()).await
                 }
+                // Configured, but its discovery failed at start: it is down,
+                // not gone, and the upstream grant is still live.
+                (None, _) if self.is_undiscovered(&link.provider) => Err(
+                    UpstreamError::Unavailable("OpenID discovery failed at start".into()),
+                ),
                 // No provider definition or an unreadable token: nothing can
                 // be sent upstream, so only our copy can go.
                 _ => Ok(()),
@@ -76,6 +81,13 @@ impl Vault {
             outcome.revoked += 1;
         }
         Ok(outcome)
+    }
+
+    fn is_undiscovered(&self, provider_id: &str) -> bool {
+        self.providers
+            .undiscovered
+            .iter()
+            .any(|(id, _)| id == provider_id)
     }
 
     /// The sweep's retry of revocations that met an unavailable provider.

@@ -14,6 +14,7 @@ mod key_rotation;
 mod linked_providers;
 mod mcp_endpoint;
 mod oidc;
+mod oidc_vault;
 mod refresh;
 mod registration;
 mod revocation;

@@ -20,29 +20,36 @@ use crate::support::oauth_client::{
 };
 use crate::support::{TestBroker, TestDb, start_broker_on};
 
-const PROVIDER_ID: &str = "oidc-test";
-const SUB: &str = "oidc-user-7f3a";
+pub(crate) const PROVIDER_ID: &str = "oidc-test";
+/// Our client id at the OpenID provider.
+pub(crate) const CLIENT_ID: &str = "mcp-broker-it";
+pub(crate) const SUB: &str = "oidc-user-7f3a";
 const LOGIN: &str = "ada";
 
-struct OpenIdProvider {
-    issuer: String,
+pub(crate) struct OpenIdProvider {
+    pub(crate) issuer: String,
+    /// Our client secret there (tests introspect with it).
+    pub(crate) client_secret: String,
     _process: tokio::process::Child,
 }
 
-/// Starts `server.mjs` with one client whose redirect URI is `callback`.
+/// Starts `server.mjs` with one client whose redirect URI is `callback`;
+/// `env` adds settings (`ROTATE_REFRESH_TOKENS`).
 async fn start_openid_provider(
     callback: &str,
     client_secret: &str,
+    env: &[(&str, &str)],
 ) -> Result<OpenIdProvider, String> {
     npm_installed("tests/oidc-provider", "oidc-provider").await?;
     let mut child = tokio::process::Command::new("node")
         .arg("tests/oidc-provider/server.mjs")
         .current_dir(repo_root())
         .env("CALLBACK_URL", callback)
-        .env("CLIENT_ID", "mcp-broker-it")
+        .env("CLIENT_ID", CLIENT_ID)
         .env("CLIENT_SECRET", client_secret)
         .env("ACCOUNT_SUB", SUB)
         .env("ACCOUNT_LOGIN", LOGIN)
+        .envs(env.iter().copied())
         // stdin stays open while the test holds the child; closing it ends the server.
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -67,6 +74,7 @@ async fn start_openid_provider(
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     Ok(OpenIdProvider {
         issuer,
+        client_secret: client_secret.to_string(),
         _process: child,
     })
 }
@@ -79,7 +87,7 @@ display_name = "Test OpenID Provider"
 kind = "oidc"
 issuer = "{issuer}"
 api_base_url = "{issuer}"
-client_id = "mcp-broker-it"
+client_id = "{CLIENT_ID}"
 client_secret = "{client_secret}"
 scopes = ["openid", "profile", "email"]
 "#
@@ -89,20 +97,30 @@ scopes = ["openid", "profile", "email"]
 /// A broker whose only provider is a freshly started OpenID provider, or
 /// `None` (after the notice) where Node is missing outside CI.
 async fn broker_with_openid_provider(db: &TestDb) -> Option<(TestBroker, OpenIdProvider)> {
+    broker_with(db, &[], provider_file).await
+}
+
+/// Like `broker_with_openid_provider`, with settings for the OpenID provider
+/// and the broker's provider file made by `file(issuer, client_secret)`.
+pub(crate) async fn broker_with(
+    db: &TestDb,
+    op_env: &[(&str, &str)],
+    file: impl Fn(&str, &str) -> String,
+) -> Option<(TestBroker, OpenIdProvider)> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let callback = format!(
         "http://{}/callback/{PROVIDER_ID}",
         listener.local_addr().unwrap()
     );
     let secret = format!("{:032x}", rand::random::<u128>());
-    let op = match start_openid_provider(&callback, &secret).await {
+    let op = match start_openid_provider(&callback, &secret, op_env).await {
         Ok(op) => op,
         Err(reason) => {
             skip_or_fail(format!("OpenID provider: {reason}"));
             return None;
         }
     };
-    let files = [("oidc-test.toml", provider_file(&op.issuer, &secret))];
+    let files = [("oidc-test.toml", file(&op.issuer, &secret))];
     let broker = start_broker_on(listener, db, &files, &[], None).await;
     Some((broker, op))
 }
@@ -110,7 +128,7 @@ async fn broker_with_openid_provider(db: &TestDb) -> Option<(TestBroker, OpenIdP
 /// A browser with a cookie jar: the provider's session and interaction
 /// cookies and our flow cookie all ride along (cookies ignore ports).
 #[derive(Default)]
-struct Browser {
+pub(crate) struct Browser {
     jar: BTreeMap<String, String>,
 }
 
@@ -133,7 +151,7 @@ impl Browser {
 
     /// GETs and follows redirects until one leaves for the client's
     /// redirect URI (returned as `Ok`) or a page answers (`Err`).
-    async fn follow(&mut self, mut next: String) -> Result<String, reqwest::Response> {
+    pub(crate) async fn follow(&mut self, mut next: String) -> Result<String, reqwest::Response> {
         for _ in 0..12 {
             if next.starts_with(REDIRECT_URI) {
                 return Ok(next);
@@ -161,7 +179,7 @@ impl Browser {
 
 /// Register, authorize, approve: the upstream authorize URL the broker sent
 /// the browser to, with the browser holding our flow cookie.
-async fn start_sign_in(
+pub(crate) async fn start_sign_in(
     broker: &TestBroker,
 ) -> (
     crate::support::oauth_client::Client,

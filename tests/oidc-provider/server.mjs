@@ -3,9 +3,18 @@
 // stdout once it serves, and exits when stdin closes (the test ends).
 //
 // Environment: CALLBACK_URL (the broker's /callback/<id>, required),
-// CLIENT_ID, CLIENT_SECRET, ACCOUNT_SUB, ACCOUNT_LOGIN.
+// CLIENT_ID, CLIENT_SECRET, ACCOUNT_SUB, ACCOUNT_LOGIN, and
+// ROTATE_REFRESH_TOKENS=1 for a provider that issues a new refresh token on
+// every refresh (the old one dies); otherwise refresh tokens are kept;
+// REVOCATION=off for a provider without a revocation endpoint.
 // Sign-in is scripted: the login and consent interactions finish at once
 // for ACCOUNT_SUB, as if the user clicked through.
+//
+// Refresh tokens follow the package's defaults: issued when the client may
+// use the refresh_token grant and was granted `offline_access`, which the
+// provider only keeps in an authorization request with `prompt=consent`.
+// Revocation (RFC 7009) and introspection (RFC 7662) are on, so a test can
+// ask the provider whether a token is still live.
 import http from 'node:http';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import Provider from 'oidc-provider';
@@ -19,6 +28,8 @@ const clientId = process.env.CLIENT_ID ?? 'mcp-broker-test';
 const clientSecret = process.env.CLIENT_SECRET ?? randomBytes(24).toString('hex');
 const sub = process.env.ACCOUNT_SUB ?? 'oidc-user-1';
 const login = process.env.ACCOUNT_LOGIN ?? 'ada';
+const rotateRefreshTokens = process.env.ROTATE_REFRESH_TOKENS === '1';
+const revocation = process.env.REVOCATION !== 'off';
 
 let handler = (_req, res) => { res.statusCode = 503; res.end(); };
 const server = http.createServer((req, res) => handler(req, res));
@@ -35,7 +46,7 @@ const provider = new Provider(issuer, {
     client_secret: clientSecret,
     redirect_uris: [callback],
     response_types: ['code'],
-    grant_types: ['authorization_code'],
+    grant_types: ['authorization_code', 'refresh_token'],
     token_endpoint_auth_method: 'client_secret_post',
   }],
   jwks: { keys: [jwk] },
@@ -45,7 +56,21 @@ const provider = new Provider(issuer, {
     email: ['email', 'email_verified'],
     profile: ['preferred_username', 'name'],
   },
-  features: { devInteractions: { enabled: false } },
+  features: {
+    devInteractions: { enabled: false },
+    // A client may revoke and introspect only its own tokens.
+    revocation: {
+      enabled: revocation,
+      allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId,
+    },
+    introspection: {
+      enabled: true,
+      allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId,
+    },
+  },
+  // Fixed either way (the package's default rotates once 70% of a refresh
+  // token's lifetime has passed), so the test knows which it gets.
+  rotateRefreshToken: rotateRefreshTokens,
   interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
   async findAccount(_ctx, id) {
     return {

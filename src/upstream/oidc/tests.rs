@@ -331,3 +331,56 @@ fn a_discovery_document_naming_another_issuer_is_refused() {
         "https://id.example.test/tenant/.well-known/openid-configuration"
     );
 }
+
+const RFC7009_WITHOUT_URL: &str = r#"
+id = "acme"
+display_name = "Acme"
+issuer = "https://id.example.test"
+authorize_url = "https://id.example.test/auth"
+token_url = "https://id.example.test/token"
+userinfo_url = "https://id.example.test/me"
+api_base_url = "https://api.example.test"
+client_id = "c"
+client_secret = "s"
+revocation_style = "rfc7009"
+"#;
+
+#[test]
+fn rfc7009_without_a_revocation_url_waits_for_discovery_only_for_oidc() {
+    let oidc = format!("kind = \"oidc\"\n{RFC7009_WITHOUT_URL}");
+    let p = parse_provider(&oidc, &|_| None).unwrap().unwrap();
+    assert_eq!(p.revocation_url, None);
+    // An `oauth2` provider has no discovery to name it later.
+    let err = parse_provider(RFC7009_WITHOUT_URL, &|_| None).unwrap_err();
+    assert!(err.contains("revocation_url"), "{err}");
+}
+
+#[test]
+fn rfc7009_without_a_revocation_endpoint_after_discovery_skips_the_provider_with_the_reason() {
+    let oidc = format!("kind = \"oidc\"\n{RFC7009_WITHOUT_URL}");
+    let mut p = parse_provider(&oidc, &|_| None).unwrap().unwrap();
+    let mut doc: Value = serde_json::from_slice(&discovery_doc(ISSUER)).unwrap();
+    doc.as_object_mut().unwrap().remove("revocation_endpoint");
+    let found = read_discovery(ISSUER, doc.to_string().as_bytes()).unwrap();
+    assert_eq!(found.revocation_url, None);
+    let why = apply_discovery(&mut p, found).unwrap_err();
+    assert!(
+        why.contains("rfc7009") && why.contains("revocation endpoint"),
+        "{why}"
+    );
+}
+
+#[test]
+fn the_file_s_revocation_url_wins_over_discovery() {
+    let oidc = format!(
+        "kind = \"oidc\"\nrevocation_url = \"https://proxy.example.test/revoke\"\n\
+         {RFC7009_WITHOUT_URL}"
+    );
+    let mut p = parse_provider(&oidc, &|_| None).unwrap().unwrap();
+    let found = read_discovery(ISSUER, &discovery_doc(ISSUER)).unwrap();
+    apply_discovery(&mut p, found).unwrap();
+    assert_eq!(
+        p.revocation_url.as_deref(),
+        Some("https://proxy.example.test/revoke")
+    );
+}
