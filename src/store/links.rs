@@ -205,9 +205,10 @@ impl Store {
     }
 
     /// Writes a refresh's tokens if the link is still at `version` (the
-    /// fence). Clears the lease and any re-authorization mark: a good token
-    /// in hand beats an earlier failure. False: someone else wrote first, and
-    /// these tokens must be dropped.
+    /// fence) and its grant is not revoked (the revocation cascade may be
+    /// revoking the tokens this refresh replaced). Clears the lease and any
+    /// re-authorization mark: a good token in hand beats an earlier failure.
+    /// False: someone else wrote first, and these tokens must be dropped.
     pub async fn store_refreshed_link(
         &self,
         version: i64,
@@ -220,7 +221,8 @@ impl Store {
              version = version + 1, updated_at = $8, last_refreshed_at = $8, \
              refresh_lease_owner = NULL, refresh_lease_until = NULL, \
              reauth_required_at = NULL, reauth_reason = NULL \
-             WHERE id = $9 AND version = $10",
+             WHERE id = $9 AND version = $10 AND NOT EXISTS \
+             (SELECT 1 FROM grants g WHERE g.id = upstream_links.grant_id AND g.revoked_at IS NOT NULL)",
         )
         .bind(&link.access_token_enc)
         .bind(&link.refresh_token_enc)
@@ -349,9 +351,10 @@ impl Store {
 
     /// Deletes a link's sealed tokens once they are revoked upstream (or the
     /// provider cannot revoke): the grant is gone, so are its tokens.
-    pub async fn delete_link(&self, link_id: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM upstream_links WHERE id = $1")
+    pub async fn delete_link(&self, link_id: &str, version: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM upstream_links WHERE id = $1 AND version = $2")
             .bind(link_id)
+            .bind(version)
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() == 1)

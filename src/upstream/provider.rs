@@ -88,8 +88,13 @@ pub enum RevocationStyle {
     /// (which revokes the whole upstream grant) else the access token.
     Rfc7009,
     /// GitHub's `DELETE {api_base_url}/applications/{client_id}/grant` with
-    /// Basic auth (client id and secret) and the access token in the body.
+    /// Basic auth (client id and secret) and the access token in the body:
+    /// ends the app's whole authorization for that user, every token of
+    /// every MCP client they connected through this broker included.
     Github,
+    /// GitHub's `DELETE {api_base_url}/applications/{client_id}/token`: ends
+    /// only the revoked grant's token; the user's other connections live on.
+    GithubToken,
 }
 
 /// What the provider does on refresh, and how to read its failures.
@@ -544,7 +549,7 @@ scopes = ["read:user", "repo"]
         let env = |_: &str| Some("value".to_string());
         let set = load_providers(&shipped(), &env).unwrap();
         let get = |id: &str| set.get(id).unwrap();
-        assert_eq!(get("github").revocation_style, RevocationStyle::Github);
+        assert_eq!(get("github").revocation_style, RevocationStyle::GithubToken);
         assert!(!get("github").refresh.rotates_refresh_token);
         let app = get("github-app");
         assert!(app.refresh.rotates_refresh_token);
@@ -553,7 +558,7 @@ scopes = ["read:user", "repo"]
                 .permanent_errors
                 .contains(&"bad_refresh_token".to_string())
         );
-        assert_eq!(app.revocation_style, RevocationStyle::Github);
+        assert_eq!(app.revocation_style, RevocationStyle::GithubToken);
         let gitlab = get("gitlab");
         assert!(gitlab.refresh.rotates_refresh_token);
         assert_eq!(

@@ -15,11 +15,16 @@ pub async fn revoke_upstream(
 ) -> Result<(), UpstreamError> {
     let response = match provider.revocation_style {
         RevocationStyle::None => return Ok(()),
-        // DELETE /applications/{client_id}/grant revokes the whole OAuth
-        // grant (every token of this app for this user), not just one token.
-        RevocationStyle::Github => {
+        // `/grant` ends the app's whole authorization for the user; `/token`
+        // only this token.
+        RevocationStyle::Github | RevocationStyle::GithubToken => {
+            let what = if provider.revocation_style == RevocationStyle::Github {
+                "grant"
+            } else {
+                "token"
+            };
             http.delete(format!(
-                "{}/applications/{}/grant",
+                "{}/applications/{}/{what}",
                 provider.api_base_url, provider.client_id
             ))
             .basic_auth(&provider.client_id, Some(&provider.client_secret))

@@ -51,11 +51,14 @@ impl Vault {
                 (Some(provider), Ok((access, refresh))) => {
                     revoke_upstream(&self.http, provider, &access, refresh.as_deref()).await
                 }
-                // Configured, but its discovery failed at start: it is down,
+                // Configured, but its discovery failed at start or its
+                // variables are unset on this instance: it is not here now,
                 // not gone, and the upstream grant is still live.
-                (None, _) if self.is_undiscovered(&link.provider) => Err(
-                    UpstreamError::Unavailable("OpenID discovery failed at start".into()),
-                ),
+                (None, _) if self.is_undiscovered(&link.provider) => {
+                    Err(UpstreamError::Unavailable(
+                        "the provider is not enabled on this instance".into(),
+                    ))
+                }
                 // No provider definition or an unreadable token: nothing can
                 // be sent upstream, so only our copy can go.
                 _ => Ok(()),
@@ -75,7 +78,13 @@ impl Vault {
                         "upstream refused revocation; deleting our copy");
                 }
             }
-            self.store.delete_link(&link.id).await?;
+            // Only the version we revoked: a refresh that landed meanwhile
+            // holds tokens the provider may not have revoked; the sweep
+            // revokes those next time.
+            if !self.store.delete_link(&link.id, link.version).await? {
+                outcome.retry_later += 1;
+                continue;
+            }
             tracing::info!(link = %link.id, provider = %link.provider, grant = %grant_id,
                 "upstream link revoked and deleted");
             outcome.revoked += 1;
@@ -88,6 +97,11 @@ impl Vault {
             .undiscovered
             .iter()
             .any(|(id, _)| id == provider_id)
+            || self
+                .providers
+                .skipped
+                .iter()
+                .any(|(id, _)| id == provider_id)
     }
 
     /// The sweep's retry of revocations that met an unavailable provider.

@@ -5,8 +5,9 @@
 use serde_json::{Value, json};
 
 use crate::support::oauth_client::{
-    REDIRECT_URI, authorize_url, follow_with_jar, grant_of, keep_cookies, location, mcp_post,
-    open_consent, open_mcp_session, pkce, query_param, redeem, sign_in, submit_consent,
+    Client, REDIRECT_URI, authorize_url, follow_with_jar, grant_of, keep_cookies, location,
+    mcp_post, open_consent, open_mcp_session, pkce, query_param, redeem, register, sign_in,
+    submit_consent,
 };
 use crate::support::{FakeGithub, Mode, TestBroker, TestDb, start_broker_full};
 
@@ -73,6 +74,28 @@ async fn account_whoami(broker: &TestBroker, token: &str, provider: &str) -> (u1
     )
 }
 
+/// The browser dance for `scope` (consent, then every upstream leg), and
+/// the token the code redeems for.
+async fn authorize_scope(broker: &TestBroker, client: &Client, scope: &str) -> String {
+    let verifier = pkce();
+    let url = format!(
+        "{}&scope={}",
+        authorize_url(&broker.url, client, &verifier, "st"),
+        scope.replace(' ', "%20").replace(':', "%3A")
+    );
+    let page = open_consent(&url).await;
+    let approved = submit_consent(&broker.url, &page, "approve", Some(&page.cookie)).await;
+    assert_eq!(approved.status(), 303);
+    let mut jar = vec![];
+    keep_cookies(&approved, &mut jar);
+    let back = follow_with_jar(location(&approved), &mut jar, REDIRECT_URI).await;
+    let code = query_param(&back, "code").expect("a code after every leg");
+    let response = redeem(&broker.url, client, &code, &verifier).await;
+    assert_eq!(response.status(), 200);
+    let tokens: Value = response.json().await.unwrap();
+    tokens["access_token"].as_str().unwrap().to_string()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tool_on_an_unlinked_provider_steps_up_and_links_it_to_the_same_grant() {
     let (_db, github, gitlab, broker) = start().await;
@@ -84,25 +107,9 @@ async fn tool_on_an_unlinked_provider_steps_up_and_links_it_to_the_same_grant() 
     assert!(challenge.contains("insufficient_scope"), "{challenge}");
     assert!(challenge.contains("gitlab:profile"), "{challenge}");
 
-    // The client re-authorizes with the scope the challenge named.
-    let verifier = pkce();
-    let url = format!(
-        "{}&scope={}",
-        authorize_url(&broker.url, &first.client, &verifier, "st"),
-        "profile%20repo%3Aread%20gitlab%3Aprofile"
-    );
-    let page = open_consent(&url).await;
-    let mut jar = vec![];
-    let approved = submit_consent(&broker.url, &page, "approve", Some(&page.cookie)).await;
-    assert_eq!(approved.status(), 303);
-    keep_cookies(&approved, &mut jar);
+    // The client re-authorizes with the scope the challenge named:
     // GitHub first (who the user is), then GitLab, then back to the client.
-    let back = follow_with_jar(location(&approved), &mut jar, REDIRECT_URI).await;
-    let code = query_param(&back, "code").expect("a code after both legs");
-    let response = redeem(&broker.url, &first.client, &code, &verifier).await;
-    assert_eq!(response.status(), 200);
-    let tokens: Value = response.json().await.unwrap();
-    let second = tokens["access_token"].as_str().unwrap();
+    let second = &authorize_scope(&broker, &first.client, "profile repo:read gitlab:profile").await;
 
     assert_eq!(
         grant_of(second),
@@ -147,23 +154,32 @@ async fn tool_on_an_unlinked_provider_steps_up_and_links_it_to_the_same_grant() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_sign_in_asking_for_two_providers_links_both_before_issuing_a_code() {
     let (_db, github, gitlab, broker) = start().await;
-    let client = crate::support::oauth_client::register(&broker.url).await;
-    let verifier = pkce();
-    let url = format!(
-        "{}&scope=profile%20gitlab%3Aprofile",
-        authorize_url(&broker.url, &client, &verifier, "st")
-    );
-    let page = open_consent(&url).await;
-    let approved = submit_consent(&broker.url, &page, "approve", Some(&page.cookie)).await;
-    let mut jar = vec![];
-    keep_cookies(&approved, &mut jar);
-    let back = follow_with_jar(location(&approved), &mut jar, REDIRECT_URI).await;
-    let code = query_param(&back, "code").unwrap();
-    let response = redeem(&broker.url, &client, &code, &verifier).await;
-    let tokens: Value = response.json().await.unwrap();
-    let token = tokens["access_token"].as_str().unwrap();
+    let client = register(&broker.url).await;
+    let token = &authorize_scope(&broker, &client, "profile gitlab:profile").await;
     let (status, _, result) = account_whoami(&broker, token, "gitlab").await;
     assert_eq!(status, 200, "{result}");
     assert_eq!(github.counters().code_exchanges, 1);
     assert_eq!(gitlab.counters().code_exchanges, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_provider_that_ended_the_link_gets_its_leg_again() {
+    let (db, _github, gitlab, broker) = start().await;
+    let client = register(&broker.url).await;
+    let token = authorize_scope(&broker, &client, "profile gitlab:profile").await;
+    // GitLab refused the refresh token for good.
+    db.execute("UPDATE upstream_links SET reauth_required_at = 1 WHERE provider = 'gitlab'")
+        .await;
+    let (status, _, _) = account_whoami(&broker, &token, "gitlab").await;
+    assert_eq!(status, 401);
+
+    let again = authorize_scope(&broker, &client, "profile gitlab:profile").await;
+    assert_eq!(grant_of(&again), grant_of(&token));
+    assert_eq!(
+        gitlab.counters().code_exchanges,
+        2,
+        "GitLab's leg ran again"
+    );
+    let (status, _, result) = account_whoami(&broker, &again, "gitlab").await;
+    assert_eq!(status, 200, "{result}");
 }

@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use crate::support::oauth_client::{Session, grant_of, http, sign_in};
+use serde_json::json;
+
+use crate::support::oauth_client::{Session, call_tool, grant_of, http, sign_in};
 use crate::support::{FakeGithub, Mode, TestBroker, TestDb, start_broker};
 
 async fn revoke_ours(broker: &TestBroker, session: &Session) {
@@ -103,4 +105,40 @@ async fn upstream_revocation_is_retried_after_the_provider_recovers() {
     );
     assert!(!fake.token_is_live(&revoked[0]));
     assert_eq!(broker.state.vault.retry_revocations().await.unwrap(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_one_connection_leaves_the_users_other_connections_working() {
+    let db = TestDb::sqlite();
+    let fake = FakeGithub::start(Mode::OAuthApp).await;
+    let broker = start_broker(&db, &fake).await;
+    let (laptop, desktop) = (sign_in(&broker.url).await, sign_in(&broker.url).await);
+    let token_of = |s: &Session| {
+        let state = broker.state.clone();
+        let grant = grant_of(&s.access_token);
+        async move {
+            state
+                .vault
+                .usable_token(&grant, "github", mcp_broker::now_unix())
+                .await
+                .unwrap()
+                .access_token
+        }
+    };
+    let (laptop_upstream, desktop_upstream) = (token_of(&laptop).await, token_of(&desktop).await);
+
+    revoke_ours(&broker, &laptop).await;
+    wait_for(|| fake.counters().revocations == 1).await;
+
+    // `github_token` style: only the laptop's GitHub token ended.
+    assert!(!fake.token_is_live(&laptop_upstream));
+    assert!(fake.token_is_live(&desktop_upstream));
+    let result = call_tool(
+        &broker.mcp_url(),
+        &desktop.access_token,
+        "github_whoami",
+        json!({}),
+    )
+    .await;
+    assert_ne!(result["isError"], json!(true), "{result}");
 }

@@ -118,6 +118,10 @@ impl FakeGithub {
                 "/applications/{client_id}/grant",
                 axum::routing::delete(revoke_grant),
             )
+            .route(
+                "/applications/{client_id}/token",
+                axum::routing::delete(revoke_token),
+            )
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -212,7 +216,7 @@ userinfo_url = "{u}/user"
 client_id = "{CLIENT_ID}"
 client_secret = "{CLIENT_SECRET}"
 scopes = []
-revocation_style = "github"
+revocation_style = "github_token"
 {refresh}"#,
             u = self.url,
             refresh = match self.state.lock().unwrap().mode {
@@ -560,12 +564,33 @@ async fn repos(
 
 /// `DELETE /applications/{client_id}/grant`: Basic auth with the app's id
 /// and secret, the user's access token in a JSON body; 204, and every token
-/// of that grant stops working. 404 for a token GitHub does not know.
+/// of the app's authorization for that user stops working. 404 for a token
+/// GitHub does not know.
 async fn revoke_grant(
+    state: Shared,
+    path: axum::extract::Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    revoke(state, path, headers, body, true).await
+}
+
+/// `DELETE /applications/{client_id}/token`: the same, for that token only.
+async fn revoke_token(
+    state: Shared,
+    path: axum::extract::Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    revoke(state, path, headers, body, false).await
+}
+
+async fn revoke(
     State(state): Shared,
     axum::extract::Path(client_id): axum::extract::Path<String>,
     headers: HeaderMap,
     body: Bytes,
+    whole_grant: bool,
 ) -> Response {
     use base64::Engine;
     let mut s = state.lock().unwrap();
@@ -592,10 +617,13 @@ async fn revoke_grant(
     if s.access_tokens.remove(&token).is_none() {
         return api_error(StatusCode::NOT_FOUND, "Not Found");
     }
-    // The whole grant goes: every refresh token issued so far, too (this
-    // fake has one user, so one grant).
-    for used in s.refresh_tokens.values_mut() {
-        *used = true;
+    if whole_grant {
+        // The whole authorization goes: every token issued so far (this
+        // fake has one user, so one authorization).
+        s.access_tokens.clear();
+        for used in s.refresh_tokens.values_mut() {
+            *used = true;
+        }
     }
     StatusCode::NO_CONTENT.into_response()
 }
