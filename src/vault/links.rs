@@ -20,7 +20,7 @@ pub struct Vault {
     pub(super) providers: Arc<ProviderSet>,
     /// Names this process in refresh leases.
     pub(super) instance: Arc<str>,
-    pub(super) flights: SingleFlight,
+    pub(super) flights: SingleFlight<super::refresh::Outcome>,
     /// How long one refresh may hold the cross-instance lease.
     pub(super) lease: Duration,
 }

@@ -15,6 +15,8 @@ use crate::upstream::{Provider, UpstreamTokens};
 /// Attempts per refresh for transient failures, and the first backoff.
 const ATTEMPTS: u32 = 3;
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+/// How long a failed refresh answers the callers queued behind it.
+const SHARE_FAILURE_FOR: Duration = Duration::from_secs(2);
 /// How often an instance waiting on another's lease looks again.
 const LEASE_POLL: Duration = Duration::from_millis(50);
 
@@ -28,10 +30,44 @@ impl Vault {
         seen_version: i64,
     ) -> Result<UpstreamToken, VaultError> {
         let provider = self.provider(provider_id)?;
-        let _flight = self
+        let mut flight = self
             .flights
             .enter(&format!("{grant_id}\n{provider_id}"))
             .await;
+        // The caller before us in this process settled it: its outcome is
+        // ours (a failure too, so an outage costs one round of retries per
+        // burst, not one per caller).
+        match flight.result() {
+            Some(Outcome::Token(token)) if token.version > seen_version => {
+                return Ok(token.clone());
+            }
+            // Only a recent failure: under steady traffic the queue never
+            // drains, and a provider that recovered must be asked again.
+            Some(Outcome::Failed(e, at)) if at.elapsed() < SHARE_FAILURE_FOR => {
+                return Err(e.to_error());
+            }
+            _ => {}
+        }
+        let result = self.refresh_once(grant_id, provider, seen_version).await;
+        match &result {
+            Ok(token) => flight.set(Outcome::Token(token.clone())),
+            Err(e) => {
+                if let Some(shared) = SharedFailure::of(e) {
+                    flight.set(Outcome::Failed(shared, Instant::now()));
+                }
+            }
+        }
+        result
+    }
+
+    /// The cross-instance part: someone else's newer version, or ours.
+    async fn refresh_once(
+        &self,
+        grant_id: &str,
+        provider: &Provider,
+        seen_version: i64,
+    ) -> Result<UpstreamToken, VaultError> {
+        let provider_id = provider.id.as_str();
         let deadline = Instant::now() + self.lease + Duration::from_secs(1);
         loop {
             let link = self
@@ -251,6 +287,46 @@ impl Vault {
             provider: provider.display_name.clone(),
             reason: reason.to_string(),
         })
+    }
+}
+
+/// What one caller's refresh left for the callers queued behind it.
+#[derive(Clone)]
+pub(super) enum Outcome {
+    Token(UpstreamToken),
+    Failed(SharedFailure, Instant),
+}
+
+#[derive(Clone)]
+pub(super) enum SharedFailure {
+    Unavailable { provider: String, message: String },
+    Reauth { provider: String, reason: String },
+}
+
+impl SharedFailure {
+    fn of(e: &VaultError) -> Option<SharedFailure> {
+        match e {
+            VaultError::Unavailable { provider, message } => Some(SharedFailure::Unavailable {
+                provider: provider.clone(),
+                message: message.clone(),
+            }),
+            VaultError::ReauthRequired { provider, reason } => Some(SharedFailure::Reauth {
+                provider: provider.clone(),
+                reason: reason.clone(),
+            }),
+            _ => None,
+        }
+    }
+
+    fn to_error(&self) -> VaultError {
+        match self.clone() {
+            SharedFailure::Unavailable { provider, message } => {
+                VaultError::Unavailable { provider, message }
+            }
+            SharedFailure::Reauth { provider, reason } => {
+                VaultError::ReauthRequired { provider, reason }
+            }
+        }
     }
 }
 

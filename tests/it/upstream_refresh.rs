@@ -322,3 +322,24 @@ async fn revoked_oauth_app_token_is_a_tool_error_then_a_401_to_sign_in_again() {
         "sign-in's /user and the first call"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_outage_costs_one_round_of_retries_not_one_per_waiting_caller() {
+    let db = TestDb::sqlite();
+    let (fake, broker) = start(&db, Mode::GitHubApp, &[]).await;
+    let session = sign_in(&broker.url).await;
+    let sessions = open_sessions(&broker.mcp_url(), &session.access_token, 20).await;
+    let_upstream_token_expire(&db, &fake).await;
+    fake.set_token_failure(Some(TokenFailure::ServerError));
+    fake.set_refresh_delay(Duration::from_millis(100));
+
+    let results = concurrent_whoami(&broker.mcp_url(), &session.access_token, &sessions).await;
+
+    for (status, result) in &results {
+        assert_eq!(*status, 200);
+        assert!(text(result).contains("unavailable"), "{result}");
+    }
+    // Three attempts with backoff for the first caller; the 19 queued behind
+    // it get its answer.
+    assert_eq!(fake.counters().refresh_attempts, 3);
+}
