@@ -33,6 +33,25 @@ enum Command {
     /// Check the provider files.
     #[command(subcommand)]
     Providers(ProvidersCommand),
+    /// Operator actions on grants.
+    #[command(subcommand)]
+    Grants(GrantsCommand),
+    /// Operator actions on users.
+    #[command(subcommand)]
+    Users(UsersCommand),
+}
+
+#[derive(Subcommand)]
+enum GrantsCommand {
+    /// Revoke a grant: our tokens stop working on every instance at once,
+    /// and each upstream link is revoked at its provider and deleted.
+    Revoke { grant_id: String },
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Disconnect a user: revoke every live grant they hold, upstream too.
+    Disconnect { user_id: String },
 }
 
 #[derive(Subcommand)]
@@ -80,6 +99,12 @@ fn main() -> ExitCode {
             Command::Migrate => migrate(&config).await,
             Command::Keys(KeysCommand::RotateSigning) => rotate_signing(config).await,
             Command::Keys(KeysCommand::Rotate) => rotate_keks(config).await,
+            Command::Grants(GrantsCommand::Revoke { grant_id }) => {
+                revoke_grants(config, Revoke::Grant(grant_id)).await
+            }
+            Command::Users(UsersCommand::Disconnect { user_id }) => {
+                revoke_grants(config, Revoke::User(user_id)).await
+            }
             Command::Providers(ProvidersCommand::Check) => {
                 let report = mcp_broker::upstream::check::check_providers(
                     &config.providers_dir,
@@ -123,6 +148,49 @@ async fn rotate_signing(config: Config) -> Result<(), String> {
     println!("new signing key {kid}; previous keys stay published until their tokens expire");
     store.close().await;
     Ok(())
+}
+
+enum Revoke {
+    Grant(String),
+    User(String),
+}
+
+/// Revokes now and waits for the upstream cascade, so the operator sees
+/// what reached each provider.
+async fn revoke_grants(config: Config, what: Revoke) -> Result<(), String> {
+    let vault = open_vault(&config).await?;
+    let outcome = match what {
+        Revoke::Grant(id) => vault.revoke_grant_now(&id).await,
+        Revoke::User(id) => vault.disconnect_user(&id).await,
+    }
+    .map_err(|e| e.to_string())?;
+    println!("{}", outcome.render());
+    if outcome.grants == 0 {
+        return Err("no live grant matched".into());
+    }
+    Ok(())
+}
+
+async fn open_vault(config: &Config) -> Result<mcp_broker::vault::Vault, String> {
+    let (cipher, _) = mcp_broker::vault::key::load_cipher(config).map_err(|e| e.to_string())?;
+    let store = mcp_broker::store::Store::connect(&config.database_url)
+        .await
+        .map_err(|e| e.to_string())?;
+    store.migrate().await.map_err(|e| e.to_string())?;
+    let providers =
+        mcp_broker::upstream::load_providers(&config.providers_dir, &|k| std::env::var(k).ok())
+            .map_err(|e| e.to_string())?;
+    let timeout = std::time::Duration::from_secs(config.upstream_timeout_secs);
+    let http = mcp_broker::upstream::http_client(timeout);
+    let mut providers = providers;
+    mcp_broker::upstream::oidc::discover_providers(&http, &mut providers).await;
+    Ok(mcp_broker::vault::Vault::new(
+        store,
+        cipher,
+        http,
+        std::sync::Arc::new(providers),
+        timeout,
+    ))
 }
 
 /// Needs the providers only to envelope links sealed before envelopes.

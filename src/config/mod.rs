@@ -19,6 +19,7 @@ struct FileConfig {
     providers_dir: Option<String>,
     encryption_key: Option<String>,
     encryption_keys: Option<String>,
+    encryption_key_active: Option<u64>,
     upstream_timeout_secs: Option<u64>,
     access_token_ttl_secs: Option<u64>,
     refresh_token_ttl_secs: Option<u64>,
@@ -88,6 +89,9 @@ pub struct Config {
     /// Versioned key-encryption keys (`encryption_keys = "2:<b64>,1:<b64>"`):
     /// the highest id seals, all open. `encryption_key` alone is KEK 1.
     pub encryption_keys: Vec<(u32, [u8; 32])>,
+    /// The KEK that seals; unset: the highest id. Set it to the old id while
+    /// a new key rolls out to every instance.
+    pub encryption_key_active: Option<u32>,
     /// Per-request timeout for calls to providers' token endpoints and APIs.
     pub upstream_timeout_secs: u64,
     pub access_token_ttl_secs: u64,
@@ -133,6 +137,7 @@ impl std::fmt::Debug for Config {
                     .map(|(id, _)| id)
                     .collect::<Vec<_>>(),
             )
+            .field("encryption_key_active", &self.encryption_key_active)
             .field("upstream_timeout_secs", &self.upstream_timeout_secs)
             .field("access_token_ttl_secs", &self.access_token_ttl_secs)
             .field("refresh_token_ttl_secs", &self.refresh_token_ttl_secs)
@@ -186,6 +191,7 @@ pub const ENV_KEYS: &[&str] = &[
     "providers_dir",
     "encryption_key",
     "encryption_keys",
+    "encryption_key_active",
     "upstream_timeout_secs",
     "access_token_ttl_secs",
     "refresh_token_ttl_secs",
@@ -300,6 +306,19 @@ impl Config {
                 .map_err(|message| ConfigError::Invalid { key, message })?,
             None => encryption_key.map(|k| vec![(1, k)]).unwrap_or_default(),
         };
+        let encryption_key_active =
+            match pick_u64("encryption_key_active", file.encryption_key_active)? {
+                Some(id) => Some(
+                    u32::try_from(id)
+                        .ok()
+                        .filter(|id| encryption_keys.iter().any(|(k, _)| k == id))
+                        .ok_or_else(|| ConfigError::Invalid {
+                            key: "encryption_key_active".into(),
+                            message: format!("key {id} is not among the configured keys"),
+                        })?,
+                ),
+                None => None,
+            };
         let upstream_timeout_secs =
             pick_u64("upstream_timeout_secs", file.upstream_timeout_secs)?.unwrap_or(15);
         if upstream_timeout_secs == 0 {
@@ -409,6 +428,7 @@ impl Config {
             providers_dir,
             encryption_key,
             encryption_keys,
+            encryption_key_active,
             upstream_timeout_secs,
             access_token_ttl_secs,
             refresh_token_ttl_secs,

@@ -161,3 +161,50 @@ fn encryption_key_accepts_standard_base64_of_32_bytes() {
     let c = Config::from_sources(None, &env(&[("MCP_BROKER_ENCRYPTION_KEY", &key)])).unwrap();
     assert_eq!(c.encryption_key, Some([7u8; 32]));
 }
+
+#[test]
+fn versioned_encryption_keys_join_the_single_key_as_key_1() {
+    let b64 = |b: u8| base64::engine::general_purpose::STANDARD.encode([b; 32]);
+    let (one, two) = (b64(1), b64(2));
+    let c = Config::from_sources(
+        None,
+        &env(&[
+            ("MCP_BROKER_ENCRYPTION_KEY", &one),
+            ("MCP_BROKER_ENCRYPTION_KEYS", &format!("2:{two}")),
+            ("MCP_BROKER_ENCRYPTION_KEY_ACTIVE", "1"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(c.encryption_keys, vec![(1, [1u8; 32]), (2, [2u8; 32])]);
+    assert_eq!(c.encryption_key_active, Some(1));
+    assert!(!format!("{c:?}").contains("[2, 2"));
+}
+
+#[test]
+fn bad_key_lists_are_errors_naming_the_setting() {
+    let one = base64::engine::general_purpose::STANDARD.encode([1u8; 32]);
+    for (keys, active) in [
+        (format!("0:{one}"), None),
+        ("2:not-base64".to_string(), None),
+        (
+            format!(
+                "2:{one},2:{}",
+                base64::engine::general_purpose::STANDARD.encode([3u8; 32])
+            ),
+            None,
+        ),
+        (format!("2:{one}"), Some("3")),
+    ] {
+        let mut pairs = vec![("MCP_BROKER_ENCRYPTION_KEYS", keys.as_str())];
+        if let Some(a) = active {
+            pairs.push(("MCP_BROKER_ENCRYPTION_KEY_ACTIVE", a));
+        }
+        let err = Config::from_sources(None, &env(&pairs))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.to_lowercase().contains("encryption_key"),
+            "{keys}: {err}"
+        );
+    }
+}

@@ -149,6 +149,17 @@ impl Store {
         .await?)
     }
 
+    /// Every live grant of a user (a disconnect revokes them all).
+    pub async fn live_grants_of_user(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT id FROM grants WHERE user_id = $1 AND revoked_at IS NULL ORDER BY id",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
     /// Records a wider scope on a grant a step-up extended.
     pub async fn set_grant_scope(&self, grant_id: &str, scope: &str) -> Result<(), StoreError> {
         sqlx::query("UPDATE grants SET scope = $1 WHERE id = $2")

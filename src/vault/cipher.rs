@@ -48,6 +48,16 @@ impl Cipher {
 
     /// Several KEKs by id; the highest id seals. Ids start at 1.
     pub fn with_keks(keys: &[(u32, [u8; 32])]) -> Result<Cipher, String> {
+        Cipher::with_active_kek(keys, None)
+    }
+
+    /// As `with_keks`, with `active` (when given) sealing instead of the
+    /// highest id: a new KEK can reach every instance before any seals with
+    /// it, so no instance meets a value it cannot open during a roll-out.
+    pub fn with_active_kek(
+        keys: &[(u32, [u8; 32])],
+        active: Option<u32>,
+    ) -> Result<Cipher, String> {
         let mut keks = BTreeMap::new();
         for (id, key) in keys {
             if *id == 0 {
@@ -57,7 +67,15 @@ impl Cipher {
                 return Err(format!("key-encryption key {id} is given twice"));
             }
         }
-        let newest = *keks.keys().next_back().ok_or("no key-encryption key")?;
+        let newest = match active {
+            Some(id) if keks.contains_key(&id) => id,
+            Some(id) => {
+                return Err(format!(
+                    "the active key-encryption key {id} is not configured"
+                ));
+            }
+            None => *keks.keys().next_back().ok_or("no key-encryption key")?,
+        };
         Ok(Cipher {
             keks: Arc::new(keks),
             newest,
@@ -227,6 +245,14 @@ mod tests {
             old.open(&sealed_new, b"ad"),
             Err(CipherError::UnknownKek(2))
         );
+    }
+
+    #[test]
+    fn an_active_kek_seals_while_a_newer_one_is_only_known() {
+        let keys = [(1, [1u8; 32]), (2, [2u8; 32])];
+        let rollout = Cipher::with_active_kek(&keys, Some(1)).unwrap();
+        assert_eq!(Cipher::sealed_kek(&rollout.seal(b"v", b"ad")), Ok(1));
+        assert!(Cipher::with_active_kek(&keys, Some(3)).is_err());
     }
 
     #[test]

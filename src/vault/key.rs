@@ -35,8 +35,8 @@ pub enum KeySource {
 /// The key-encryption keys, ready to use.
 pub fn load_cipher(config: &Config) -> Result<(Cipher, KeySource), KeyError> {
     if !config.encryption_keys.is_empty() {
-        let cipher =
-            Cipher::with_keks(&config.encryption_keys).map_err(|message| KeyError::File {
+        let cipher = Cipher::with_active_kek(&config.encryption_keys, config.encryption_key_active)
+            .map_err(|message| KeyError::File {
                 path: "encryption_keys".into(),
                 message,
             })?;

@@ -13,5 +13,5 @@ mod single_flight;
 
 pub use cipher::{Cipher, CipherError, DataKey};
 pub use links::{UpstreamToken, Vault, VaultError, data_key_aad, expiry, link_aad, needs_refresh};
-pub use revoke::RevocationOutcome;
+pub use revoke::{OperatorRevocation, RevocationOutcome};
 pub use rotate::RotationReport;

@@ -7,6 +7,24 @@ use super::links::{Vault, VaultError};
 use crate::upstream::UpstreamError;
 use crate::upstream::revoke::revoke_upstream;
 
+/// What an operator's revocation did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct OperatorRevocation {
+    /// Grants revoked by this call.
+    pub grants: usize,
+    pub links: RevocationOutcome,
+}
+
+impl OperatorRevocation {
+    pub fn render(&self) -> String {
+        format!(
+            "{} grant(s) revoked; {} upstream link(s) revoked at their provider and deleted, \
+             {} kept for a retry (provider unavailable)",
+            self.grants, self.links.revoked, self.links.retry_later
+        )
+    }
+}
+
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct RevocationOutcome {
     /// Links revoked at their provider (or whose provider cannot revoke).
@@ -31,6 +49,27 @@ impl Vault {
             });
         }
         Ok(revoked)
+    }
+
+    /// The operator's `grants revoke`: now, cascade included.
+    pub async fn revoke_grant_now(&self, grant_id: &str) -> Result<OperatorRevocation, VaultError> {
+        let now = crate::now_unix();
+        let grants = usize::from(self.store.revoke_grant(grant_id, now).await?);
+        // Links of a grant revoked earlier whose cascade failed go too.
+        let links = self.revoke_links(grant_id).await?;
+        Ok(OperatorRevocation { grants, links })
+    }
+
+    /// The operator's `users disconnect`: every live grant of the user.
+    pub async fn disconnect_user(&self, user_id: &str) -> Result<OperatorRevocation, VaultError> {
+        let mut total = OperatorRevocation::default();
+        for grant_id in self.store.live_grants_of_user(user_id).await? {
+            let one = self.revoke_grant_now(&grant_id).await?;
+            total.grants += one.grants;
+            total.links.revoked += one.links.revoked;
+            total.links.retry_later += one.links.retry_later;
+        }
+        Ok(total)
     }
 
     /// Revokes and deletes every upstream link of a revoked grant.

@@ -142,3 +142,71 @@ async fn revoking_one_connection_leaves_the_users_other_connections_working() {
     .await;
     assert_ne!(result["isError"], json!(true), "{result}");
 }
+
+/// `mcp-broker <args>` against the test broker's database and providers.
+fn operator(broker: &TestBroker, db: &TestDb, fake: &FakeGithub, args: &[&str]) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("github.toml"), fake.provider_toml()).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mcp-broker"))
+        .current_dir(dir.path())
+        .env("MCP_BROKER_DATABASE_URL", &db.url)
+        .env("MCP_BROKER_ENCRYPTION_KEY", db.encryption_key())
+        .env("MCP_BROKER_PROVIDERS_DIR", dir.path())
+        .env("MCP_BROKER_PUBLIC_URL", &broker.url)
+        .args(args)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_revoking_a_grant_or_disconnecting_a_user_revokes_upstream() {
+    let db = TestDb::sqlite();
+    let fake = FakeGithub::start(Mode::OAuthApp).await;
+    let broker = start_broker(&db, &fake).await;
+    let (one, two, three) = (
+        sign_in(&broker.url).await,
+        sign_in(&broker.url).await,
+        sign_in(&broker.url).await,
+    );
+
+    let (ok, text) = operator(
+        &broker,
+        &db,
+        &fake,
+        &["grants", "revoke", &grant_of(&one.access_token)],
+    );
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("1 grant(s) revoked; 1 upstream link(s) revoked"),
+        "{text}"
+    );
+    assert_eq!(fake.counters().revocations, 1);
+    assert_eq!(
+        crate::support::oauth_client::mcp_status(&broker.mcp_url(), &one.access_token).await,
+        401
+    );
+    assert!(has_link(&broker, &two).await);
+
+    let user = broker
+        .state
+        .store
+        .grant_status(&grant_of(&two.access_token))
+        .await
+        .unwrap()
+        .unwrap()
+        .user_id;
+    let (ok, text) = operator(&broker, &db, &fake, &["users", "disconnect", &user]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("2 grant(s) revoked; 2 upstream link(s) revoked"),
+        "{text}"
+    );
+    assert_eq!(fake.counters().revocations, 3);
+    assert!(!has_link(&broker, &three).await);
+    // Nothing left to revoke is an error the operator sees.
+    let (ok, _) = operator(&broker, &db, &fake, &["users", "disconnect", &user]);
+    assert!(!ok);
+}
