@@ -323,19 +323,27 @@ async fn link_tokens(
     tokens: &UpstreamTokens,
     now: i64,
 ) -> Result<(), AppError> {
-    match state.store.upstream_link(grant_id, &provider.id).await? {
-        Some(existing) => {
-            let sealed = state
-                .vault
-                .seal_link(&existing.id, grant_id, provider, tokens, now);
-            state.store.replace_link_tokens(&sealed, now).await?;
+    if state
+        .store
+        .upstream_link(grant_id, &provider.id)
+        .await?
+        .is_none()
+    {
+        let sealed = state
+            .vault
+            .seal_link(&new_id(), grant_id, provider, tokens, now);
+        if state.store.add_link(grant_id, &sealed, now).await? {
+            return Ok(());
         }
-        None => {
-            let sealed = state
-                .vault
-                .seal_link(&new_id(), grant_id, provider, tokens, now);
-            state.store.add_link(grant_id, &sealed, now).await?;
-        }
+    }
+    // The grant has a link for this provider (maybe since a racing leg
+    // added it a moment ago): these fresher tokens replace its own, sealed
+    // for its row.
+    if let Some(existing) = state.store.upstream_link(grant_id, &provider.id).await? {
+        let sealed = state
+            .vault
+            .seal_link(&existing.id, grant_id, provider, tokens, now);
+        state.store.replace_link_tokens(&sealed, now).await?;
     }
     Ok(())
 }

@@ -125,17 +125,34 @@ impl Store {
     }
 
     /// Adds a link to an existing grant (a later leg of a multi-provider
-    /// sign-in, or a step-up).
+    /// sign-in, or a step-up). False if the grant already has one for this
+    /// provider (two legs raced): the caller replaces its tokens instead.
     pub async fn add_link(
         &self,
         grant_id: &str,
         link: &NewUpstreamLink,
         now: i64,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        insert_link(&mut tx, grant_id, link, now).await?;
-        tx.commit().await?;
-        Ok(())
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO upstream_links (id, grant_id, provider, access_token_enc, refresh_token_enc, \
+             data_key_enc, kek_id, scopes, expires_at, refresh_expires_at, version, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $11) \
+             ON CONFLICT (grant_id, provider) DO NOTHING",
+        )
+        .bind(&link.id)
+        .bind(grant_id)
+        .bind(&link.provider)
+        .bind(&link.access_token_enc)
+        .bind(&link.refresh_token_enc)
+        .bind(&link.data_key_enc)
+        .bind(link.kek_id)
+        .bind(&link.scopes)
+        .bind(link.expires_at)
+        .bind(link.refresh_expires_at)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// Puts the tokens of a fresh sign-in into an existing link: newer than
@@ -338,11 +355,16 @@ impl Store {
 
     /// Grants that were revoked while an upstream link survived (the
     /// provider was unreachable): the sweep retries their revocation.
-    pub async fn revoked_grants_with_links(&self, limit: i64) -> Result<Vec<String>, StoreError> {
+    pub async fn revoked_grants_with_links(
+        &self,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<String>, StoreError> {
         let rows: Vec<(String,)> = sqlx::query_as(
             "SELECT DISTINCT l.grant_id FROM upstream_links l JOIN grants g ON g.id = l.grant_id \
-             WHERE g.revoked_at IS NOT NULL ORDER BY l.grant_id LIMIT $1",
+             WHERE g.revoked_at IS NOT NULL AND l.grant_id > $1 ORDER BY l.grant_id LIMIT $2",
         )
+        .bind(after)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;

@@ -143,11 +143,19 @@ impl Vault {
                 .any(|(id, _)| id == provider_id)
     }
 
-    /// The sweep's retry of revocations that met an unavailable provider.
+    /// The sweep's retry of revocations that met an unavailable provider:
+    /// every such grant, in pages, so grants stuck on a provider that keeps
+    /// failing never starve the others.
     pub async fn retry_revocations(&self) -> Result<usize, VaultError> {
         let mut revoked = 0;
-        for grant_id in self.store.revoked_grants_with_links(100).await? {
-            revoked += self.revoke_links(&grant_id).await?.revoked;
+        let mut after = String::new();
+        loop {
+            let page = self.store.revoked_grants_with_links(&after, 100).await?;
+            let Some(last) = page.last() else { break };
+            after = last.clone();
+            for grant_id in &page {
+                revoked += self.revoke_links(grant_id).await?.revoked;
+            }
         }
         Ok(revoked)
     }

@@ -132,3 +132,23 @@ async fn rewrap_only_replaces_an_unchanged_data_key() {
         assert_eq!(store.links_per_kek().await.unwrap(), vec![(Some(2), 1)]);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_link_for_one_provider_is_refused_without_an_error() {
+    for (db, store) in stores().await {
+        let grant = grant_for(&store, "c1", "h1").await;
+        let mut racing = link();
+        racing.id = mcp_broker::store::new_id();
+        assert!(
+            !store.add_link(&grant, &racing, 30).await.unwrap(),
+            "{:?}",
+            db.kind
+        );
+        racing.provider = "gitlab".into();
+        assert!(store.add_link(&grant, &racing, 30).await.unwrap());
+        assert_eq!(
+            store.upstream_links_of_grant(&grant).await.unwrap().len(),
+            2
+        );
+    }
+}
