@@ -263,7 +263,7 @@ fn spawn_maintenance(state: AppState) {
             if ttl == 0 {
                 continue;
             }
-            match state.store.delete_unused_dcr_clients(now - ttl).await {
+            match state.vault.expire_unused_clients(now - ttl).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(deleted = n, "expired unused dynamic client registrations"),
                 Err(e) => tracing::warn!(error = %e, "client sweep failed"),

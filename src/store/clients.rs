@@ -186,13 +186,34 @@ impl Store {
     /// Deletes dynamic registrations not used since `cutoff` (never-used ones
     /// count from their registration), with their grants.
     pub async fn delete_unused_dcr_clients(&self, cutoff: i64) -> Result<u64, StoreError> {
+        // A client whose grants still hold upstream links waits: deleting it
+        // would cascade the sealed tokens away before they are revoked
+        // upstream (`Vault::expire_unused_clients` revokes them first).
         let done = sqlx::query(
-            "DELETE FROM clients WHERE registration = 'dcr' AND COALESCE(last_used_at, created_at) < $1",
+            "DELETE FROM clients WHERE registration = 'dcr' AND COALESCE(last_used_at, created_at) < $1 \
+             AND NOT EXISTS (SELECT 1 FROM grants g JOIN upstream_links l ON l.grant_id = g.id \
+             WHERE g.client_id = clients.client_id)",
         )
         .bind(cutoff)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected())
+    }
+
+    /// Grants with upstream links whose dynamic client is unused since `cutoff`.
+    pub async fn grants_of_unused_dcr_clients(
+        &self,
+        cutoff: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT DISTINCT g.id FROM grants g JOIN clients c ON c.client_id = g.client_id \
+             JOIN upstream_links l ON l.grant_id = g.id \
+             WHERE c.registration = 'dcr' AND COALESCE(c.last_used_at, c.created_at) < $1 ORDER BY g.id",
+        )
+        .bind(cutoff)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 
     /// Makes the `registration = 'config'` clients exactly `configured`:

@@ -60,6 +60,16 @@ impl Vault {
         Ok(OperatorRevocation { grants, links })
     }
 
+    /// The sweep's expiry of dynamic clients unused since `cutoff`: their
+    /// grants are revoked (upstream too) before the clients are deleted, so
+    /// no upstream token outlives its only copy. Returns the clients deleted.
+    pub async fn expire_unused_clients(&self, cutoff: i64) -> Result<u64, VaultError> {
+        for grant_id in self.store.grants_of_unused_dcr_clients(cutoff).await? {
+            self.revoke_grant_now(&grant_id).await?;
+        }
+        Ok(self.store.delete_unused_dcr_clients(cutoff).await?)
+    }
+
     /// The operator's `users disconnect`: every live grant of the user.
     pub async fn disconnect_user(&self, user_id: &str) -> Result<OperatorRevocation, VaultError> {
         let mut total = OperatorRevocation::default();

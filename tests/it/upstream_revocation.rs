@@ -210,3 +210,31 @@ async fn operator_revoking_a_grant_or_disconnecting_a_user_revokes_upstream() {
     let (ok, _) = operator(&broker, &db, &fake, &["users", "disconnect", &user]);
     assert!(!ok);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expiring_an_unused_client_revokes_its_upstream_tokens_before_deleting_it() {
+    let db = TestDb::sqlite();
+    let fake = FakeGithub::start(Mode::OAuthApp).await;
+    let broker = start_broker(&db, &fake).await;
+    let session = sign_in(&broker.url).await;
+    db.execute("UPDATE clients SET last_used_at = 1, created_at = 1")
+        .await;
+    fake.set_revocation_down(true);
+
+    // The provider is down: the client waits, its sealed token with it.
+    assert_eq!(
+        broker.state.vault.expire_unused_clients(100).await.unwrap(),
+        0
+    );
+    assert!(has_link(&broker, &session).await);
+
+    fake.set_revocation_down(false);
+    assert_eq!(
+        broker.state.vault.expire_unused_clients(100).await.unwrap(),
+        1
+    );
+    assert!(!has_link(&broker, &session).await);
+    let revoked = fake.revoked_tokens();
+    assert_eq!(revoked.len(), 1);
+    assert!(!fake.token_is_live(&revoked[0]));
+}
