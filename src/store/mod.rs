@@ -104,6 +104,19 @@ impl Store {
         self.backend
     }
 
+    /// The database server's clock, in Unix seconds. Leases shared between
+    /// instances are timed by it, so instances whose own clocks disagree
+    /// still agree on when a lease runs out. (With SQLite every instance is
+    /// on one machine anyway.)
+    pub async fn db_now(&self) -> Result<i64, StoreError> {
+        let sql = match self.backend {
+            Backend::Sqlite => "SELECT CAST(strftime('%s', 'now') AS BIGINT)",
+            Backend::Postgres => "SELECT CAST(EXTRACT(EPOCH FROM now()) AS BIGINT)",
+        };
+        let (now,): (i64,) = sqlx::query_as(sql).fetch_one(&self.pool).await?;
+        Ok(now)
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }

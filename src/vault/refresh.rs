@@ -84,7 +84,8 @@ impl Vault {
             if link.version > seen_version {
                 return self.open_access(&link);
             }
-            let now = crate::now_unix();
+            // Lease times by the database's clock (see `Store::db_now`).
+            let now = self.store.db_now().await?;
             let until = now + self.lease.as_secs() as i64;
             if self
                 .store
@@ -197,7 +198,9 @@ impl Vault {
                 // Renew the lease before each retry; if another instance took
                 // it meanwhile, stop: two callers must never both spend one
                 // rotating refresh token.
-                let now = crate::now_unix();
+                let Ok(now) = self.store.db_now().await else {
+                    return Err(Failure::Transient("the database is unavailable".into()));
+                };
                 let until = now + self.lease.as_secs() as i64;
                 match self
                     .store

@@ -152,3 +152,16 @@ async fn a_second_link_for_one_provider_is_refused_without_an_error() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lease_clock_is_the_database_servers_in_unix_seconds() {
+    for (db, store) in stores().await {
+        let db_now = store.db_now().await.unwrap();
+        let here = mcp_broker::now_unix();
+        assert!(
+            (db_now - here).abs() <= 2,
+            "{:?}: {db_now} vs {here}",
+            db.kind
+        );
+    }
+}
