@@ -42,7 +42,10 @@ impl BrokerMcp {
         }
     }
 
-    #[tool(description = "Show the GitHub account this connection acts as (GitHub's GET /user).")]
+    #[tool(
+        description = "Show the GitHub account this connection acts as (GitHub's GET /user).",
+        annotations(read_only_hint = true, open_world_hint = true)
+    )]
     async fn github_whoami(
         &self,
         Extension(parts): Extension<Parts>,
@@ -52,7 +55,8 @@ impl BrokerMcp {
     }
 
     #[tool(
-        description = "List repositories the GitHub user can access, most recently updated first (GitHub's GET /user/repos)."
+        description = "List repositories the GitHub user can access, most recently updated first (GitHub's GET /user/repos).",
+        annotations(read_only_hint = true, open_world_hint = true)
     )]
     async fn github_list_repos(
         &self,
@@ -64,7 +68,8 @@ impl BrokerMcp {
     }
 
     #[tool(
-        description = "Get one GitHub repository: description, visibility, default branch, counts (GitHub's GET /repos/{owner}/{repo})."
+        description = "Get one GitHub repository: description, visibility, default branch, counts (GitHub's GET /repos/{owner}/{repo}).",
+        annotations(read_only_hint = true, open_world_hint = true)
     )]
     async fn github_get_repo(
         &self,
@@ -76,7 +81,8 @@ impl BrokerMcp {
     }
 
     #[tool(
-        description = "Read a text file from a GitHub repository at a branch, tag or commit (`ref`, default: the default branch), decoded; files over 1 MiB and directories are refused with a message (GitHub's contents API)."
+        description = "Read a text file from a GitHub repository at a branch, tag or commit (`ref`, default: the default branch), decoded; files over 1 MiB and directories are refused with a message (GitHub's contents API).",
+        annotations(read_only_hint = true, open_world_hint = true)
     )]
     async fn github_read_file(
         &self,
@@ -88,7 +94,8 @@ impl BrokerMcp {
     }
 
     #[tool(
-        description = "List a GitHub repository's branches with their head commit SHA, page by page."
+        description = "List a GitHub repository's branches with their head commit SHA, page by page.",
+        annotations(read_only_hint = true, open_world_hint = true)
     )]
     async fn github_list_branches(
         &self,
@@ -100,7 +107,8 @@ impl BrokerMcp {
     }
 
     #[tool(
-        description = "List a GitHub repository's issues (pull requests are included and marked `is_pull_request`), by state, page by page."
+        description = "List a GitHub repository's issues (pull requests are included and marked `is_pull_request`), by state, page by page.",
+        annotations(read_only_hint = true, open_world_hint = true)
     )]
     async fn github_list_issues(
         &self,
@@ -112,7 +120,8 @@ impl BrokerMcp {
     }
 
     #[tool(
-        description = "Get one GitHub issue (or pull request) by number, with its body and its first 100 comments."
+        description = "Get one GitHub issue (or pull request) by number, with its body and its first 100 comments.",
+        annotations(read_only_hint = true, open_world_hint = true)
     )]
     async fn github_get_issue(
         &self,
@@ -123,7 +132,10 @@ impl BrokerMcp {
         Ok(github::issues::get_issue(&self.state, &grant, &args).await)
     }
 
-    #[tool(description = "List a GitHub repository's pull requests by state, page by page.")]
+    #[tool(
+        description = "List a GitHub repository's pull requests by state, page by page.",
+        annotations(read_only_hint = true, open_world_hint = true)
+    )]
     async fn github_list_pull_requests(
         &self,
         Extension(parts): Extension<Parts>,
@@ -133,7 +145,10 @@ impl BrokerMcp {
         Ok(github::pulls::list_pull_requests(&self.state, &grant, &args).await)
     }
 
-    #[tool(description = "Get a GitHub pull request's unified diff (up to 1 MiB).")]
+    #[tool(
+        description = "Get a GitHub pull request's unified diff (up to 1 MiB).",
+        annotations(read_only_hint = true, open_world_hint = true)
+    )]
     async fn github_get_pull_request_diff(
         &self,
         Extension(parts): Extension<Parts>,
@@ -144,7 +159,8 @@ impl BrokerMcp {
     }
 
     #[tool(
-        description = "Search GitHub issues and pull requests with GitHub's search syntax (e.g. `bug repo:owner/name is:open`)."
+        description = "Search GitHub issues and pull requests with GitHub's search syntax (e.g. `bug repo:owner/name is:open`).",
+        annotations(read_only_hint = true, open_world_hint = true)
     )]
     async fn github_search_issues(
         &self,
@@ -156,7 +172,8 @@ impl BrokerMcp {
     }
 
     #[tool(
-        description = "Search code on GitHub with GitHub's code search syntax (e.g. `parse_config repo:owner/name language:rust`)."
+        description = "Search code on GitHub with GitHub's code search syntax (e.g. `parse_config repo:owner/name language:rust`).",
+        annotations(read_only_hint = true, open_world_hint = true)
     )]
     async fn github_search_code(
         &self,

@@ -6,7 +6,9 @@
 use serde_json::{Value, json};
 
 use crate::support::fake_github::repos::{BIG_FILE, DIFF, HUGE_PR, files};
-use crate::support::oauth_client::{call_tool, mcp_post, register, sign_in, token_with_scope};
+use crate::support::oauth_client::{
+    call_tool, mcp_post, open_mcp_session, register, sign_in, token_with_scope,
+};
 use crate::support::{FakeGithub, Mode, TestBroker, TestDb, start_broker};
 
 const OWNER: &str = "octo-fixture";
@@ -50,6 +52,18 @@ impl Setup {
         text(&result, 0).to_string()
     }
 }
+
+const READ_TOOLS: [&str; 9] = [
+    "github_get_repo",
+    "github_read_file",
+    "github_list_branches",
+    "github_list_issues",
+    "github_get_issue",
+    "github_list_pull_requests",
+    "github_get_pull_request_diff",
+    "github_search_issues",
+    "github_search_code",
+];
 
 fn text(result: &Value, block: usize) -> &str {
     result["content"][block]["text"].as_str().unwrap()
@@ -370,17 +384,7 @@ async fn token_without_repo_read_gets_403_insufficient_scope_for_every_read_tool
     let client = register(&t.broker.url).await;
     let narrow = token_with_scope(&t.broker, &client, "profile").await;
     let calls_before = t.fake.counters().api_calls;
-    for tool in [
-        "github_get_repo",
-        "github_read_file",
-        "github_list_branches",
-        "github_list_issues",
-        "github_get_issue",
-        "github_list_pull_requests",
-        "github_get_pull_request_diff",
-        "github_search_issues",
-        "github_search_code",
-    ] {
+    for tool in READ_TOOLS {
         let body = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
             "params": {"name": tool, "arguments": {"owner": OWNER, "repo": "repo-1"}}});
         let (status, headers, _) = mcp_post(&t.broker.mcp_url(), Some(&narrow), None, body).await;
@@ -400,4 +404,33 @@ async fn token_without_repo_read_gets_403_insufficient_scope_for_every_read_tool
         calls_before,
         "no refused call reached GitHub"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_tools_declare_their_arguments_and_that_they_only_read() {
+    let t = setup().await;
+    let mcp = t.broker.mcp_url();
+    let session = open_mcp_session(&mcp, &t.token).await;
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+    let (_, _, body) = mcp_post(&mcp, Some(&t.token), Some(&session), list).await;
+    let tools = body.unwrap()["result"]["tools"].as_array().unwrap().clone();
+    let tool = |name: &str| tools.iter().find(|t| t["name"] == name).cloned().unwrap();
+    for name in READ_TOOLS {
+        let tool = tool(name);
+        assert_eq!(tool["annotations"]["readOnlyHint"], true, "{name}");
+        assert!(!tool["description"].as_str().unwrap().is_empty(), "{name}");
+        assert_eq!(tool["inputSchema"]["type"], "object", "{name}");
+    }
+    let read_file = tool("github_read_file");
+    let required: Vec<&str> = read_file["inputSchema"]["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(required, ["owner", "repo", "path"]);
+    let properties = &read_file["inputSchema"]["properties"];
+    assert!(properties["ref"]["description"].is_string(), "{properties}");
+    let search = tool("github_search_code");
+    assert_eq!(search["inputSchema"]["required"], json!(["query"]));
 }

@@ -8,9 +8,11 @@
 //! - the REST API refuses requests without a `User-Agent`.
 //!
 //! Counters let tests assert how often each endpoint was hit. Repository
-//! endpoints (contents, branches, issues, pulls, search) live in `repos`.
+//! endpoints (contents, branches, issues, pulls) live in `repos`, search in
+//! `search`.
 
 pub mod repos;
+mod search;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -132,6 +134,7 @@ impl FakeGithub {
                 axum::routing::delete(revoke_token),
             )
             .merge(repos::routes())
+            .merge(search::routes())
             .layer(axum::middleware::from_fn_with_state(
                 state.clone(),
                 record_path,

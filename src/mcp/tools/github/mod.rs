@@ -335,10 +335,13 @@ const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
 pub(crate) fn repo_path(owner: &str, repo: &str) -> Result<String, CallToolResult> {
     let owner_ok = !owner.is_empty()
         && owner.len() <= 39
-        && owner.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+        && owner
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if !owner_ok {
+        // `_` appears in enterprise managed users' names (`name_shortcode`).
         return Err(tool_error(format!(
-            "owner {owner:?} is not a GitHub account name (letters, digits and hyphens)"
+            "owner {owner:?} is not a GitHub account name (letters, digits, '-', '_')"
         )));
     }
     let repo_ok = !repo.is_empty()

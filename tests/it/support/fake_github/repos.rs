@@ -2,8 +2,8 @@
 //! fixture user's repositories (`repo-1` has files, branches, issues with
 //! comments and a pull request with a diff), 404 for anything else,
 //! base64 file content wrapped every 60 characters, files over 1 MB without
-//! content (`encoding: "none"`), a 403 once the rate limit is spent
-//! (`set_rate_limited`) and a 422 for a search naming an unknown repository.
+//! content (`encoding: "none"`), and a 403 once the rate limit is spent
+//! (`set_rate_limited`). Search is in `search`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -68,14 +68,12 @@ pub(super) fn routes() -> Router<Arc<Mutex<FakeState>>> {
         )
         .route("/repos/{owner}/{repo}/pulls", get(pulls))
         .route("/repos/{owner}/{repo}/pulls/{number}", get(pull))
-        .route("/search/issues", get(search_issues))
-        .route("/search/code", get(search_code))
 }
 
-type Q = Query<HashMap<String, String>>;
+pub(super) type Q = Query<HashMap<String, String>>;
 
 /// The REST checks, then the rate limit.
-fn admit(state: &Arc<Mutex<FakeState>>, headers: &HeaderMap) -> Option<Response> {
+pub(super) fn admit(state: &Arc<Mutex<FakeState>>, headers: &HeaderMap) -> Option<Response> {
     let mut s = state.lock().unwrap();
     if let Some(refused) = check_api(&mut s, headers) {
         return Some(refused);
@@ -116,11 +114,11 @@ fn not_found() -> Response {
         .into_response()
 }
 
-fn known(owner: &str, repo: &str) -> bool {
+pub(super) fn known(owner: &str, repo: &str) -> bool {
     owner == LOGIN && REPOS.contains(&repo)
 }
 
-fn page<T: Clone>(items: &[T], q: &HashMap<String, String>) -> Vec<T> {
+pub(super) fn page<T: Clone>(items: &[T], q: &HashMap<String, String>) -> Vec<T> {
     let per_page: usize = q.get("per_page").and_then(|v| v.parse().ok()).unwrap_or(30);
     let page: usize = q.get("page").and_then(|v| v.parse().ok()).unwrap_or(1);
     items
@@ -131,7 +129,7 @@ fn page<T: Clone>(items: &[T], q: &HashMap<String, String>) -> Vec<T> {
         .collect()
 }
 
-fn owner_json() -> Value {
+pub(super) fn owner_json() -> Value {
     json!({"login": LOGIN, "id": super::USER_ID, "type": "User"})
 }
 
@@ -178,7 +176,7 @@ async fn repo(
 }
 
 /// A git-like object id for fixture content.
-fn sha(content: &[u8]) -> String {
+pub(super) fn sha(content: &[u8]) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(content)[..20]
         .iter()
@@ -318,7 +316,7 @@ async fn branches(
     with_rate_limit(Value::Array(page(&all, &q)))
 }
 
-fn issue_json(repo: &str, number: u64) -> Option<Value> {
+pub(super) fn issue_json(repo: &str, number: u64) -> Option<Value> {
     if repo != "repo-1" {
         return None;
     }
@@ -528,107 +526,4 @@ async fn pull(
         diff,
     )
         .into_response()
-}
-
-/// The free-text terms of a search query, or the body of the 422 GitHub
-/// answers for a missing query or a repository it cannot search.
-fn parse_query(q: &HashMap<String, String>) -> Result<Vec<String>, Value> {
-    let query = q.get("q").map(String::as_str).unwrap_or_default().trim();
-    if query.is_empty() {
-        return Err(json!({
-            "message": "Validation Failed",
-            "errors": [{"resource": "Search", "field": "q", "code": "missing"}],
-            "documentation_url": "https://docs.github.com/v3/search",
-            "status": "422",
-        }));
-    }
-    let mut terms = Vec::new();
-    for word in query.split_whitespace() {
-        if let Some(full) = word.strip_prefix("repo:") {
-            let known_repo = full
-                .split_once('/')
-                .is_some_and(|(owner, repo)| known(owner, repo));
-            if !known_repo {
-                return Err(json!({
-                    "message": "Validation Failed",
-                    "errors": [{
-                        "message": "The listed users and repositories cannot be searched either because the resources do not exist or you do not have permission to view them.",
-                        "resource": "Search",
-                        "field": "q",
-                        "code": "invalid",
-                    }],
-                    "documentation_url": "https://docs.github.com/v3/search/",
-                    "status": "422",
-                }));
-            }
-        } else if !word.contains(':') {
-            terms.push(word.to_lowercase());
-        }
-    }
-    Ok(terms)
-}
-
-fn search_answer(items: Vec<Value>, q: &HashMap<String, String>) -> Response {
-    with_rate_limit(json!({
-        "total_count": items.len(),
-        "incomplete_results": false,
-        "items": page(&items, q),
-    }))
-}
-
-async fn search_issues(State(state): Shared, headers: HeaderMap, Query(q): Q) -> Response {
-    if let Some(refused) = admit(&state, &headers) {
-        return refused;
-    }
-    let terms = match parse_query(&q) {
-        Ok(terms) => terms,
-        Err(invalid) => {
-            return (StatusCode::UNPROCESSABLE_ENTITY, axum::Json(invalid)).into_response();
-        }
-    };
-    let items: Vec<Value> = (1..=HUGE_PR)
-        .filter_map(|n| issue_json("repo-1", n))
-        .filter(|i| {
-            let text = format!("{} {}", i["title"], i["body"]).to_lowercase();
-            terms.iter().all(|t| text.contains(t.as_str()))
-        })
-        .map(|mut i| {
-            i["score"] = json!(1.0);
-            i
-        })
-        .collect();
-    search_answer(items, &q)
-}
-
-async fn search_code(State(state): Shared, headers: HeaderMap, Query(q): Q) -> Response {
-    if let Some(refused) = admit(&state, &headers) {
-        return refused;
-    }
-    let terms = match parse_query(&q) {
-        Ok(terms) => terms,
-        Err(invalid) => {
-            return (StatusCode::UNPROCESSABLE_ENTITY, axum::Json(invalid)).into_response();
-        }
-    };
-    let items: Vec<Value> = files()
-        .iter()
-        .filter(|(_, content)| {
-            let content = content.to_lowercase();
-            terms.iter().all(|t| content.contains(t.as_str()))
-        })
-        .map(|(path, content)| {
-            let sha = sha(content.as_bytes());
-            json!({
-                "name": path.rsplit('/').next(),
-                "path": path,
-                "sha": sha,
-                "url": format!("https://api.github.com/repos/{LOGIN}/repo-1/contents/{path}?ref=main"),
-                "git_url": format!("https://api.github.com/repos/{LOGIN}/repo-1/git/blobs/{sha}"),
-                "html_url": format!("https://github.com/{LOGIN}/repo-1/blob/main/{path}"),
-                "repository": {"id": 1001, "name": "repo-1", "full_name": format!("{LOGIN}/repo-1"), "owner": owner_json(), "private": false},
-                "score": 1.0,
-            })
-        })
-        .collect();
-    search_answer(items, &q)
 }
