@@ -212,3 +212,25 @@ impl ServerHandler for BrokerMcp {
 pub fn tool_error(message: impl Into<String>) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(message.into())])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mcp::tools::TOOLS;
+
+    /// The bearer layer checks scopes from `TOOLS`: a served tool without a
+    /// row would run unchecked, a row without a tool is stale.
+    #[test]
+    fn every_served_tool_has_a_scope_row_and_every_row_a_tool() {
+        let mut served: Vec<String> = BrokerMcp::tool_router()
+            .list_all()
+            .into_iter()
+            .map(|t| t.name.to_string())
+            .filter(|name| name != accounts::ACCOUNT_WHOAMI)
+            .collect();
+        served.sort();
+        let mut table: Vec<String> = TOOLS.iter().map(|t| t.0.to_string()).collect();
+        table.sort();
+        assert_eq!(served, table);
+    }
+}

@@ -27,8 +27,7 @@ pub(crate) struct Answer<T> {
 impl Answer<Value> {
     /// The (reshaped) body as the tool's result, with the rate-limit trailer.
     pub fn into_result(self, shape: impl FnOnce(Value) -> Value) -> CallToolResult {
-        let rate = self.rate_remaining.clone();
-        success(shape(self.body).to_string(), rate)
+        success(shape(self.body).to_string(), self.rate_remaining)
     }
 
     /// A JSON list, each item reshaped.
