@@ -10,6 +10,10 @@ use rmcp::{ErrorData as McpError, ServerHandler, tool, tool_handler, tool_router
 
 use super::GrantCtx;
 use super::tools::accounts::{self, AccountArgs};
+use super::tools::github::issues::{IssueArgs, ListIssuesArgs};
+use super::tools::github::pulls::ListPullsArgs;
+use super::tools::github::repos::{ListBranchesArgs, ReadFileArgs, RepoArgs};
+use super::tools::github::search::SearchArgs;
 use super::tools::github::{self, ListReposArgs};
 use crate::app::AppState;
 
@@ -38,7 +42,10 @@ impl BrokerMcp {
         }
     }
 
-    #[tool(description = "Show the GitHub account this connection acts as (GitHub's GET /user).")]
+    #[tool(
+        description = "Show the GitHub account this connection acts as (GitHub's GET /user).",
+        annotations(read_only_hint = true, open_world_hint = true)
+    )]
     async fn github_whoami(
         &self,
         Extension(parts): Extension<Parts>,
@@ -48,7 +55,8 @@ impl BrokerMcp {
     }
 
     #[tool(
-        description = "List repositories the GitHub user can access, most recently updated first (GitHub's GET /user/repos)."
+        description = "List repositories the GitHub user can access, most recently updated first (GitHub's GET /user/repos).",
+        annotations(read_only_hint = true, open_world_hint = true)
     )]
     async fn github_list_repos(
         &self,
@@ -57,6 +65,123 @@ impl BrokerMcp {
     ) -> Result<CallToolResult, McpError> {
         let grant = grant(&parts)?;
         Ok(github::list_repos(&self.state, &grant, &args).await)
+    }
+
+    #[tool(
+        description = "Get one GitHub repository: description, visibility, default branch, counts (GitHub's GET /repos/{owner}/{repo}).",
+        annotations(read_only_hint = true, open_world_hint = true)
+    )]
+    async fn github_get_repo(
+        &self,
+        Extension(parts): Extension<Parts>,
+        Parameters(args): Parameters<RepoArgs>,
+    ) -> Result<CallToolResult, McpError> {
+        let grant = grant(&parts)?;
+        Ok(github::repos::get_repo(&self.state, &grant, &args).await)
+    }
+
+    #[tool(
+        description = "Read a text file from a GitHub repository at a branch, tag or commit (`ref`, default: the default branch), decoded; files over 1 MiB and directories are refused with a message (GitHub's contents API).",
+        annotations(read_only_hint = true, open_world_hint = true)
+    )]
+    async fn github_read_file(
+        &self,
+        Extension(parts): Extension<Parts>,
+        Parameters(args): Parameters<ReadFileArgs>,
+    ) -> Result<CallToolResult, McpError> {
+        let grant = grant(&parts)?;
+        Ok(github::repos::read_file(&self.state, &grant, &args).await)
+    }
+
+    #[tool(
+        description = "List a GitHub repository's branches with their head commit SHA, page by page.",
+        annotations(read_only_hint = true, open_world_hint = true)
+    )]
+    async fn github_list_branches(
+        &self,
+        Extension(parts): Extension<Parts>,
+        Parameters(args): Parameters<ListBranchesArgs>,
+    ) -> Result<CallToolResult, McpError> {
+        let grant = grant(&parts)?;
+        Ok(github::repos::list_branches(&self.state, &grant, &args).await)
+    }
+
+    #[tool(
+        description = "List a GitHub repository's issues (pull requests are included and marked `is_pull_request`), by state, page by page.",
+        annotations(read_only_hint = true, open_world_hint = true)
+    )]
+    async fn github_list_issues(
+        &self,
+        Extension(parts): Extension<Parts>,
+        Parameters(args): Parameters<ListIssuesArgs>,
+    ) -> Result<CallToolResult, McpError> {
+        let grant = grant(&parts)?;
+        Ok(github::issues::list_issues(&self.state, &grant, &args).await)
+    }
+
+    #[tool(
+        description = "Get one GitHub issue (or pull request) by number, with its body and its first 100 comments.",
+        annotations(read_only_hint = true, open_world_hint = true)
+    )]
+    async fn github_get_issue(
+        &self,
+        Extension(parts): Extension<Parts>,
+        Parameters(args): Parameters<IssueArgs>,
+    ) -> Result<CallToolResult, McpError> {
+        let grant = grant(&parts)?;
+        Ok(github::issues::get_issue(&self.state, &grant, &args).await)
+    }
+
+    #[tool(
+        description = "List a GitHub repository's pull requests by state, page by page.",
+        annotations(read_only_hint = true, open_world_hint = true)
+    )]
+    async fn github_list_pull_requests(
+        &self,
+        Extension(parts): Extension<Parts>,
+        Parameters(args): Parameters<ListPullsArgs>,
+    ) -> Result<CallToolResult, McpError> {
+        let grant = grant(&parts)?;
+        Ok(github::pulls::list_pull_requests(&self.state, &grant, &args).await)
+    }
+
+    #[tool(
+        description = "Get a GitHub pull request's unified diff (up to 1 MiB).",
+        annotations(read_only_hint = true, open_world_hint = true)
+    )]
+    async fn github_get_pull_request_diff(
+        &self,
+        Extension(parts): Extension<Parts>,
+        Parameters(args): Parameters<IssueArgs>,
+    ) -> Result<CallToolResult, McpError> {
+        let grant = grant(&parts)?;
+        Ok(github::pulls::get_pull_request_diff(&self.state, &grant, &args).await)
+    }
+
+    #[tool(
+        description = "Search GitHub issues and pull requests with GitHub's search syntax (e.g. `bug repo:owner/name is:open`).",
+        annotations(read_only_hint = true, open_world_hint = true)
+    )]
+    async fn github_search_issues(
+        &self,
+        Extension(parts): Extension<Parts>,
+        Parameters(args): Parameters<SearchArgs>,
+    ) -> Result<CallToolResult, McpError> {
+        let grant = grant(&parts)?;
+        Ok(github::search::search_issues(&self.state, &grant, &args).await)
+    }
+
+    #[tool(
+        description = "Search code on GitHub with GitHub's code search syntax (e.g. `parse_config repo:owner/name language:rust`).",
+        annotations(read_only_hint = true, open_world_hint = true)
+    )]
+    async fn github_search_code(
+        &self,
+        Extension(parts): Extension<Parts>,
+        Parameters(args): Parameters<SearchArgs>,
+    ) -> Result<CallToolResult, McpError> {
+        let grant = grant(&parts)?;
+        Ok(github::search::search_code(&self.state, &grant, &args).await)
     }
 
     #[tool(
@@ -86,4 +211,26 @@ impl ServerHandler for BrokerMcp {
 /// A tool failure the model can read and act on (never a JSON-RPC error).
 pub fn tool_error(message: impl Into<String>) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(message.into())])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mcp::tools::TOOLS;
+
+    /// The bearer layer checks scopes from `TOOLS`: a served tool without a
+    /// row would run unchecked, a row without a tool is stale.
+    #[test]
+    fn every_served_tool_has_a_scope_row_and_every_row_a_tool() {
+        let mut served: Vec<String> = BrokerMcp::tool_router()
+            .list_all()
+            .into_iter()
+            .map(|t| t.name.to_string())
+            .filter(|name| name != accounts::ACCOUNT_WHOAMI)
+            .collect();
+        served.sort();
+        let mut table: Vec<String> = TOOLS.iter().map(|t| t.0.to_string()).collect();
+        table.sort();
+        assert_eq!(served, table);
+    }
 }

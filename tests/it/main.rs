@@ -8,6 +8,7 @@ mod conformance;
 mod consent;
 mod discovery;
 mod flow;
+mod github_tools;
 mod http_rules;
 mod instances;
 mod key_rotation;

@@ -79,7 +79,20 @@ async fn tools_list_names_every_tool() {
     names.sort();
     assert_eq!(
         names,
-        ["account_whoami", "github_list_repos", "github_whoami"]
+        [
+            "account_whoami",
+            "github_get_issue",
+            "github_get_pull_request_diff",
+            "github_get_repo",
+            "github_list_branches",
+            "github_list_issues",
+            "github_list_pull_requests",
+            "github_list_repos",
+            "github_read_file",
+            "github_search_code",
+            "github_search_issues",
+            "github_whoami",
+        ]
     );
 }
 

@@ -4,41 +4,9 @@
 use serde_json::{Value, json};
 
 use crate::support::oauth_client::{
-    Client, Pkce, authorize, call_tool, mcp_post, pkce, query_param, redeem, register,
+    authorize, call_tool, mcp_post, pkce, query_param, register, token_with_scope,
 };
 use crate::support::{FakeGithub, Mode, TestBroker, TestDb, start_broker};
-
-async fn token_with_scope(broker: &TestBroker, client: &Client, scope: &str) -> String {
-    let pkce: Pkce = pkce();
-    let url = format!(
-        "{}&scope={}",
-        crate::support::oauth_client::authorize_url(&broker.url, client, &pkce, "s"),
-        scope.replace(' ', "%20")
-    );
-    let page = crate::support::oauth_client::open_consent(&url).await;
-    let approved = crate::support::oauth_client::submit_consent(
-        &broker.url,
-        &page,
-        "approve",
-        Some(&page.cookie),
-    )
-    .await;
-    let back = crate::support::oauth_client::follow_to_client(
-        crate::support::oauth_client::location(&approved),
-        &crate::support::oauth_client::flow_cookie(&approved),
-    )
-    .await;
-    let response = redeem(
-        &broker.url,
-        client,
-        &query_param(&back, "code").unwrap(),
-        &pkce,
-    )
-    .await;
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["scope"], scope);
-    body["access_token"].as_str().unwrap().to_string()
-}
 
 async fn raw_tool_call(
     broker: &TestBroker,

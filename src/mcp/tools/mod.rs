@@ -17,6 +17,19 @@ use crate::vault::{UpstreamToken, VaultError};
 pub const TOOLS: &[(&str, &str, &str)] = &[
     ("github_whoami", "profile", github::PROVIDER),
     ("github_list_repos", "repo:read", github::PROVIDER),
+    ("github_get_repo", "repo:read", github::PROVIDER),
+    ("github_read_file", "repo:read", github::PROVIDER),
+    ("github_list_branches", "repo:read", github::PROVIDER),
+    ("github_list_issues", "repo:read", github::PROVIDER),
+    ("github_get_issue", "repo:read", github::PROVIDER),
+    ("github_list_pull_requests", "repo:read", github::PROVIDER),
+    (
+        "github_get_pull_request_diff",
+        "repo:read",
+        github::PROVIDER,
+    ),
+    ("github_search_issues", "repo:read", github::PROVIDER),
+    ("github_search_code", "repo:read", github::PROVIDER),
 ];
 
 /// A `tools/call` as the bearer layer sees it: the name, and for

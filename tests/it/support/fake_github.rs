@@ -7,7 +7,12 @@
 //!   user tokens expire after 8 hours and rotate single-use refresh tokens;
 //! - the REST API refuses requests without a `User-Agent`.
 //!
-//! Counters let tests assert how often each endpoint was hit.
+//! Counters let tests assert how often each endpoint was hit. Repository
+//! endpoints (contents, branches, issues, pulls) live in `repos`, search in
+//! `search`.
+
+pub mod repos;
+mod search;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -83,6 +88,10 @@ struct FakeState {
     revoked: Vec<String>,
     /// Answer revocations with HTTP 503.
     revocation_down: bool,
+    /// Answer repository endpoints 403 with an exhausted rate limit.
+    rate_limited: bool,
+    /// The path of every request, as it arrived (still percent-encoded).
+    paths: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -108,6 +117,8 @@ impl FakeGithub {
             token_failure: None,
             revoked: Vec::new(),
             revocation_down: false,
+            rate_limited: false,
+            paths: Vec::new(),
         }));
         let app = Router::new()
             .route("/login/oauth/authorize", get(authorize))
@@ -122,6 +133,12 @@ impl FakeGithub {
                 "/applications/{client_id}/token",
                 axum::routing::delete(revoke_token),
             )
+            .merge(repos::routes())
+            .merge(search::routes())
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                record_path,
+            ))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -143,6 +160,17 @@ impl FakeGithub {
     /// Every token the REST API was called with.
     pub fn api_tokens_seen(&self) -> Vec<String> {
         self.state.lock().unwrap().api_tokens.clone()
+    }
+
+    /// The path of every request so far, as sent (percent-encoded).
+    pub fn paths_seen(&self) -> Vec<String> {
+        self.state.lock().unwrap().paths.clone()
+    }
+
+    /// Makes repository endpoints answer as GitHub does once the rate limit
+    /// is spent: 403, `x-ratelimit-remaining: 0` (or recover, with `false`).
+    pub fn set_rate_limited(&self, limited: bool) {
+        self.state.lock().unwrap().rate_limited = limited;
     }
 
     /// Every token and code this fake issued.
@@ -229,6 +257,16 @@ revocation_style = "github_token"
 }
 
 type Shared = State<Arc<Mutex<FakeState>>>;
+
+async fn record_path(
+    State(state): Shared,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = request.uri().path().to_string();
+    state.lock().unwrap().paths.push(path);
+    next.run(request).await
+}
 
 fn next_secret(s: &mut FakeState, prefix: &str) -> String {
     s.seq += 1;

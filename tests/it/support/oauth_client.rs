@@ -436,3 +436,31 @@ pub async fn session_tool_call(
     let result = body.map(|b| b["result"].clone()).unwrap_or(Value::Null);
     (status, challenge, result)
 }
+
+/// Authorize with exactly `scope`, approve the consent page, redeem: an
+/// access token carrying that scope.
+pub async fn token_with_scope(
+    broker: &crate::support::TestBroker,
+    client: &Client,
+    scope: &str,
+) -> String {
+    let pkce = pkce();
+    let url = format!(
+        "{}&scope={}",
+        authorize_url(&broker.url, client, &pkce, "s"),
+        scope.replace(' ', "%20")
+    );
+    let page = open_consent(&url).await;
+    let approved = submit_consent(&broker.url, &page, "approve", Some(&page.cookie)).await;
+    let back = follow_to_client(location(&approved), &flow_cookie(&approved)).await;
+    let response = redeem(
+        &broker.url,
+        client,
+        &query_param(&back, "code").unwrap(),
+        &pkce,
+    )
+    .await;
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["scope"], scope);
+    body["access_token"].as_str().unwrap().to_string()
+}

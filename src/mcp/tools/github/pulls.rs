@@ -1,0 +1,102 @@
+//! Pull requests: a repository's list, and one pull request's diff.
+
+use rmcp::model::CallToolResult;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::issues::{IssueArgs, State};
+use super::{MAX_TEXT, get, get_json, login, paging, pick, repo_path, success};
+use crate::app::AppState;
+use crate::mcp::GrantCtx;
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ListPullsArgs {
+    /// Account or organization that owns the repository.
+    pub owner: String,
+    /// Repository name.
+    pub repo: String,
+    /// `open` (default), `closed` or `all`.
+    pub state: Option<State>,
+    /// Results per page, 1 to 100 (default 30).
+    pub per_page: Option<u32>,
+    /// Page number, starting at 1 (default 1).
+    pub page: Option<u32>,
+}
+
+pub async fn list_pull_requests(
+    state: &AppState,
+    grant: &GrantCtx,
+    args: &ListPullsArgs,
+) -> CallToolResult {
+    let path = match repo_path(&args.owner, &args.repo) {
+        Ok(repo) => format!("{repo}/pulls"),
+        Err(refused) => return refused,
+    };
+    let (per_page, page) = paging(args.per_page, args.page);
+    let query = [
+        ("state", args.state.unwrap_or_default().as_str()),
+        ("per_page", per_page.as_str()),
+        ("page", page.as_str()),
+    ];
+    match get_json(state, grant, &path, &query).await {
+        Ok(answer) => answer.into_list(summarize_pull),
+        Err(result) => result,
+    }
+}
+
+fn summarize_pull(pull: &Value) -> Value {
+    let mut out = pick(
+        pull,
+        &[
+            "number",
+            "title",
+            "state",
+            "draft",
+            "created_at",
+            "updated_at",
+            "merged_at",
+            "html_url",
+        ],
+    );
+    out["user"] = login(pull.get("user"));
+    out["head"] = pull
+        .get("head")
+        .and_then(|h| h.get("ref"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    out["base"] = pull
+        .get("base")
+        .and_then(|b| b.get("ref"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    out
+}
+
+/// The unified diff, as GitHub renders it for `application/vnd.github.diff`.
+pub async fn get_pull_request_diff(
+    state: &AppState,
+    grant: &GrantCtx,
+    args: &IssueArgs,
+) -> CallToolResult {
+    let path = match repo_path(&args.owner, &args.repo) {
+        Ok(repo) => format!("{repo}/pulls/{}", args.number),
+        Err(refused) => return refused,
+    };
+    let answer = match get(
+        state,
+        grant,
+        &path,
+        &[],
+        "application/vnd.github.diff",
+        MAX_TEXT,
+    )
+    .await
+    {
+        Ok(answer) => answer,
+        Err(result) => return result,
+    };
+    // GitHub's diffs are UTF-8 unless a file is not; show what we can.
+    let diff = String::from_utf8_lossy(&answer.body).into_owned();
+    success(diff, answer.rate_remaining)
+}
