@@ -15,6 +15,7 @@ use super::tools::github::pulls::ListPullsArgs;
 use super::tools::github::repos::{ListBranchesArgs, ReadFileArgs, RepoArgs};
 use super::tools::github::search::SearchArgs;
 use super::tools::github::{self, ListReposArgs};
+use super::tools::{Call, requirement};
 use crate::app::AppState;
 
 #[derive(Clone)]
@@ -199,6 +200,46 @@ impl BrokerMcp {
 
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for BrokerMcp {
+    /// Only the tools this token's scopes allow: a model should not be
+    /// offered calls that would only meet a 403.
+    async fn list_tools(
+        &self,
+        _request: Option<rmcp::model::PaginatedRequestParams>,
+        context: rmcp::service::RequestContext<rmcp::RoleServer>,
+    ) -> Result<rmcp::model::ListToolsResult, McpError> {
+        let granted = context
+            .extensions
+            .get::<Parts>()
+            .and_then(|parts| parts.extensions.get::<GrantCtx>())
+            .map(|grant| grant.scope.clone())
+            .unwrap_or_default();
+        let tools = self
+            .tool_router
+            .list_all()
+            .into_iter()
+            .filter(|tool| {
+                let call = Call {
+                    name: tool.name.to_string(),
+                    provider: None,
+                };
+                requirement(&self.state, &call)
+                    .is_some_and(|(scope, _)| self.state.config.scopes.satisfies(&granted, &scope))
+            })
+            .collect();
+        // The list depends on who asks: never cached for anyone else.
+        let hints = context
+            .protocol_version()
+            .is_some_and(|v| v >= rmcp::model::ProtocolVersion::V_2026_07_28);
+        Ok(rmcp::model::ListToolsResult {
+            result_type: Some(rmcp::model::ResultType::COMPLETE),
+            tools,
+            meta: None,
+            next_cursor: None,
+            ttl_ms: hints.then_some(0),
+            cache_scope: hints.then_some(rmcp::model::CacheScope::Private),
+        })
+    }
+
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("mcp-broker", env!("CARGO_PKG_VERSION")))

@@ -178,3 +178,44 @@ async fn odd_tool_arguments_cannot_slip_past_the_scope_check() {
         "only the sign-in's identity call"
     );
 }
+
+/// The tool names `tools/list` offers this token.
+async fn listed_tools(broker: &TestBroker, token: &str) -> Vec<String> {
+    let session = crate::support::oauth_client::open_mcp_session(&broker.mcp_url(), token).await;
+    let (status, _, body) = mcp_post(
+        &broker.mcp_url(),
+        Some(token),
+        Some(&session),
+        json!({"jsonrpc": "2.0", "id": 5, "method": "tools/list"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    body.unwrap()["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tools_list_shows_only_the_tools_the_tokens_scopes_allow() {
+    let (db, fake) = (TestDb::sqlite(), FakeGithub::start(Mode::OAuthApp).await);
+    let broker = start_broker(&db, &fake).await;
+    let client = register(&broker.url).await;
+    let narrow = token_with_scope(&broker, &client, "profile").await;
+    let wide = token_with_scope(&broker, &client, "profile repo:read").await;
+
+    let offered = listed_tools(&broker, &narrow).await;
+    assert_eq!(offered, ["account_whoami", "github_whoami"]);
+    let offered = listed_tools(&broker, &wide).await;
+    assert!(
+        offered.contains(&"github_read_file".to_string()),
+        "{offered:?}"
+    );
+    assert_eq!(
+        offered.len(),
+        mcp_broker::mcp::tools::TOOLS.len() + 1,
+        "{offered:?}"
+    );
+}
