@@ -10,7 +10,7 @@ use rmcp::{ErrorData as McpError, ServerHandler, tool, tool_handler, tool_router
 
 use super::GrantCtx;
 use super::tools::accounts::{self, AccountArgs};
-use super::tools::github::issues::{IssueArgs, ListIssuesArgs};
+use super::tools::github::issues::{CommentArgs, CreateIssueArgs, IssueArgs, ListIssuesArgs};
 use super::tools::github::pulls::ListPullsArgs;
 use super::tools::github::repos::{ListBranchesArgs, ReadFileArgs, RepoArgs};
 use super::tools::github::search::SearchArgs;
@@ -183,6 +183,42 @@ impl BrokerMcp {
     ) -> Result<CallToolResult, McpError> {
         let grant = grant(&parts)?;
         Ok(github::search::search_code(&self.state, &grant, &args).await)
+    }
+
+    #[tool(
+        description = "Open an issue in a GitHub repository with a title, and optionally a body and labels (GitHub's POST /repos/{owner}/{repo}/issues).",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
+    async fn github_create_issue(
+        &self,
+        Extension(parts): Extension<Parts>,
+        Parameters(args): Parameters<CreateIssueArgs>,
+    ) -> Result<CallToolResult, McpError> {
+        let grant = grant(&parts)?;
+        Ok(github::issues::create_issue(&self.state, &grant, &args).await)
+    }
+
+    #[tool(
+        description = "Comment on a GitHub issue or pull request (GitHub's POST /repos/{owner}/{repo}/issues/{number}/comments).",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
+    async fn github_comment(
+        &self,
+        Extension(parts): Extension<Parts>,
+        Parameters(args): Parameters<CommentArgs>,
+    ) -> Result<CallToolResult, McpError> {
+        let grant = grant(&parts)?;
+        Ok(github::issues::comment(&self.state, &grant, &args).await)
     }
 
     #[tool(

@@ -9,6 +9,7 @@ mod consent;
 mod discovery;
 mod flow;
 mod github_tools;
+mod github_write_tools;
 mod http_rules;
 mod instances;
 mod key_rotation;

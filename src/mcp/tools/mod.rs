@@ -30,6 +30,8 @@ pub const TOOLS: &[(&str, &str, &str)] = &[
     ),
     ("github_search_issues", "repo:read", github::PROVIDER),
     ("github_search_code", "repo:read", github::PROVIDER),
+    ("github_create_issue", "repo:write", github::PROVIDER),
+    ("github_comment", "repo:write", github::PROVIDER),
 ];
 
 /// A `tools/call` as the bearer layer sees it: the name, and for

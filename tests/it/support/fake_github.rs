@@ -9,10 +9,11 @@
 //!
 //! Counters let tests assert how often each endpoint was hit. Repository
 //! endpoints (contents, branches, issues, pulls) live in `repos`, search in
-//! `search`.
+//! `search`, the endpoints that change a repository in `writes`.
 
 pub mod repos;
 mod search;
+mod writes;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -58,6 +59,8 @@ pub struct Counters {
     /// Refresh requests that reached the endpoint (answered or not).
     pub refresh_attempts: usize,
     pub revocations: usize,
+    /// Writes the REST API carried out (issues, comments, refs, files, pulls).
+    pub writes: usize,
 }
 
 struct PendingCode {
@@ -92,6 +95,8 @@ struct FakeState {
     rate_limited: bool,
     /// The path of every request, as it arrived (still percent-encoded).
     paths: Vec<String>,
+    /// What the write endpoints changed.
+    written: writes::Written,
 }
 
 #[derive(Clone)]
@@ -119,6 +124,7 @@ impl FakeGithub {
             revocation_down: false,
             rate_limited: false,
             paths: Vec::new(),
+            written: writes::Written::default(),
         }));
         let app = Router::new()
             .route("/login/oauth/authorize", get(authorize))

@@ -1,6 +1,6 @@
-//! The GitHub REST client the tools share: a GET as the user with the
-//! vault's token (one refresh and retry on 401), a size limit on what is
-//! read, and the remaining rate limit carried to the result.
+//! The GitHub REST client the tools share: a GET, POST or PUT as the user
+//! with the vault's token (one refresh and retry on 401), a size limit on
+//! what is read, and the remaining rate limit carried to the result.
 
 use rmcp::model::{CallToolResult, ContentBlock};
 use serde_json::Value;
@@ -78,10 +78,34 @@ pub(crate) async fn get_json(
     })
 }
 
+/// A POST or PUT with a JSON body on the GitHub REST API as the user,
+/// answered as JSON.
+pub(crate) async fn send_json(
+    state: &AppState,
+    grant: &GrantCtx,
+    method: reqwest::Method,
+    path: &str,
+    body: &Value,
+) -> Result<Answer<Value>, CallToolResult> {
+    let request = Request {
+        method,
+        path,
+        query: &[],
+        body: Some(body),
+        accept: "application/vnd.github+json",
+        limit: MAX_JSON,
+    };
+    let answer = send(state, grant, request).await?;
+    let body = serde_json::from_slice(&answer.body)
+        .map_err(|_| tool_error("GitHub answered with something other than JSON"))?;
+    Ok(Answer {
+        body,
+        rate_remaining: answer.rate_remaining,
+    })
+}
+
 /// GET on the GitHub REST API as the user, with the media type to ask for
-/// and the most bytes to accept; failures become tool errors that carry
-/// GitHub's own message. A 401 means the token died early (revoked, or
-/// expired before we thought): one refresh, one retry.
+/// and the most bytes to accept.
 pub(crate) async fn get(
     state: &AppState,
     grant: &GrantCtx,
@@ -90,6 +114,44 @@ pub(crate) async fn get(
     accept: &str,
     limit: usize,
 ) -> Result<Answer<Vec<u8>>, CallToolResult> {
+    let request = Request {
+        method: reqwest::Method::GET,
+        path,
+        query,
+        body: None,
+        accept,
+        limit,
+    };
+    send(state, grant, request).await
+}
+
+/// One REST request as the tools describe it.
+struct Request<'a> {
+    method: reqwest::Method,
+    path: &'a str,
+    query: &'a [(&'a str, &'a str)],
+    body: Option<&'a Value>,
+    accept: &'a str,
+    limit: usize,
+}
+
+/// The request as the user; failures become tool errors that carry GitHub's
+/// own message. A 401 means the token died early (revoked, or expired before
+/// we thought): one refresh, one retry. Safe for writes too: GitHub acted on
+/// nothing it answered 401.
+async fn send(
+    state: &AppState,
+    grant: &GrantCtx,
+    request: Request<'_>,
+) -> Result<Answer<Vec<u8>>, CallToolResult> {
+    let Request {
+        method,
+        path,
+        query,
+        body,
+        accept,
+        limit,
+    } = request;
     let Some(provider) = state.providers.get(PROVIDER) else {
         return Err(tool_error("GitHub is not configured on this broker"));
     };
@@ -97,21 +159,22 @@ pub(crate) async fn get(
     let mut token = upstream_token(state, grant, PROVIDER).await?;
     let mut retried = false;
     loop {
-        let response = state
+        let mut builder = state
             .http
-            .get(&url)
+            .request(method.clone(), &url)
             .query(query)
             .bearer_auth(&token.access_token)
             .header(reqwest::header::ACCEPT, accept)
-            .header("X-GitHub-Api-Version", "2022-11-28")
-            .send()
-            .await
-            .map_err(|e| {
-                tool_error(format!(
-                    "GitHub is unavailable: {}",
-                    describe_transport_error(&e)
-                ))
-            })?;
+            .header("X-GitHub-Api-Version", "2022-11-28");
+        if let Some(body) = body {
+            builder = builder.json(body);
+        }
+        let response = builder.send().await.map_err(|e| {
+            tool_error(format!(
+                "GitHub is unavailable: {}",
+                describe_transport_error(&e)
+            ))
+        })?;
         let status = response.status();
         if status == reqwest::StatusCode::UNAUTHORIZED && !retried {
             retried = true;

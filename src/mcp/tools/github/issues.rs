@@ -1,11 +1,12 @@
-//! Issues: a repository's list, and one issue with its comments.
+//! Issues: a repository's list, one issue with its comments, and the
+//! writes: a new issue, a comment on an issue or pull request.
 
 use rmcp::model::CallToolResult;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{get_json, login, paging, pick, repo_path, success};
+use super::{get_json, login, paging, pick, repo_path, send_json, success};
 use crate::app::AppState;
 use crate::mcp::GrantCtx;
 
@@ -143,4 +144,72 @@ pub async fn get_issue(state: &AppState, grant: &GrantCtx, args: &IssueArgs) -> 
         })
         .unwrap_or(json!([]));
     success(out.to_string(), comments.rate_remaining)
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct CreateIssueArgs {
+    /// Account or organization that owns the repository.
+    pub owner: String,
+    /// Repository name.
+    pub repo: String,
+    /// The issue's title.
+    pub title: String,
+    /// The issue's text (Markdown).
+    pub body: Option<String>,
+    /// Label names to put on the issue (labels must already exist to apply
+    /// them without push access).
+    pub labels: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct CommentArgs {
+    /// Account or organization that owns the repository.
+    pub owner: String,
+    /// Repository name.
+    pub repo: String,
+    /// The issue (or pull request) number.
+    pub number: u64,
+    /// The comment's text (Markdown).
+    pub body: String,
+}
+
+pub async fn create_issue(
+    state: &AppState,
+    grant: &GrantCtx,
+    args: &CreateIssueArgs,
+) -> CallToolResult {
+    let path = match repo_path(&args.owner, &args.repo) {
+        Ok(repo) => format!("{repo}/issues"),
+        Err(refused) => return refused,
+    };
+    let mut body = json!({"title": args.title});
+    if let Some(text) = &args.body {
+        body["body"] = json!(text);
+    }
+    if let Some(labels) = &args.labels {
+        body["labels"] = json!(labels);
+    }
+    match send_json(state, grant, reqwest::Method::POST, &path, &body).await {
+        Ok(answer) => answer.into_result(|issue| summarize_issue(&issue)),
+        Err(result) => result,
+    }
+}
+
+pub async fn comment(state: &AppState, grant: &GrantCtx, args: &CommentArgs) -> CallToolResult {
+    let path = match repo_path(&args.owner, &args.repo) {
+        Ok(repo) => format!("{repo}/issues/{}/comments", args.number),
+        Err(refused) => return refused,
+    };
+    let body = json!({"body": args.body});
+    match send_json(state, grant, reqwest::Method::POST, &path, &body).await {
+        Ok(answer) => answer.into_result(|c| {
+            json!({
+                "id": c.get("id"),
+                "html_url": c.get("html_url"),
+                "user": login(c.get("user")),
+                "created_at": c.get("created_at"),
+            })
+        }),
+        Err(result) => result,
+    }
 }

@@ -14,7 +14,7 @@ pub mod pulls;
 pub mod repos;
 pub mod search;
 
-pub(crate) use client::{MAX_TEXT, get, get_json, success};
+pub(crate) use client::{MAX_TEXT, get, get_json, send_json, success};
 pub(crate) use paths::{file_path, repo_path};
 
 use rmcp::model::CallToolResult;

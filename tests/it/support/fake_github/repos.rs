@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
+use super::writes;
 use super::{FakeState, LOGIN, Shared, check_api, with_rate_limit};
 
 /// Repositories that exist; only `repo-1` has issues and pull requests.
@@ -58,15 +59,32 @@ index 3b18e51..a9c3f2d 100644
 pub(super) fn routes() -> Router<Arc<Mutex<FakeState>>> {
     Router::new()
         .route("/repos/{owner}/{repo}", get(repo))
-        .route("/repos/{owner}/{repo}/contents/{*path}", get(contents))
+        .route(
+            "/repos/{owner}/{repo}/contents/{*path}",
+            get(contents).put(writes::put_file),
+        )
         .route("/repos/{owner}/{repo}/branches", get(branches))
-        .route("/repos/{owner}/{repo}/issues", get(issues))
+        .route(
+            "/repos/{owner}/{repo}/issues",
+            get(issues).post(writes::create_issue),
+        )
         .route("/repos/{owner}/{repo}/issues/{number}", get(issue))
         .route(
             "/repos/{owner}/{repo}/issues/{number}/comments",
-            get(comments),
+            get(comments).post(writes::create_comment),
         )
-        .route("/repos/{owner}/{repo}/pulls", get(pulls))
+        .route(
+            "/repos/{owner}/{repo}/git/ref/{*reference}",
+            get(writes::get_ref),
+        )
+        .route(
+            "/repos/{owner}/{repo}/git/refs",
+            axum::routing::post(writes::create_ref),
+        )
+        .route(
+            "/repos/{owner}/{repo}/pulls",
+            get(pulls).post(writes::create_pull),
+        )
         .route("/repos/{owner}/{repo}/pulls/{number}", get(pull))
 }
 
@@ -228,10 +246,28 @@ async fn contents(
         return not_found();
     }
     let path = path.trim_matches('/').to_string();
+    let branch = q.get("ref").map(String::as_str).unwrap_or("main");
+    if path != BIG_FILE {
+        let s = state.lock().unwrap();
+        let key = (repo.clone(), branch.to_string(), path.clone());
+        if let Some(content) = s.written.files.get(&key) {
+            let mut body = entry(
+                &repo,
+                &path,
+                "file",
+                content.len() as u64,
+                &sha(content.as_bytes()),
+            );
+            body["encoding"] = json!("base64");
+            body["content"] = json!(github_base64(content.as_bytes()));
+            return with_rate_limit(body);
+        }
+    }
     let mut files = files();
     match q.get("ref").map(String::as_str) {
         None | Some("main") => {}
         Some("feature/x") => files[0].1 = "# repo-1 on feature/x\n".to_string(),
+        Some(created) if writes::has_branch(&state.lock().unwrap(), &repo, created) => {}
         Some(_) => {
             return (
                 StatusCode::NOT_FOUND,
@@ -302,10 +338,10 @@ async fn branches(
     if !known(&owner, &repo) {
         return not_found();
     }
-    let all: Vec<Value> = [("main", true), ("feature/x", false), ("fix/typo", false)]
+    let heads = writes::branch_heads(&state.lock().unwrap(), &repo);
+    let all: Vec<Value> = heads
         .iter()
-        .map(|(name, protected)| {
-            let sha = sha(name.as_bytes());
+        .map(|(name, sha, protected)| {
             json!({
                 "name": name,
                 "commit": {"sha": sha, "url": format!("https://api.github.com/repos/{LOGIN}/{repo}/commits/{sha}")},
@@ -385,8 +421,10 @@ async fn issues(
     if !known(&owner, &repo) {
         return not_found();
     }
+    let created = writes::created_issues(&state.lock().unwrap(), &repo);
     let all: Vec<Value> = (1..=HUGE_PR)
         .filter_map(|n| issue_json(&repo, n))
+        .chain(created)
         .filter(|i| state_matches(i, q.get("state")))
         .collect();
     with_rate_limit(Value::Array(page(&all, &q)))
@@ -400,7 +438,7 @@ async fn issue(
     if let Some(refused) = admit(&state, &headers) {
         return refused;
     }
-    match issue_json(&repo, number) {
+    match writes::find_issue(&state.lock().unwrap(), &repo, number) {
         Some(issue) if known(&owner, &repo) => with_rate_limit(issue),
         _ => not_found(),
     }
@@ -415,10 +453,17 @@ async fn comments(
     if let Some(refused) = admit(&state, &headers) {
         return refused;
     }
-    if !known(&owner, &repo) || issue_json(&repo, number).is_none() {
+    let (exists, created) = {
+        let s = state.lock().unwrap();
+        (
+            writes::find_issue(&s, &repo, number).is_some(),
+            writes::created_comments(&s, &repo, number),
+        )
+    };
+    if !known(&owner, &repo) || !exists {
         return not_found();
     }
-    let all: Vec<Value> = if number == 1 {
+    let mut all: Vec<Value> = if number == 1 {
         [
             (7001, "I can reproduce this on main."),
             (7002, "Fixed by #3, I think."),
@@ -440,6 +485,7 @@ async fn comments(
     } else {
         Vec::new()
     };
+    all.extend(created);
     with_rate_limit(Value::Array(page(&all, &q)))
 }
 
@@ -476,8 +522,10 @@ async fn pulls(
     if !known(&owner, &repo) {
         return not_found();
     }
+    let created = writes::created_pulls(&state.lock().unwrap(), &repo);
     let all: Vec<Value> = (1..=HUGE_PR)
         .filter_map(|n| pull_json(&repo, n))
+        .chain(created)
         .filter(|p| state_matches(p, q.get("state")))
         .collect();
     with_rate_limit(Value::Array(page(&all, &q)))
@@ -493,7 +541,13 @@ async fn pull(
     if let Some(refused) = admit(&state, &headers) {
         return refused;
     }
-    let Some(pull) = pull_json(&repo, number).filter(|_| known(&owner, &repo)) else {
+    let created = writes::created_pulls(&state.lock().unwrap(), &repo)
+        .into_iter()
+        .find(|p| p["number"] == number);
+    let Some(pull) = pull_json(&repo, number)
+        .or(created)
+        .filter(|_| known(&owner, &repo))
+    else {
         return not_found();
     };
     let wants_diff = headers
