@@ -11,8 +11,10 @@ use rmcp::{ErrorData as McpError, ServerHandler, tool, tool_handler, tool_router
 use super::GrantCtx;
 use super::tools::accounts::{self, AccountArgs};
 use super::tools::github::issues::{CommentArgs, CreateIssueArgs, IssueArgs, ListIssuesArgs};
-use super::tools::github::pulls::ListPullsArgs;
-use super::tools::github::repos::{ListBranchesArgs, ReadFileArgs, RepoArgs};
+use super::tools::github::pulls::{ListPullsArgs, OpenPullArgs};
+use super::tools::github::repos::{
+    CreateBranchArgs, ListBranchesArgs, PutFileArgs, ReadFileArgs, RepoArgs,
+};
 use super::tools::github::search::SearchArgs;
 use super::tools::github::{self, ListReposArgs};
 use super::tools::{Call, requirement};
@@ -219,6 +221,60 @@ impl BrokerMcp {
     ) -> Result<CallToolResult, McpError> {
         let grant = grant(&parts)?;
         Ok(github::issues::comment(&self.state, &grant, &args).await)
+    }
+
+    #[tool(
+        description = "Create a branch in a GitHub repository at the head of `from` (default: the default branch); an existing branch is refused (GitHub's POST /repos/{owner}/{repo}/git/refs).",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
+    async fn github_create_branch(
+        &self,
+        Extension(parts): Extension<Parts>,
+        Parameters(args): Parameters<CreateBranchArgs>,
+    ) -> Result<CallToolResult, McpError> {
+        let grant = grant(&parts)?;
+        Ok(github::repos::create_branch(&self.state, &grant, &args).await)
+    }
+
+    #[tool(
+        description = "Create a text file in a GitHub repository, or update it when `sha` (its current blob SHA) is given, as one commit on `branch` (default: the default branch); a stale `sha` is refused (GitHub's PUT /repos/{owner}/{repo}/contents/{path}).",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
+    async fn github_put_file(
+        &self,
+        Extension(parts): Extension<Parts>,
+        Parameters(args): Parameters<PutFileArgs>,
+    ) -> Result<CallToolResult, McpError> {
+        let grant = grant(&parts)?;
+        Ok(github::repos::put_file(&self.state, &grant, &args).await)
+    }
+
+    #[tool(
+        description = "Open a pull request from `head` into `base` in a GitHub repository (GitHub's POST /repos/{owner}/{repo}/pulls).",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
+    async fn github_open_pull_request(
+        &self,
+        Extension(parts): Extension<Parts>,
+        Parameters(args): Parameters<OpenPullArgs>,
+    ) -> Result<CallToolResult, McpError> {
+        let grant = grant(&parts)?;
+        Ok(github::pulls::open_pull_request(&self.state, &grant, &args).await)
     }
 
     #[tool(

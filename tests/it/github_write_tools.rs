@@ -58,6 +58,42 @@ fn text(result: &Value) -> &str {
     result["content"][0]["text"].as_str().unwrap()
 }
 
+/// The repository's branches as (name, head sha).
+async fn branches(t: &Setup) -> Vec<(String, String)> {
+    let list = t
+        .data(
+            "github_list_branches",
+            json!({"owner": OWNER, "repo": "repo-1", "per_page": 100}),
+        )
+        .await;
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["name"].as_str().unwrap().to_string(),
+                b["sha"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn head_of(branches: &[(String, String)], name: &str) -> String {
+    branches
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, sha)| sha.clone())
+        .unwrap_or_else(|| panic!("no branch {name}: {branches:?}"))
+}
+
+async fn read(t: &Setup, path: &str, git_ref: &str) -> Value {
+    t.data(
+        "github_read_file",
+        json!({"owner": OWNER, "repo": "repo-1", "path": path, "ref": git_ref}),
+    )
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_issue_adds_an_issue_the_read_tools_list_and_show() {
     let t = setup().await;
@@ -191,4 +227,231 @@ async fn write_tools_declare_that_they_change_things() {
     }
 }
 
-const WRITE_TOOLS: [&str; 2] = ["github_create_issue", "github_comment"];
+const WRITE_TOOLS: [&str; 5] = [
+    "github_create_issue",
+    "github_comment",
+    "github_create_branch",
+    "github_put_file",
+    "github_open_pull_request",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_branch_starts_at_the_default_branchs_head_and_is_listed() {
+    let t = setup().await;
+    let before = branches(&t).await;
+    let created = t
+        .data(
+            "github_create_branch",
+            json!({"owner": OWNER, "repo": "repo-1", "branch": "topic/yaml"}),
+        )
+        .await;
+    assert_eq!(created["from"], "main");
+    let after = branches(&t).await;
+    assert_eq!(head_of(&after, "topic/yaml"), head_of(&before, "main"));
+    assert_eq!(created["sha"], head_of(&before, "main"));
+
+    t.data(
+        "github_create_branch",
+        json!({"owner": OWNER, "repo": "repo-1", "branch": "topic/x2", "from": "feature/x"}),
+    )
+    .await;
+    let after = branches(&t).await;
+    assert_eq!(head_of(&after, "topic/x2"), head_of(&before, "feature/x"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_branch_that_exists_is_a_422_tool_error_with_githubs_message() {
+    let t = setup().await;
+    let message = t
+        .error(
+            "github_create_branch",
+            json!({"owner": OWNER, "repo": "repo-1", "branch": "feature/x"}),
+        )
+        .await;
+    assert!(message.contains("422"), "{message}");
+    assert!(message.contains("Reference already exists"), "{message}");
+    assert_eq!(t.fake.counters().writes, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_file_creates_then_updates_a_file_the_contents_api_returns() {
+    let t = setup().await;
+    let created = t
+        .data(
+            "github_put_file",
+            json!({"owner": OWNER, "repo": "repo-1", "path": "docs/yaml.md",
+                   "content": "# YAML\n", "message": "Document YAML"}),
+        )
+        .await;
+    let file = read(&t, "docs/yaml.md", "main").await;
+    assert_eq!(file["content"], "# YAML\n");
+    assert_eq!(file["sha"], created["sha"]);
+
+    t.data(
+        "github_put_file",
+        json!({"owner": OWNER, "repo": "repo-1", "path": "docs/yaml.md",
+               "content": "# YAML, soon\n", "message": "Say when", "sha": created["sha"]}),
+    )
+    .await;
+    assert_eq!(
+        read(&t, "docs/yaml.md", "main").await["content"],
+        "# YAML, soon\n"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_file_with_a_stale_sha_is_a_tool_error_with_githubs_message() {
+    let t = setup().await;
+    let readme = read(&t, "README.md", "main").await;
+    let stale = "0".repeat(40);
+    let message = t
+        .error(
+            "github_put_file",
+            json!({"owner": OWNER, "repo": "repo-1", "path": "README.md",
+                   "content": "overwritten", "message": "m", "sha": stale}),
+        )
+        .await;
+    assert!(message.contains("409"), "{message}");
+    assert!(
+        message.contains(&format!("README.md does not match {stale}")),
+        "{message}"
+    );
+    assert_eq!(read(&t, "README.md", "main").await, readme, "unchanged");
+    assert_eq!(t.fake.counters().writes, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_pull_request_from_a_branch_with_a_commit_is_listed() {
+    let t = setup().await;
+    t.data(
+        "github_create_branch",
+        json!({"owner": OWNER, "repo": "repo-1", "branch": "topic/yaml"}),
+    )
+    .await;
+    t.data(
+        "github_put_file",
+        json!({"owner": OWNER, "repo": "repo-1", "path": "src/yaml.rs", "content": "// YAML\n",
+               "message": "Start YAML", "branch": "topic/yaml"}),
+    )
+    .await;
+    assert_eq!(
+        read(&t, "src/yaml.rs", "topic/yaml").await["content"],
+        "// YAML\n"
+    );
+    let pull = t
+        .data(
+            "github_open_pull_request",
+            json!({"owner": OWNER, "repo": "repo-1", "title": "Support YAML",
+                   "head": "topic/yaml", "base": "main", "body": "Starts it."}),
+        )
+        .await;
+    let number = pull["number"].as_u64().unwrap();
+    let pulls = t
+        .data(
+            "github_list_pull_requests",
+            json!({"owner": OWNER, "repo": "repo-1"}),
+        )
+        .await;
+    let listed = pulls
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["number"] == number)
+        .unwrap_or_else(|| panic!("{pulls}"));
+    assert_eq!(listed["title"], "Support YAML");
+    let issue = t
+        .data(
+            "github_get_issue",
+            json!({"owner": OWNER, "repo": "repo-1", "number": number}),
+        )
+        .await;
+    assert_eq!(issue["is_pull_request"], json!(true));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_pull_request_with_no_commits_between_is_a_422_tool_error() {
+    let t = setup().await;
+    t.data(
+        "github_create_branch",
+        json!({"owner": OWNER, "repo": "repo-1", "branch": "empty"}),
+    )
+    .await;
+    let message = t
+        .error(
+            "github_open_pull_request",
+            json!({"owner": OWNER, "repo": "repo-1", "title": "Nothing",
+                   "head": "empty", "base": "main"}),
+        )
+        .await;
+    assert!(message.contains("422"), "{message}");
+    assert!(
+        message.contains("Validation Failed: No commits between main and empty"),
+        "{message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_branch_and_path_arguments_never_reach_another_endpoint() {
+    let t = setup().await;
+    let before = t.fake.paths_seen().len();
+    let repo = json!({"owner": OWNER, "repo": "repo-1"});
+    let with = |extra: Value| {
+        let mut args = repo.clone();
+        args.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        args
+    };
+    for (tool, args) in [
+        (
+            "github_create_branch",
+            with(json!({"branch": "../../user"})),
+        ),
+        ("github_create_branch", with(json!({"branch": "-f"}))),
+        ("github_create_branch", with(json!({"branch": "a\u{0}b"}))),
+        (
+            "github_create_branch",
+            with(json!({"branch": "ok", "from": "../../../user"})),
+        ),
+        (
+            "github_create_branch",
+            with(json!({"branch": "ok", "from": "main?x=1"})),
+        ),
+        (
+            "github_put_file",
+            with(json!({"path": "../../../../user", "content": "x", "message": "m"})),
+        ),
+        (
+            "github_put_file",
+            with(json!({"path": "a.md", "content": "x", "message": "m", "branch": "a..b"})),
+        ),
+        (
+            "github_open_pull_request",
+            with(json!({"title": "t", "head": "x:../../y", "base": "main"})),
+        ),
+        (
+            "github_open_pull_request",
+            with(json!({"title": "t", "head": "topic", "base": "@{-1}"})),
+        ),
+        (
+            "github_comment",
+            json!({"owner": "../../user", "repo": "x", "number": 1, "body": "b"}),
+        ),
+        (
+            "github_create_branch",
+            with(json!({"branch": "ok", "from": "no#such%2f"})),
+        ),
+    ] {
+        let result = t.call(tool, args.clone()).await;
+        assert_eq!(result["isError"], json!(true), "{args}: {result}");
+    }
+    let seen = t.fake.paths_seen()[before..].to_vec();
+    assert_eq!(
+        seen,
+        [format!(
+            "/repos/{OWNER}/repo-1/git/ref/heads/no%23such%252f"
+        )],
+        "only the encoded, valid branch name reached GitHub, inside its segment"
+    );
+    assert_eq!(t.fake.counters().writes, 0);
+}

@@ -32,6 +32,9 @@ pub const TOOLS: &[(&str, &str, &str)] = &[
     ("github_search_code", "repo:read", github::PROVIDER),
     ("github_create_issue", "repo:write", github::PROVIDER),
     ("github_comment", "repo:write", github::PROVIDER),
+    ("github_create_branch", "repo:write", github::PROVIDER),
+    ("github_put_file", "repo:write", github::PROVIDER),
+    ("github_open_pull_request", "repo:write", github::PROVIDER),
 ];
 
 /// A `tools/call` as the bearer layer sees it: the name, and for

@@ -42,6 +42,10 @@ pub(super) fn describe_error(
             "GitHub answered 404: it does not exist, or this account has no access to it. \
              GitHub says: {message}"
         ),
+        409 => format!(
+            "GitHub refused the change as conflicting (409): the file or branch changed since \
+             it was read; read it again for its current sha. GitHub says: {message}"
+        ),
         422 => {
             let details: Vec<String> = body
                 .get("errors")
@@ -151,6 +155,17 @@ mod tests {
         assert_eq!(
             text,
             "GitHub answered HTTP 403. GitHub says: Resource not accessible by integration"
+        );
+    }
+
+    #[test]
+    fn conflict_says_to_read_again_and_carries_githubs_message() {
+        let body = json!({"message": "README.md does not match 0000"});
+        let text = describe_error(409, &Default::default(), &body, 0);
+        assert!(text.contains("read it again"), "{text}");
+        assert!(
+            text.ends_with("GitHub says: README.md does not match 0000"),
+            "{text}"
         );
     }
 }

@@ -15,7 +15,7 @@ pub mod repos;
 pub mod search;
 
 pub(crate) use client::{MAX_TEXT, get, get_json, send_json, success};
-pub(crate) use paths::{file_path, repo_path};
+pub(crate) use paths::{branch_name, branch_ref_path, file_path, repo_path};
 
 use rmcp::model::CallToolResult;
 use schemars::JsonSchema;

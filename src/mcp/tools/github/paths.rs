@@ -61,6 +61,53 @@ pub(crate) fn file_path(path: &str) -> Result<String, CallToolResult> {
     Ok(out)
 }
 
+/// A branch name checked against git's `check-ref-format` basics, so it can
+/// neither name something else (`..`, `@{`, a leading `-`) nor leave its
+/// path segment. Returned unchanged, for a JSON body.
+pub(crate) fn branch_name<'a>(what: &str, name: &'a str) -> Result<&'a str, CallToolResult> {
+    let refused = |why: &str| {
+        Err(tool_error(format!(
+            "{what} {name:?} is not a valid branch name: {why}"
+        )))
+    };
+    if name.is_empty() || name.len() > 255 {
+        return refused("it must be 1 to 255 bytes");
+    }
+    if name.starts_with('-') {
+        return refused("it may not start with '-'");
+    }
+    if name == "@" || name.contains("..") || name.contains("@{") {
+        return refused("it may not be '@' or contain '..' or '@{'");
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| c.is_control() || matches!(c, ' ' | '~' | '^' | ':' | '?' | '*' | '[' | '\\'))
+    {
+        return refused(&format!("it may not contain {c:?}"));
+    }
+    for component in name.split('/') {
+        if component.is_empty() || component.starts_with('.') || component.ends_with(".lock") {
+            return refused("no empty component, none starting with '.' or ending with '.lock'");
+        }
+    }
+    if name.ends_with('.') {
+        return refused("it may not end with '.'");
+    }
+    Ok(name)
+}
+
+/// The path of a branch's ref under `/git/ref/`: `heads/{name}`, each
+/// segment percent-encoded (a valid name has no `.` or `..` segment).
+pub(crate) fn branch_ref_path(name: &str) -> Result<String, CallToolResult> {
+    let name = branch_name("branch", name)?;
+    let mut out = String::from("/heads");
+    for segment in name.split('/') {
+        out.push('/');
+        out.extend(percent_encoding::utf8_percent_encode(segment, SEGMENT));
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,5 +140,55 @@ mod tests {
             "/docs/a%20b%252e%3F.md"
         );
         assert_eq!(file_path("/src/lib.rs").unwrap(), "/src/lib.rs");
+    }
+
+    #[test]
+    fn branch_names_follow_gits_check_ref_format_basics() {
+        for bad in [
+            "",
+            "-rf",
+            "a..b",
+            "../../user",
+            "a b",
+            "a\nb",
+            "a\u{7f}",
+            "x~1",
+            "x^",
+            "a:b",
+            "what?",
+            "glob*",
+            "[x",
+            "back\\slash",
+            "@",
+            "a@{1}",
+            "/lead",
+            "trail/",
+            "a//b",
+            ".hidden",
+            "dir/.hidden",
+            "x.lock",
+            "ends.",
+        ] {
+            assert!(branch_name("branch", bad).is_err(), "{bad:?}");
+        }
+        for good in [
+            "main",
+            "feature/x",
+            "fix-1.2",
+            "user/topic_a",
+            "v1@2",
+            "50%",
+        ] {
+            assert_eq!(branch_name("branch", good).unwrap(), good);
+        }
+    }
+
+    #[test]
+    fn branch_ref_path_keeps_each_segment_inside_its_place() {
+        assert_eq!(
+            branch_ref_path("feature/x#1%").unwrap(),
+            "/heads/feature/x%231%25"
+        );
+        assert!(branch_ref_path("../../user").is_err());
     }
 }

@@ -1,14 +1,18 @@
-//! Pull requests: a repository's list, and one pull request's diff.
+//! Pull requests: a repository's list, one pull request's diff, and a new
+//! pull request.
 
 use rmcp::model::CallToolResult;
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::issues::{IssueArgs, State};
-use super::{MAX_TEXT, get, get_json, login, paging, pick, repo_path, success};
+use super::{
+    MAX_TEXT, branch_name, get, get_json, login, paging, pick, repo_path, send_json, success,
+};
 use crate::app::AppState;
 use crate::mcp::GrantCtx;
+use crate::mcp::server::tool_error;
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct ListPullsArgs {
@@ -99,4 +103,57 @@ pub async fn get_pull_request_diff(
     // GitHub's diffs are UTF-8 unless a file is not; show what we can.
     let diff = String::from_utf8_lossy(&answer.body).into_owned();
     success(diff, answer.rate_remaining)
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct OpenPullArgs {
+    /// Account or organization that owns the repository.
+    pub owner: String,
+    /// Repository name.
+    pub repo: String,
+    /// The pull request's title.
+    pub title: String,
+    /// The branch with the changes; `owner:branch` for a fork's branch.
+    pub head: String,
+    /// The branch to merge into, e.g. `main`.
+    pub base: String,
+    /// The pull request's description (Markdown).
+    pub body: Option<String>,
+}
+
+pub async fn open_pull_request(
+    state: &AppState,
+    grant: &GrantCtx,
+    args: &OpenPullArgs,
+) -> CallToolResult {
+    let checked = repo_path(&args.owner, &args.repo).and_then(|repo| {
+        branch_name("base", &args.base)?;
+        // `owner:branch` names a fork's branch; the owner follows the
+        // account name rule.
+        match args.head.split_once(':') {
+            Some((owner, branch)) => {
+                repo_path(owner, &args.repo)?;
+                branch_name("head", branch)?;
+            }
+            None => {
+                branch_name("head", &args.head)?;
+            }
+        }
+        Ok(format!("{repo}/pulls"))
+    });
+    let path = match checked {
+        Ok(path) => path,
+        Err(refused) => return refused,
+    };
+    if args.title.trim().is_empty() {
+        return tool_error("a pull request needs a title");
+    }
+    let mut body = json!({"title": args.title, "head": args.head, "base": args.base});
+    if let Some(text) = &args.body {
+        body["body"] = json!(text);
+    }
+    match send_json(state, grant, reqwest::Method::POST, &path, &body).await {
+        Ok(answer) => answer.into_result(|pull| summarize_pull(&pull)),
+        Err(result) => result,
+    }
 }

@@ -1,4 +1,5 @@
-//! Repositories: one repository, a file's content, the branches.
+//! Repositories: one repository, a file's content, the branches; and the
+//! writes: a new branch, a file created or updated by a commit.
 
 use base64::Engine;
 use rmcp::model::CallToolResult;
@@ -6,7 +7,10 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{MAX_TEXT, file_path, get_json, login, paging, pick, repo_path, success};
+use super::{
+    MAX_TEXT, branch_name, branch_ref_path, file_path, get_json, login, paging, pick, repo_path,
+    send_json, success,
+};
 use crate::app::AppState;
 use crate::mcp::GrantCtx;
 use crate::mcp::server::tool_error;
@@ -180,6 +184,128 @@ pub async fn list_branches(
                 "name": branch.get("name"),
                 "sha": branch.get("commit").and_then(|c| c.get("sha")),
                 "protected": branch.get("protected"),
+            })
+        }),
+        Err(result) => result,
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct CreateBranchArgs {
+    /// Account or organization that owns the repository.
+    pub owner: String,
+    /// Repository name.
+    pub repo: String,
+    /// The new branch's name, e.g. `fix/typo`.
+    pub branch: String,
+    /// The branch to start from (default: the repository's default branch).
+    pub from: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct PutFileArgs {
+    /// Account or organization that owns the repository.
+    pub owner: String,
+    /// Repository name.
+    pub repo: String,
+    /// File path inside the repository, e.g. `docs/guide.md`.
+    pub path: String,
+    /// The file's new content (text).
+    pub content: String,
+    /// The commit message.
+    pub message: String,
+    /// The branch to commit to (default: the default branch).
+    pub branch: Option<String>,
+    /// To update an existing file: the blob SHA it has now (as
+    /// `github_read_file` or a previous write reports it). Leave out to
+    /// create a new file.
+    pub sha: Option<String>,
+}
+
+/// A branch from `from` (or the default branch): its head SHA, then a new
+/// ref pointing there.
+pub async fn create_branch(
+    state: &AppState,
+    grant: &GrantCtx,
+    args: &CreateBranchArgs,
+) -> CallToolResult {
+    let checked = repo_path(&args.owner, &args.repo).and_then(|repo| {
+        branch_name("branch", &args.branch)?;
+        if let Some(from) = &args.from {
+            branch_name("from", from)?;
+        }
+        Ok(repo)
+    });
+    let repo = match checked {
+        Ok(repo) => repo,
+        Err(refused) => return refused,
+    };
+    let from = match &args.from {
+        Some(from) => from.clone(),
+        None => match get_json(state, grant, &repo, &[]).await {
+            Ok(answer) => match answer.body.get("default_branch").and_then(Value::as_str) {
+                Some(branch) => branch.to_string(),
+                None => return tool_error("GitHub did not say which branch is the default"),
+            },
+            Err(result) => return result,
+        },
+    };
+    let ref_path = match branch_ref_path(&from) {
+        Ok(path) => format!("{repo}/git/ref{path}"),
+        Err(refused) => return refused,
+    };
+    let base = match get_json(state, grant, &ref_path, &[]).await {
+        Ok(answer) => answer.body,
+        Err(result) => return result,
+    };
+    let Some(sha) = base.pointer("/object/sha").and_then(Value::as_str) else {
+        return tool_error(format!("GitHub did not give the head commit of {from:?}"));
+    };
+    let body = json!({"ref": format!("refs/heads/{}", args.branch), "sha": sha});
+    let path = format!("{repo}/git/refs");
+    match send_json(state, grant, reqwest::Method::POST, &path, &body).await {
+        Ok(answer) => answer.into_result(|created| {
+            json!({
+                "branch": args.branch,
+                "from": from,
+                "sha": created.pointer("/object/sha"),
+            })
+        }),
+        Err(result) => result,
+    }
+}
+
+/// A commit that creates the file, or updates it when `sha` names the
+/// content it replaces (GitHub refuses a stale one with 409).
+pub async fn put_file(state: &AppState, grant: &GrantCtx, args: &PutFileArgs) -> CallToolResult {
+    let checked = repo_path(&args.owner, &args.repo).and_then(|repo| {
+        if let Some(branch) = &args.branch {
+            branch_name("branch", branch)?;
+        }
+        Ok(format!("{repo}/contents{}", file_path(&args.path)?))
+    });
+    let path = match checked {
+        Ok(path) => path,
+        Err(refused) => return refused,
+    };
+    let mut body = json!({
+        "message": args.message,
+        "content": base64::engine::general_purpose::STANDARD.encode(args.content.as_bytes()),
+    });
+    if let Some(branch) = &args.branch {
+        body["branch"] = json!(branch);
+    }
+    if let Some(sha) = &args.sha {
+        body["sha"] = json!(sha);
+    }
+    match send_json(state, grant, reqwest::Method::PUT, &path, &body).await {
+        Ok(answer) => answer.into_result(|written| {
+            json!({
+                "path": written.pointer("/content/path"),
+                "sha": written.pointer("/content/sha"),
+                "html_url": written.pointer("/content/html_url"),
+                "commit": written.pointer("/commit/sha"),
+                "commit_url": written.pointer("/commit/html_url"),
             })
         }),
         Err(result) => result,
