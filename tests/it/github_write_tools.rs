@@ -21,8 +21,12 @@ struct Setup {
 
 /// A broker and a token granted `profile repo:write`.
 async fn setup() -> Setup {
+    setup_as(Mode::OAuthApp).await
+}
+
+async fn setup_as(mode: Mode) -> Setup {
     let db = TestDb::sqlite();
-    let fake = FakeGithub::start(Mode::OAuthApp).await;
+    let fake = FakeGithub::start(mode).await;
     let broker = start_broker(&db, &fake).await;
     let client = register(&broker.url).await;
     let token = token_with_scope(&broker, &client, "profile repo:write").await;
@@ -185,6 +189,36 @@ async fn comment_on_a_missing_issue_is_a_404_tool_error() {
         )
         .await;
     assert!(message.contains("GitHub says: Not Found"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn write_refused_with_401_is_retried_once_after_a_refresh_and_done_once() {
+    let t = setup_as(Mode::GitHubApp).await;
+    // GitHub's 401 is the first sign the token lapsed; it acted on nothing.
+    t.fake.expire_access_tokens();
+    let before = t.fake.counters();
+    t.data(
+        "github_create_issue",
+        json!({"owner": OWNER, "repo": "repo-1", "title": "Once"}),
+    )
+    .await;
+    let after = t.fake.counters();
+    assert_eq!(after.api_unauthorized - before.api_unauthorized, 1);
+    assert_eq!(after.refreshes - before.refreshes, 1);
+    assert_eq!(after.writes, 1);
+    let listed = t
+        .data(
+            "github_list_issues",
+            json!({"owner": OWNER, "repo": "repo-1"}),
+        )
+        .await;
+    let titled_once = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["title"] == "Once")
+        .count();
+    assert_eq!(titled_once, 1, "{listed}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
