@@ -23,6 +23,11 @@ upstream = ["repo"]
 default = true
 
 [[scopes]]
+name = "repo:write"
+implies = ["repo:read"]
+upstream = ["repo"]
+
+[[scopes]]
 name = "gitlab:profile"
 description = "See your GitLab profile"
 upstream = ["read_user"]
