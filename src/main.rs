@@ -158,12 +158,13 @@ enum Revoke {
 /// Revokes now and waits for the upstream cascade, so the operator sees
 /// what reached each provider.
 async fn revoke_grants(config: Config, what: Revoke) -> Result<(), String> {
-    let vault = open_vault(&config).await?;
+    let (vault, store) = open_vault(&config, true).await?;
     let outcome = match what {
         Revoke::Grant(id) => vault.revoke_grant_now(&id).await,
         Revoke::User(id) => vault.disconnect_user(&id).await,
     }
     .map_err(|e| e.to_string())?;
+    store.close().await;
     println!("{}", outcome.render());
     if outcome.grants == 0 {
         return Err("no live grant matched".into());
@@ -171,46 +172,39 @@ async fn revoke_grants(config: Config, what: Revoke) -> Result<(), String> {
     Ok(())
 }
 
-async fn open_vault(config: &Config) -> Result<mcp_broker::vault::Vault, String> {
+/// The vault over the configured database and providers, for commands
+/// that act on stored links. `discover`: run OIDC discovery (needed to
+/// revoke upstream; not to re-wrap keys, which works offline).
+async fn open_vault(
+    config: &Config,
+    discover: bool,
+) -> Result<(mcp_broker::vault::Vault, mcp_broker::store::Store), String> {
     let (cipher, _) = mcp_broker::vault::key::load_cipher(config).map_err(|e| e.to_string())?;
     let store = mcp_broker::store::Store::connect(&config.database_url)
         .await
         .map_err(|e| e.to_string())?;
     store.migrate().await.map_err(|e| e.to_string())?;
-    let providers =
+    let mut providers =
         mcp_broker::upstream::load_providers(&config.providers_dir, &|k| std::env::var(k).ok())
             .map_err(|e| e.to_string())?;
     let timeout = std::time::Duration::from_secs(config.upstream_timeout_secs);
     let http = mcp_broker::upstream::http_client(timeout);
-    let mut providers = providers;
-    mcp_broker::upstream::oidc::discover_providers(&http, &mut providers).await;
-    Ok(mcp_broker::vault::Vault::new(
-        store,
+    if discover {
+        mcp_broker::upstream::oidc::discover_providers(&http, &mut providers).await;
+    }
+    let vault = mcp_broker::vault::Vault::new(
+        store.clone(),
         cipher,
         http,
         std::sync::Arc::new(providers),
         timeout,
-    ))
+    );
+    Ok((vault, store))
 }
 
 /// Needs the providers only to envelope links sealed before envelopes.
 async fn rotate_keks(config: Config) -> Result<(), String> {
-    let (cipher, _) = mcp_broker::vault::key::load_cipher(&config).map_err(|e| e.to_string())?;
-    let store = mcp_broker::store::Store::connect(&config.database_url)
-        .await
-        .map_err(|e| e.to_string())?;
-    store.migrate().await.map_err(|e| e.to_string())?;
-    let providers =
-        mcp_broker::upstream::load_providers(&config.providers_dir, &|k| std::env::var(k).ok())
-            .map_err(|e| e.to_string())?;
-    let timeout = std::time::Duration::from_secs(config.upstream_timeout_secs);
-    let vault = mcp_broker::vault::Vault::new(
-        store.clone(),
-        cipher,
-        mcp_broker::upstream::http_client(timeout),
-        std::sync::Arc::new(providers),
-        timeout,
-    );
+    let (vault, store) = open_vault(&config, false).await?;
     let report = vault.rewrap_all().await.map_err(|e| e.to_string())?;
     store.close().await;
     println!("{}", report.render());

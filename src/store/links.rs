@@ -66,6 +66,51 @@ fn row_from(row: &sqlx::any::AnyRow) -> Result<UpstreamLinkRow, sqlx::Error> {
     })
 }
 
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// The sealed-token columns every token write sets, as `$1`–`$7`, in the
+/// order `bind_tokens` binds them.
+const TOKEN_COLUMNS: &str = "access_token_enc, refresh_token_enc, data_key_enc, kek_id, scopes, \
+    expires_at, refresh_expires_at";
+/// What every new set of tokens also does: a new version (`$8` is now), no
+/// lease, no re-authorization mark.
+const NEW_VERSION: &str = "version = version + 1, updated_at = $8, refresh_lease_owner = NULL, \
+    refresh_lease_until = NULL, reauth_required_at = NULL, reauth_reason = NULL";
+const TOKEN_SET: &str = "access_token_enc = $1, refresh_token_enc = $2, data_key_enc = $3, \
+    kek_id = $4, scopes = $5, expires_at = $6, refresh_expires_at = $7";
+
+fn bind_tokens<'q>(query: AnyQuery<'q>, link: &'q NewUpstreamLink) -> AnyQuery<'q> {
+    query
+        .bind(&link.access_token_enc)
+        .bind(&link.refresh_token_enc)
+        .bind(&link.data_key_enc)
+        .bind(link.kek_id)
+        .bind(&link.scopes)
+        .bind(link.expires_at)
+        .bind(link.refresh_expires_at)
+}
+
+/// A new link at version 1; `tail` may add an `ON CONFLICT` clause.
+fn insert_query<'q>(
+    sql: &'q str,
+    grant_id: &'q str,
+    link: &'q NewUpstreamLink,
+    now: i64,
+) -> AnyQuery<'q> {
+    bind_tokens(sqlx::query(sql), link)
+        .bind(&link.id)
+        .bind(grant_id)
+        .bind(&link.provider)
+        .bind(now)
+}
+
+fn insert_sql(tail: &str) -> String {
+    format!(
+        "INSERT INTO upstream_links ({TOKEN_COLUMNS}, id, grant_id, provider, version, created_at, \
+         updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $11){tail}"
+    )
+}
+
 /// Inside the callback's transaction.
 pub(super) async fn insert_link(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
@@ -73,24 +118,10 @@ pub(super) async fn insert_link(
     link: &NewUpstreamLink,
     now: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO upstream_links (id, grant_id, provider, access_token_enc, refresh_token_enc, \
-         data_key_enc, kek_id, scopes, expires_at, refresh_expires_at, version, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $11)",
-    )
-    .bind(&link.id)
-    .bind(grant_id)
-    .bind(&link.provider)
-    .bind(&link.access_token_enc)
-    .bind(&link.refresh_token_enc)
-    .bind(&link.data_key_enc)
-    .bind(link.kek_id)
-    .bind(&link.scopes)
-    .bind(link.expires_at)
-    .bind(link.refresh_expires_at)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
+    let sql = insert_sql("");
+    insert_query(&sql, grant_id, link, now)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 
@@ -133,25 +164,10 @@ impl Store {
         link: &NewUpstreamLink,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "INSERT INTO upstream_links (id, grant_id, provider, access_token_enc, refresh_token_enc, \
-             data_key_enc, kek_id, scopes, expires_at, refresh_expires_at, version, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $11) \
-             ON CONFLICT (grant_id, provider) DO NOTHING",
-        )
-        .bind(&link.id)
-        .bind(grant_id)
-        .bind(&link.provider)
-        .bind(&link.access_token_enc)
-        .bind(&link.refresh_token_enc)
-        .bind(&link.data_key_enc)
-        .bind(link.kek_id)
-        .bind(&link.scopes)
-        .bind(link.expires_at)
-        .bind(link.refresh_expires_at)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
+        let sql = insert_sql(" ON CONFLICT (grant_id, provider) DO NOTHING");
+        let done = insert_query(&sql, grant_id, link, now)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -162,24 +178,12 @@ impl Store {
         link: &NewUpstreamLink,
         now: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE upstream_links SET access_token_enc = $1, refresh_token_enc = $2, \
-             data_key_enc = $3, kek_id = $4, scopes = $5, expires_at = $6, refresh_expires_at = $7, \
-             version = version + 1, updated_at = $8, refresh_lease_owner = NULL, \
-             refresh_lease_until = NULL, reauth_required_at = NULL, reauth_reason = NULL \
-             WHERE id = $9",
-        )
-        .bind(&link.access_token_enc)
-        .bind(&link.refresh_token_enc)
-        .bind(&link.data_key_enc)
-        .bind(link.kek_id)
-        .bind(&link.scopes)
-        .bind(link.expires_at)
-        .bind(link.refresh_expires_at)
-        .bind(now)
-        .bind(&link.id)
-        .execute(&self.pool)
-        .await?;
+        let sql = format!("UPDATE upstream_links SET {TOKEN_SET}, {NEW_VERSION} WHERE id = $9");
+        bind_tokens(sqlx::query(&sql), link)
+            .bind(now)
+            .bind(&link.id)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -232,27 +236,17 @@ impl Store {
         link: &NewUpstreamLink,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE upstream_links SET access_token_enc = $1, refresh_token_enc = $2, \
-             data_key_enc = $3, kek_id = $4, scopes = $5, expires_at = $6, refresh_expires_at = $7, \
-             version = version + 1, updated_at = $8, last_refreshed_at = $8, \
-             refresh_lease_owner = NULL, refresh_lease_until = NULL, \
-             reauth_required_at = NULL, reauth_reason = NULL \
+        let sql = format!(
+            "UPDATE upstream_links SET {TOKEN_SET}, {NEW_VERSION}, last_refreshed_at = $8 \
              WHERE id = $9 AND version = $10 AND NOT EXISTS \
-             (SELECT 1 FROM grants g WHERE g.id = upstream_links.grant_id AND g.revoked_at IS NOT NULL)",
-        )
-        .bind(&link.access_token_enc)
-        .bind(&link.refresh_token_enc)
-        .bind(&link.data_key_enc)
-        .bind(link.kek_id)
-        .bind(&link.scopes)
-        .bind(link.expires_at)
-        .bind(link.refresh_expires_at)
-        .bind(now)
-        .bind(&link.id)
-        .bind(version)
-        .execute(&self.pool)
-        .await?;
+             (SELECT 1 FROM grants g WHERE g.id = upstream_links.grant_id AND g.revoked_at IS NOT NULL)"
+        );
+        let done = bind_tokens(sqlx::query(&sql), link)
+            .bind(now)
+            .bind(&link.id)
+            .bind(version)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 

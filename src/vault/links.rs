@@ -186,17 +186,7 @@ impl Vault {
         now: i64,
     ) -> Result<UpstreamToken, VaultError> {
         let provider = self.provider(provider_id)?;
-        let link = self
-            .store
-            .upstream_link(grant_id, provider_id)
-            .await?
-            .ok_or_else(|| VaultError::NotLinked(provider_id.to_string()))?;
-        if let Some(reason) = reauth_reason(&link) {
-            return Err(VaultError::ReauthRequired {
-                provider: provider.display_name.clone(),
-                reason,
-            });
-        }
+        let link = self.live_link(grant_id, provider).await?;
         if !needs_refresh(link.expires_at, &provider.refresh, now) {
             return self.open_access(&link);
         }
@@ -222,7 +212,29 @@ impl Vault {
     }
 }
 
-pub(super) fn reauth_reason(link: &UpstreamLinkRow) -> Option<String> {
+impl Vault {
+    /// The grant's link to `provider`, unless the provider ended it.
+    pub(super) async fn live_link(
+        &self,
+        grant_id: &str,
+        provider: &Provider,
+    ) -> Result<UpstreamLinkRow, VaultError> {
+        let link = self
+            .store
+            .upstream_link(grant_id, &provider.id)
+            .await?
+            .ok_or_else(|| VaultError::NotLinked(provider.id.clone()))?;
+        match reauth_reason(&link) {
+            Some(reason) => Err(VaultError::ReauthRequired {
+                provider: provider.display_name.clone(),
+                reason,
+            }),
+            None => Ok(link),
+        }
+    }
+}
+
+fn reauth_reason(link: &UpstreamLinkRow) -> Option<String> {
     link.reauth_required_at.map(|_| {
         link.reauth_reason
             .clone()

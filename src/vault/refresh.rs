@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::links::{UpstreamToken, Vault, VaultError, reauth_reason};
+use super::links::{UpstreamToken, Vault, VaultError};
 use crate::store::UpstreamLinkRow;
 use crate::upstream::failure::{Failure, classify};
 use crate::upstream::flow::refresh_tokens;
@@ -67,20 +67,9 @@ impl Vault {
         provider: &Provider,
         seen_version: i64,
     ) -> Result<UpstreamToken, VaultError> {
-        let provider_id = provider.id.as_str();
         let deadline = Instant::now() + self.lease + Duration::from_secs(1);
         loop {
-            let link = self
-                .store
-                .upstream_link(grant_id, provider_id)
-                .await?
-                .ok_or_else(|| VaultError::NotLinked(provider_id.to_string()))?;
-            if let Some(reason) = reauth_reason(&link) {
-                return Err(VaultError::ReauthRequired {
-                    provider: provider.display_name.clone(),
-                    reason,
-                });
-            }
+            let link = self.live_link(grant_id, provider).await?;
             if link.version > seen_version {
                 return self.open_access(&link);
             }
@@ -250,17 +239,7 @@ impl Vault {
         // Our lease lapsed and another instance wrote first: its tokens are
         // the live ones (with a rotating provider, ours may already be dead).
         tracing::warn!(link = %link.id, "a newer refresh landed first; dropping ours");
-        let newer = self
-            .store
-            .upstream_link(&link.grant_id, &provider.id)
-            .await?
-            .ok_or_else(|| VaultError::NotLinked(provider.id.clone()))?;
-        if let Some(reason) = reauth_reason(&newer) {
-            return Err(VaultError::ReauthRequired {
-                provider: provider.display_name.clone(),
-                reason,
-            });
-        }
+        let newer = self.live_link(&link.grant_id, provider).await?;
         self.open_access(&newer)
     }
 

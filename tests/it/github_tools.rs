@@ -5,52 +5,16 @@
 
 use serde_json::{Value, json};
 
+use crate::support::Mode;
 use crate::support::fake_github::repos::{BIG_FILE, DIFF, HUGE_PR, files};
-use crate::support::oauth_client::{
-    call_tool, mcp_post, open_mcp_session, register, sign_in, token_with_scope,
-};
-use crate::support::{FakeGithub, Mode, TestBroker, TestDb, start_broker};
+use crate::support::oauth_client::{mcp_post, open_mcp_session, register, token_with_scope};
+use crate::support::tool_session::{OWNER, ToolSession, text};
 
-const OWNER: &str = "octo-fixture";
+type Setup = ToolSession;
 
-struct Setup {
-    _db: TestDb,
-    fake: FakeGithub,
-    broker: TestBroker,
-    token: String,
-}
-
+/// A broker and a token with the default scopes (`profile repo:read`).
 async fn setup() -> Setup {
-    let db = TestDb::sqlite();
-    let fake = FakeGithub::start(Mode::OAuthApp).await;
-    let broker = start_broker(&db, &fake).await;
-    let token = sign_in(&broker.url).await.access_token;
-    Setup {
-        _db: db,
-        fake,
-        broker,
-        token,
-    }
-}
-
-impl Setup {
-    async fn call(&self, tool: &str, arguments: Value) -> Value {
-        call_tool(&self.broker.mcp_url(), &self.token, tool, arguments).await
-    }
-
-    /// A successful call's JSON data (the first content block).
-    async fn data(&self, tool: &str, arguments: Value) -> Value {
-        let result = self.call(tool, arguments).await;
-        assert_eq!(result["isError"], json!(false), "{result}");
-        serde_json::from_str(text(&result, 0)).unwrap()
-    }
-
-    /// A failed call's message.
-    async fn error(&self, tool: &str, arguments: Value) -> String {
-        let result = self.call(tool, arguments).await;
-        assert_eq!(result["isError"], json!(true), "{result}");
-        text(&result, 0).to_string()
-    }
+    ToolSession::start(Mode::OAuthApp, None).await
 }
 
 const READ_TOOLS: [&str; 9] = [
@@ -64,10 +28,6 @@ const READ_TOOLS: [&str; 9] = [
     "github_search_issues",
     "github_search_code",
 ];
-
-fn text(result: &Value, block: usize) -> &str {
-    result["content"][block]["text"].as_str().unwrap()
-}
 
 fn numbers(list: &Value) -> Vec<u64> {
     list.as_array()

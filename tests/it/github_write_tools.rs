@@ -5,19 +5,11 @@
 
 use serde_json::{Value, json};
 
-use crate::support::oauth_client::{
-    call_tool, mcp_post, open_mcp_session, register, token_with_scope,
-};
-use crate::support::{FakeGithub, Mode, TestBroker, TestDb, start_broker};
+use crate::support::Mode;
+use crate::support::oauth_client::{mcp_post, open_mcp_session, register, token_with_scope};
+use crate::support::tool_session::{OWNER, ToolSession};
 
-const OWNER: &str = "octo-fixture";
-
-struct Setup {
-    _db: TestDb,
-    fake: FakeGithub,
-    broker: TestBroker,
-    token: String,
-}
+type Setup = ToolSession;
 
 /// A broker and a token granted `profile repo:write`.
 async fn setup() -> Setup {
@@ -25,41 +17,7 @@ async fn setup() -> Setup {
 }
 
 async fn setup_as(mode: Mode) -> Setup {
-    let db = TestDb::sqlite();
-    let fake = FakeGithub::start(mode).await;
-    let broker = start_broker(&db, &fake).await;
-    let client = register(&broker.url).await;
-    let token = token_with_scope(&broker, &client, "profile repo:write").await;
-    Setup {
-        _db: db,
-        fake,
-        broker,
-        token,
-    }
-}
-
-impl Setup {
-    async fn call(&self, tool: &str, arguments: Value) -> Value {
-        call_tool(&self.broker.mcp_url(), &self.token, tool, arguments).await
-    }
-
-    /// A successful call's JSON data (the first content block).
-    async fn data(&self, tool: &str, arguments: Value) -> Value {
-        let result = self.call(tool, arguments).await;
-        assert_eq!(result["isError"], json!(false), "{result}");
-        serde_json::from_str(text(&result)).unwrap()
-    }
-
-    /// A failed call's message.
-    async fn error(&self, tool: &str, arguments: Value) -> String {
-        let result = self.call(tool, arguments).await;
-        assert_eq!(result["isError"], json!(true), "{result}");
-        text(&result).to_string()
-    }
-}
-
-fn text(result: &Value) -> &str {
-    result["content"][0]["text"].as_str().unwrap()
+    ToolSession::start(mode, Some("profile repo:write")).await
 }
 
 /// The repository's branches as (name, head sha).

@@ -6,6 +6,7 @@ pub mod fake_github;
 pub mod oauth_client;
 pub mod process;
 pub mod tls;
+pub mod tool_session;
 
 use mcp_broker::app::AppState;
 use mcp_broker::config::Config;
