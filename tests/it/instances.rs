@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::oauth_client::{http, mcp_status, sign_in};
+use crate::support::oauth_client::{mcp_status, revoke_refresh_token, sign_in};
 use crate::support::process::spawn_broker;
 use crate::support::{FakeGithub, Mode, TestDb, start_broker};
 
@@ -29,16 +29,7 @@ async fn instances_honour_each_others_tokens_and_revocation_holds_on_all_within_
         );
     }
 
-    let response = http()
-        .post(format!("{}/revoke", a.url))
-        .form(&[
-            ("token", session.refresh_token.as_str()),
-            ("client_id", session.client.client_id.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    revoke_refresh_token(&a.url, &session.client.client_id, &session.refresh_token).await;
     let revoked_at = Instant::now();
     for url in [&b.url, &issuer.url] {
         loop {

@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::oidc::{
     Browser, CLIENT_ID, OpenIdProvider, PROVIDER_ID, SUB, broker_with, start_sign_in,
 };
-use crate::support::oauth_client::{grant_of, http, query_param, redeem};
+use crate::support::oauth_client::{grant_of, http, query_param, redeem, revoke_refresh_token};
 use crate::support::{TestBroker, TestDb, start_broker_with};
 use mcp_broker::vault::RevocationOutcome;
 
@@ -201,16 +201,7 @@ async fn oidc_revoking_our_grant_revokes_the_upstream_grant_at_the_discovered_rf
     assert!(active_at_provider(&op, &access).await);
     assert_eq!(userinfo(&op, &access).await, (200, Some(SUB.to_string())));
 
-    let response = http()
-        .post(format!("{}/revoke", broker.url))
-        .form(&[
-            ("token", ours.refresh_token.as_str()),
-            ("client_id", ours.client_id.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    revoke_refresh_token(&broker.url, &ours.client_id, &ours.refresh_token).await;
     // The cascade runs in the background; it deletes the link last.
     for _ in 0..100 {
         if link(&broker, &ours.grant_id).await.is_none() {

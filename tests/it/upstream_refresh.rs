@@ -48,6 +48,11 @@ fn text(result: &Value) -> String {
         .to_string()
 }
 
+/// `github_whoami` in an open MCP session.
+async fn whoami(broker: &TestBroker, token: &str, session: &str) -> (u16, Option<String>, Value) {
+    session_tool_call(&broker.mcp_url(), token, session, "github_whoami").await
+}
+
 /// `n` MCP sessions (one per simulated client connection).
 async fn open_sessions(mcp_url: &str, token: &str, n: usize) -> Vec<String> {
     let mut sessions = Vec::new();
@@ -148,13 +153,7 @@ async fn github_app_rotation_chain_of_fifty_refreshes_never_loses_the_token() {
         } else {
             fake.expire_access_tokens();
         }
-        let (status, _, result) = session_tool_call(
-            &broker.mcp_url(),
-            &session.access_token,
-            &mcp,
-            "github_whoami",
-        )
-        .await;
+        let (status, _, result) = whoami(&broker, &session.access_token, &mcp).await;
         assert_eq!(status, 200, "round {round}");
         assert!(is_ok(&result), "round {round}: {result}");
     }
@@ -185,13 +184,7 @@ async fn upstream_outage_never_destroys_the_stored_token_and_recovery_works() {
     ] {
         fake.set_token_failure(Some(failure));
         let attempts = fake.counters().refresh_attempts;
-        let (status, _, result) = session_tool_call(
-            &broker.mcp_url(),
-            &session.access_token,
-            &mcp,
-            "github_whoami",
-        )
-        .await;
+        let (status, _, result) = whoami(&broker, &session.access_token, &mcp).await;
         // A tool error that says so, not a 401: the client keeps its tokens.
         assert_eq!(status, 200, "{failure:?}");
         assert_eq!(result["isError"], Value::Bool(true), "{failure:?}");
@@ -216,13 +209,7 @@ async fn upstream_outage_never_destroys_the_stored_token_and_recovery_works() {
         assert_eq!(after.reauth_required_at, None);
     }
     fake.set_token_failure(None);
-    let (status, _, result) = session_tool_call(
-        &broker.mcp_url(),
-        &session.access_token,
-        &mcp,
-        "github_whoami",
-    )
-    .await;
+    let (status, _, result) = whoami(&broker, &session.access_token, &mcp).await;
     assert_eq!(status, 200);
     assert!(is_ok(&result), "{result}");
     assert_eq!(fake.counters().refreshes, 1);
@@ -239,13 +226,7 @@ async fn refused_refresh_token_asks_the_client_to_sign_in_again() {
         fake.revoke_all_tokens();
         db.execute("UPDATE upstream_links SET expires_at = 1").await;
 
-        let (status, challenge, _) = session_tool_call(
-            &broker.mcp_url(),
-            &session.access_token,
-            &mcp,
-            "github_whoami",
-        )
-        .await;
+        let (status, challenge, _) = whoami(&broker, &session.access_token, &mcp).await;
         assert_eq!(status, 401, "{:?}", db.kind);
         let challenge = challenge.expect("a WWW-Authenticate challenge");
         assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
@@ -272,13 +253,7 @@ async fn refused_refresh_token_asks_the_client_to_sign_in_again() {
         // Signing in again gives a working grant.
         let again = sign_in(&broker.url).await;
         let mcp = open_mcp_session(&broker.mcp_url(), &again.access_token).await;
-        let (status, _, result) = session_tool_call(
-            &broker.mcp_url(),
-            &again.access_token,
-            &mcp,
-            "github_whoami",
-        )
-        .await;
+        let (status, _, result) = whoami(&broker, &again.access_token, &mcp).await;
         assert_eq!(status, 200);
         assert!(is_ok(&result), "{result}");
     }
@@ -294,26 +269,14 @@ async fn revoked_oauth_app_token_is_a_tool_error_then_a_401_to_sign_in_again() {
 
     // GitHub's 401 is the first sign; an OAuth App token cannot be
     // refreshed, so this call fails as a tool error...
-    let (status, _, result) = session_tool_call(
-        &broker.mcp_url(),
-        &session.access_token,
-        &mcp,
-        "github_whoami",
-    )
-    .await;
+    let (status, _, result) = whoami(&broker, &session.access_token, &mcp).await;
     assert_eq!(status, 200);
     assert_eq!(result["isError"], Value::Bool(true));
     assert!(text(&result).contains("sign in again"), "{result}");
     assert_eq!(fake.counters().api_unauthorized, 1);
     assert_eq!(fake.counters().refresh_attempts, 0);
     // ...and the next one is refused before reaching GitHub.
-    let (status, challenge, _) = session_tool_call(
-        &broker.mcp_url(),
-        &session.access_token,
-        &mcp,
-        "github_whoami",
-    )
-    .await;
+    let (status, challenge, _) = whoami(&broker, &session.access_token, &mcp).await;
     assert_eq!(status, 401);
     assert!(challenge.unwrap().contains("invalid_token"));
     assert_eq!(

@@ -6,20 +6,16 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::oauth_client::{Session, call_tool, grant_of, http, sign_in};
+use crate::support::oauth_client::{Session, call_tool, grant_of, revoke_refresh_token, sign_in};
 use crate::support::{FakeGithub, Mode, TestBroker, TestDb, start_broker};
 
 async fn revoke_ours(broker: &TestBroker, session: &Session) {
-    let response = http()
-        .post(format!("{}/revoke", broker.url))
-        .form(&[
-            ("token", session.refresh_token.as_str()),
-            ("client_id", session.client.client_id.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    revoke_refresh_token(
+        &broker.url,
+        &session.client.client_id,
+        &session.refresh_token,
+    )
+    .await;
 }
 
 async fn has_link(broker: &TestBroker, session: &Session) -> bool {

@@ -464,3 +464,15 @@ pub async fn token_with_scope(
     assert_eq!(body["scope"], scope);
     body["access_token"].as_str().unwrap().to_string()
 }
+
+/// RFC 7009 at the broker (`url`): a public client revokes its refresh
+/// token (and so its grant). Asserts the 200.
+pub async fn revoke_refresh_token(url: &str, client_id: &str, refresh_token: &str) {
+    let response = http()
+        .post(format!("{url}/revoke"))
+        .form(&[("token", refresh_token), ("client_id", client_id)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
