@@ -10,8 +10,8 @@ use rmcp::{ErrorData as McpError, ServerHandler, tool, tool_handler, tool_router
 
 use super::GrantCtx;
 use super::tools::accounts::{self, AccountArgs};
-use super::tools::github::issues::{CommentArgs, CreateIssueArgs, IssueArgs, ListIssuesArgs};
-use super::tools::github::pulls::{ListPullsArgs, OpenPullArgs};
+use super::tools::github::issues::{CommentArgs, CreateIssueArgs, IssueArgs, ListByStateArgs};
+use super::tools::github::pulls::OpenPullArgs;
 use super::tools::github::repos::{
     CreateBranchArgs, ListBranchesArgs, PutFileArgs, ReadFileArgs, RepoArgs,
 };
@@ -116,7 +116,7 @@ impl BrokerMcp {
     async fn github_list_issues(
         &self,
         Extension(parts): Extension<Parts>,
-        Parameters(args): Parameters<ListIssuesArgs>,
+        Parameters(args): Parameters<ListByStateArgs>,
     ) -> Result<CallToolResult, McpError> {
         let grant = grant(&parts)?;
         Ok(github::issues::list_issues(&self.state, &grant, &args).await)
@@ -142,7 +142,7 @@ impl BrokerMcp {
     async fn github_list_pull_requests(
         &self,
         Extension(parts): Extension<Parts>,
-        Parameters(args): Parameters<ListPullsArgs>,
+        Parameters(args): Parameters<ListByStateArgs>,
     ) -> Result<CallToolResult, McpError> {
         let grant = grant(&parts)?;
         Ok(github::pulls::list_pull_requests(&self.state, &grant, &args).await)

@@ -30,8 +30,9 @@ impl State {
     }
 }
 
+/// A repository's issues or pull requests, by state, a page at a time.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct ListIssuesArgs {
+pub struct ListByStateArgs {
     /// Account or organization that owns the repository.
     pub owner: String,
     /// Repository name.
@@ -57,10 +58,22 @@ pub struct IssueArgs {
 pub async fn list_issues(
     state: &AppState,
     grant: &GrantCtx,
-    args: &ListIssuesArgs,
+    args: &ListByStateArgs,
+) -> CallToolResult {
+    list_by_state(state, grant, args, "issues", summarize_issue).await
+}
+
+/// `GET /repos/{owner}/{repo}/{what}?state=…` with paging, each item
+/// summarized.
+pub(super) async fn list_by_state(
+    state: &AppState,
+    grant: &GrantCtx,
+    args: &ListByStateArgs,
+    what: &str,
+    summarize: fn(&Value) -> Value,
 ) -> CallToolResult {
     let path = match repo_path(&args.owner, &args.repo) {
-        Ok(repo) => format!("{repo}/issues"),
+        Ok(repo) => format!("{repo}/{what}"),
         Err(refused) => return refused,
     };
     let (per_page, page) = paging(args.per_page, args.page);
@@ -70,7 +83,7 @@ pub async fn list_issues(
         ("page", page.as_str()),
     ];
     match get_json(state, grant, &path, &query).await {
-        Ok(answer) => answer.into_list(summarize_issue),
+        Ok(answer) => answer.into_list(summarize),
         Err(result) => result,
     }
 }

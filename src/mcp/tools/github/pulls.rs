@@ -6,47 +6,18 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::issues::{IssueArgs, State};
-use super::{
-    MAX_TEXT, branch_name, get, get_json, login, paging, pick, repo_path, send_json, success,
-};
+use super::issues::{IssueArgs, ListByStateArgs, list_by_state};
+use super::{MAX_TEXT, branch_name, get, login, pick, repo_path, send_json, success};
 use crate::app::AppState;
 use crate::mcp::GrantCtx;
 use crate::mcp::server::tool_error;
 
-#[derive(Debug, Deserialize, JsonSchema)]
-pub struct ListPullsArgs {
-    /// Account or organization that owns the repository.
-    pub owner: String,
-    /// Repository name.
-    pub repo: String,
-    /// `open` (default), `closed` or `all`.
-    pub state: Option<State>,
-    /// Results per page, 1 to 100 (default 30).
-    pub per_page: Option<u32>,
-    /// Page number, starting at 1 (default 1).
-    pub page: Option<u32>,
-}
-
 pub async fn list_pull_requests(
     state: &AppState,
     grant: &GrantCtx,
-    args: &ListPullsArgs,
+    args: &ListByStateArgs,
 ) -> CallToolResult {
-    let path = match repo_path(&args.owner, &args.repo) {
-        Ok(repo) => format!("{repo}/pulls"),
-        Err(refused) => return refused,
-    };
-    let (per_page, page) = paging(args.per_page, args.page);
-    let query = [
-        ("state", args.state.unwrap_or_default().as_str()),
-        ("per_page", per_page.as_str()),
-        ("page", page.as_str()),
-    ];
-    match get_json(state, grant, &path, &query).await {
-        Ok(answer) => answer.into_list(summarize_pull),
-        Err(result) => result,
-    }
+    list_by_state(state, grant, args, "pulls", summarize_pull).await
 }
 
 fn summarize_pull(pull: &Value) -> Value {
