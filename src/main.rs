@@ -45,13 +45,20 @@ enum Command {
 enum GrantsCommand {
     /// Revoke a grant: our tokens stop working on every instance at once,
     /// and each upstream link is revoked at its provider and deleted.
-    Revoke { grant_id: String },
+    Revoke {
+        /// Ids may start with `-` (they are base64url).
+        #[arg(allow_hyphen_values = true)]
+        grant_id: String,
+    },
 }
 
 #[derive(Subcommand)]
 enum UsersCommand {
     /// Disconnect a user: revoke every live grant they hold, upstream too.
-    Disconnect { user_id: String },
+    Disconnect {
+        #[arg(allow_hyphen_values = true)]
+        user_id: String,
+    },
 }
 
 #[derive(Subcommand)]

@@ -234,3 +234,20 @@ async fn expiring_an_unused_client_revokes_its_upstream_tokens_before_deleting_i
     assert_eq!(revoked.len(), 1);
     assert!(!fake.token_is_live(&revoked[0]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_commands_take_ids_that_start_with_a_dash() {
+    // Ids are base64url: one in 32 starts with `-`, which must not read as
+    // an option.
+    let db = TestDb::sqlite();
+    let fake = FakeGithub::start(Mode::OAuthApp).await;
+    let broker = start_broker(&db, &fake).await;
+    for args in [
+        ["grants", "revoke", "-Xyz"],
+        ["users", "disconnect", "-Xyz"],
+    ] {
+        let (ok, text) = operator(&broker, &db, &fake, &args);
+        assert!(!ok);
+        assert!(text.contains("no live grant matched"), "{args:?}: {text}");
+    }
+}
