@@ -2,6 +2,7 @@
 //! Any driver against SQLite or PostgreSQL (`$n` placeholders work on both).
 //! Types crossing this boundary are plain structs; nothing above it sees sqlx.
 
+mod audit;
 mod clients;
 mod consents;
 mod grants;
@@ -11,6 +12,7 @@ mod pending;
 mod sweep;
 mod tokens;
 
+pub use audit::{AuditChainState, AuditFilter, AuditPurge, AuditRecord, NewAuditRecord};
 pub use clients::ClientRow;
 pub use grants::{GrantStatus, NewGrant, UserRow};
 pub use keys::SigningKeyRow;
