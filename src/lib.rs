@@ -4,6 +4,7 @@
 //! them in its MCP tools. See `docs/architecture.md` for the map.
 
 pub mod app;
+pub mod audit;
 pub mod clients;
 pub mod config;
 pub mod error;
