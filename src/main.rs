@@ -39,6 +39,65 @@ enum Command {
     /// Operator actions on users.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// The audit ledger: list events (a table, oldest first), or `audit
+    /// verify` its hash chain.
+    Audit(AuditArgs),
+}
+
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct AuditArgs {
+    #[command(subcommand)]
+    command: Option<AuditCommand>,
+    #[command(flatten)]
+    list: AuditList,
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check every stored event against the hash chain. Prints "N events,
+    /// chain intact", or fails naming the first event where it breaks.
+    Verify,
+}
+
+/// Filters combine: an event must match all given.
+#[derive(clap::Args)]
+struct AuditList {
+    /// Events about this user id.
+    #[arg(long, value_name = "ID", allow_hyphen_values = true)]
+    user: Option<String>,
+    /// Events about this client id.
+    #[arg(long, value_name = "ID", allow_hyphen_values = true)]
+    client: Option<String>,
+    /// Events about this grant id.
+    #[arg(long, value_name = "ID", allow_hyphen_values = true)]
+    grant: Option<String>,
+    /// Events about this upstream provider.
+    #[arg(long, value_name = "ID")]
+    provider: Option<String>,
+    /// Events of this kind, e.g. token.issued.
+    #[arg(long, value_parser = parse_event_kind)]
+    kind: Option<mcp_broker::audit::EventKind>,
+    /// Events at or after this time: Unix seconds or RFC 3339.
+    #[arg(long, value_name = "TIME", value_parser = mcp_broker::audit::time::parse_time)]
+    since: Option<i64>,
+    /// Events at or before this time: Unix seconds or RFC 3339.
+    #[arg(long, value_name = "TIME", value_parser = mcp_broker::audit::time::parse_time)]
+    until: Option<i64>,
+    /// Show the newest N matching events.
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(i64).range(1..))]
+    limit: i64,
+    /// One JSON object per line instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_event_kind(name: &str) -> Result<mcp_broker::audit::EventKind, String> {
+    use mcp_broker::audit::EventKind;
+    EventKind::parse(name).ok_or_else(|| {
+        let names: Vec<&str> = EventKind::ALL.iter().map(EventKind::as_str).collect();
+        format!("unknown event kind; one of: {}", names.join(", "))
+    })
 }
 
 #[derive(Subcommand)]
@@ -112,6 +171,14 @@ fn main() -> ExitCode {
             Command::Users(UsersCommand::Disconnect { user_id }) => {
                 revoke_grants(config, Revoke::User(user_id)).await
             }
+            Command::Audit(AuditArgs {
+                command: Some(AuditCommand::Verify),
+                ..
+            }) => verify_audit(&config).await,
+            Command::Audit(AuditArgs {
+                command: None,
+                list,
+            }) => list_audit(&config, list).await,
             Command::Providers(ProvidersCommand::Check) => {
                 let report = mcp_broker::upstream::check::check_providers(
                     &config.providers_dir,
@@ -223,6 +290,56 @@ async fn rotate_keks(config: Config) -> Result<(), String> {
             report.unreadable.len()
         ))
     }
+}
+
+async fn open_store(config: &Config) -> Result<mcp_broker::store::Store, String> {
+    let store = mcp_broker::store::Store::connect(&config.database_url)
+        .await
+        .map_err(|e| e.to_string())?;
+    store.migrate().await.map_err(|e| e.to_string())?;
+    Ok(store)
+}
+
+async fn list_audit(config: &Config, list: AuditList) -> Result<(), String> {
+    use mcp_broker::audit::render;
+    let store = open_store(config).await?;
+    let filter = mcp_broker::audit::AuditFilter {
+        user_id: list.user,
+        client_id: list.client,
+        grant_id: list.grant,
+        provider: list.provider,
+        kind: list.kind.map(|k| k.as_str().to_string()),
+        since: list.since,
+        until: list.until,
+    };
+    let records = store.audit_events(&filter, list.limit).await;
+    store.close().await;
+    let records = records.map_err(|e| e.to_string())?;
+    if list.json {
+        for record in &records {
+            println!("{}", render::json_line(record));
+        }
+    } else if records.is_empty() {
+        eprintln!("no audit events match");
+    } else {
+        print!("{}", render::table(&records));
+    }
+    if records.len() as i64 == list.limit {
+        eprintln!(
+            "showing the newest {} matching events; --limit shows more",
+            list.limit
+        );
+    }
+    Ok(())
+}
+
+async fn verify_audit(config: &Config) -> Result<(), String> {
+    let store = open_store(config).await?;
+    let verified = mcp_broker::audit::verify_ledger(&store).await;
+    store.close().await;
+    let count = verified.map_err(|e| e.to_string())?;
+    println!("{count} events, chain intact");
+    Ok(())
 }
 
 async fn migrate(config: &Config) -> Result<(), String> {
