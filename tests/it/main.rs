@@ -2,6 +2,7 @@
 
 mod support;
 
+mod audit;
 mod cimd;
 mod clients;
 mod conformance;
