@@ -23,6 +23,7 @@ mod revocation;
 mod scopes;
 mod sdk_clients;
 mod sdk_scenarios;
+mod sdk_tools;
 mod secrets;
 mod signing_keys;
 mod startup;
