@@ -4,9 +4,11 @@
 //! them in its MCP tools. See `docs/architecture.md` for the map.
 
 pub mod app;
+pub mod audit;
 pub mod clients;
 pub mod config;
 pub mod error;
+pub mod gateway;
 pub mod http;
 pub mod mcp;
 pub mod oauth;

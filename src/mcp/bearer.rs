@@ -31,11 +31,11 @@ pub struct GrantCtx {
 }
 
 /// rmcp's own request limit; a body over it is refused here first.
-const MAX_BODY: usize = 4 * 1024 * 1024;
+pub(crate) const MAX_BODY: usize = 4 * 1024 * 1024;
 /// How much of a refused request's body we read to keep its connection.
-const DRAIN_LIMIT: usize = 64 * 1024;
+pub(crate) const DRAIN_LIMIT: usize = 64 * 1024;
 
-fn challenge(
+pub(crate) fn challenge(
     state: &AppState,
     status: StatusCode,
     error: Option<&'static str>,
@@ -53,7 +53,10 @@ fn challenge(
 }
 
 /// Our token, verified, and its grant still live; or the 401 to answer.
-async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<GrantCtx, Response> {
+pub(crate) async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<GrantCtx, Response> {
     let unauthorized = |error, description: Option<&str>| {
         // The default scopes tell a client what to ask for (2025-11-25).
         challenge(
@@ -175,7 +178,7 @@ pub async fn require_bearer(
     response
 }
 
-const SESSION_HEADER: &str = "mcp-session-id";
+pub(crate) const SESSION_HEADER: &str = "mcp-session-id";
 
 /// The `tools/call` requests in this body.
 fn tool_calls(body: &Bytes) -> Vec<Call> {
