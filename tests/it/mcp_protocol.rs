@@ -228,3 +228,54 @@ mcp_allowed_origins = ["https://app.example"]
         403
     );
 }
+
+/// rmcp's own client in 2026-07-28 mode (`server/discover`, no session,
+/// per-request metadata and standard headers), with our bearer token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rmcp_client_in_2026_07_28_mode_lists_and_calls_tools_statelessly() {
+    use rmcp::model::{CallToolRequestParams, ProtocolVersion};
+    use rmcp::service::{ClientLifecycleMode, ClientServiceExt};
+    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+
+    let db = TestDb::sqlite();
+    let fake = FakeGithub::start(Mode::OAuthApp).await;
+    let broker = start_broker(&db, &fake).await;
+    let session = sign_in(&broker.url).await;
+    let transport = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(broker.mcp_url())
+            .auth_header(session.access_token.clone()),
+    );
+    let client = ()
+        .serve_with_lifecycle(
+            transport,
+            ClientLifecycleMode::Discover {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+            },
+        )
+        .await
+        .expect("discover succeeds");
+    assert_eq!(
+        client.peer_info().map(|i| i.protocol_version.clone()),
+        Some(ProtocolVersion::V_2026_07_28)
+    );
+    let tools = client.list_all_tools().await.unwrap();
+    let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+    // The default scopes: profile and repo:read tools, no write tool.
+    assert!(names.contains(&"github_whoami") && names.contains(&"github_read_file"));
+    assert!(!names.contains(&"github_put_file"), "{names:?}");
+    let result = client
+        .call_tool(CallToolRequestParams::new("github_whoami"))
+        .await
+        .unwrap();
+    assert_ne!(result.is_error, Some(true));
+    let text = serde_json::to_string(&result.content).unwrap();
+    assert!(text.contains(LOGIN), "{text}");
+    // A write tool is refused with the step-up challenge, not run.
+    let refused = client
+        .call_tool(CallToolRequestParams::new("github_create_issue"))
+        .await;
+    assert!(refused.is_err(), "{refused:?}");
+    assert_eq!(fake.counters().writes, 0);
+    let _ = client.cancel().await;
+}
