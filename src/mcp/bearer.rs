@@ -163,8 +163,14 @@ pub async fn require_bearer(
         Err(refusal) => return refusal,
     }
     let user_id = grant.user_id.clone();
+    let ending_session = parts.method == axum::http::Method::DELETE;
     parts.extensions.insert(grant);
-    let response = next.run(Request::from_parts(parts, Body::from(body))).await;
+    let mut response = next.run(Request::from_parts(parts, Body::from(body))).await;
+    // rmcp answers a session's end with 202; the Python SDK counts only 200
+    // and 204 as success and logs a failure for every session it closes.
+    if ending_session && response.status() == StatusCode::ACCEPTED {
+        *response.status_mut() = StatusCode::OK;
+    }
     // A new session (the answer to `initialize`) belongs to this user: the
     // same user may re-authorize (a new grant) and keep using it.
     if session.is_none()

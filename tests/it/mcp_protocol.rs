@@ -279,3 +279,30 @@ async fn rmcp_client_in_2026_07_28_mode_lists_and_calls_tools_statelessly() {
     assert_eq!(fake.counters().writes, 0);
     let _ = client.cancel().await;
 }
+
+/// Clients end a 2025 session with DELETE; the SDKs count 200 as success.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_session_answers_200_and_ends_it() {
+    let db = TestDb::sqlite();
+    let fake = FakeGithub::start(Mode::OAuthApp).await;
+    let broker = start_broker(&db, &fake).await;
+    let session = sign_in(&broker.url).await;
+    let mcp = broker.mcp_url();
+    let sid = crate::support::oauth_client::open_mcp_session(&mcp, &session.access_token).await;
+    let response = http()
+        .delete(&mcp)
+        .bearer_auth(&session.access_token)
+        .header("Mcp-Session-Id", &sid)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let (status, _, _) = mcp_post(
+        &mcp,
+        Some(&session.access_token),
+        Some(&sid),
+        json!({"jsonrpc": "2.0", "id": 9, "method": "tools/list"}),
+    )
+    .await;
+    assert_eq!(status, 404, "the session is gone");
+}
