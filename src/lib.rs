@@ -8,6 +8,7 @@ pub mod audit;
 pub mod clients;
 pub mod config;
 pub mod error;
+pub mod gateway;
 pub mod http;
 pub mod mcp;
 pub mod oauth;

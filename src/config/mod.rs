@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use serde::Deserialize;
 
+mod mcp;
+pub use mcp::Gateway;
+
 /// The settings file as written. Every field is optional; unknown keys are
 /// rejected so a typo never silently falls back to a default.
 #[derive(Debug, Default, Deserialize)]
@@ -40,6 +43,12 @@ struct FileConfig {
     clients: Vec<ClientFile>,
     #[serde(default)]
     scopes: Vec<crate::oauth::scope::ScopeDef>,
+    #[serde(default)]
+    mcp_allowed_hosts: Vec<String>,
+    #[serde(default)]
+    mcp_allowed_origins: Vec<String>,
+    #[serde(default)]
+    gateways: Vec<mcp::GatewayFile>,
 }
 
 /// A pre-registered client as written in the file (`[[clients]]`).
@@ -53,6 +62,10 @@ struct ClientFile {
     client_secret: Option<String>,
     token_endpoint_auth_method: Option<String>,
     grant_types: Option<Vec<String>>,
+    /// Providers whose upstream token this (confidential) client may obtain
+    /// by token exchange (RFC 8693).
+    #[serde(default)]
+    token_exchange: Vec<String>,
 }
 
 /// A pre-registered client, validated like a registration request.
@@ -61,6 +74,8 @@ pub struct PreRegisteredClient {
     pub client_id: String,
     pub client_secret: Option<String>,
     pub registration: crate::oauth::register::Registration,
+    /// Providers it may exchange a user's access token for (RFC 8693).
+    pub token_exchange: Vec<String>,
 }
 
 impl std::fmt::Debug for PreRegisteredClient {
@@ -72,6 +87,7 @@ impl std::fmt::Debug for PreRegisteredClient {
                 &self.client_secret.as_ref().map(|_| "<redacted>"),
             )
             .field("registration", &self.registration)
+            .field("token_exchange", &self.token_exchange)
             .finish()
     }
 }
@@ -119,6 +135,14 @@ pub struct Config {
     pub signing_key_rotation_secs: u64,
     /// Broker scopes (`[[scopes]]`; defaults fit the GitHub tools).
     pub scopes: crate::oauth::scope::ScopeCatalog,
+    /// `Host` names the MCP endpoints answer besides the public URL's and
+    /// loopback (e.g. an internal name a proxy forwards with).
+    pub mcp_allowed_hosts: Vec<String>,
+    /// Browser origins allowed to call the MCP endpoints: the public URL's
+    /// origin and these. A request with another `Origin` gets 403.
+    pub mcp_allowed_origins: Vec<String>,
+    /// Downstream MCP servers proxied at `/mcp/<name>`.
+    pub gateways: Vec<Gateway>,
 }
 
 impl std::fmt::Debug for Config {
@@ -153,6 +177,9 @@ impl std::fmt::Debug for Config {
             .field("cimd_allowed_hosts", &self.cimd_allowed_hosts)
             .field("cimd_allow_http", &self.cimd_allow_http)
             .field("cimd_ca_pem", &self.cimd_ca_pem.as_ref().map(|p| p.len()))
+            .field("mcp_allowed_hosts", &self.mcp_allowed_hosts)
+            .field("mcp_allowed_origins", &self.mcp_allowed_origins)
+            .field("gateways", &self.gateways)
             .finish()
     }
 }
@@ -402,6 +429,55 @@ impl Config {
             })?
         };
 
+        let mcp_allowed_hosts = file
+            .mcp_allowed_hosts
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                allowed_host(h).map_err(|message| ConfigError::Invalid {
+                    key: format!("mcp_allowed_hosts[{i}]"),
+                    message,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        // The public URL may have a path (`https://host/broker`); its origin
+        // is what browsers on it send.
+        let mut mcp_allowed_origins = vec![
+            url::Url::parse(&public_url)
+                .expect("normalised above")
+                .origin()
+                .ascii_serialization(),
+        ];
+        for (i, entry) in file.mcp_allowed_origins.iter().enumerate() {
+            mcp_allowed_origins.push(mcp::origin(entry).map_err(|message| {
+                ConfigError::Invalid {
+                    key: format!("mcp_allowed_origins[{i}]"),
+                    message,
+                }
+            })?);
+        }
+        let mut gateways: Vec<Gateway> = Vec::new();
+        for (i, g) in file.gateways.into_iter().enumerate() {
+            let key = format!("gateways[{i}]");
+            let g = mcp::gateway(g).map_err(|message| ConfigError::Invalid {
+                key: key.clone(),
+                message,
+            })?;
+            if !scopes.names().contains(&g.scope.as_str()) {
+                return Err(ConfigError::Invalid {
+                    key,
+                    message: format!("scope {:?} is not among the configured scopes", g.scope),
+                });
+            }
+            if gateways.iter().any(|other| other.name == g.name) {
+                return Err(ConfigError::Invalid {
+                    key,
+                    message: format!("name {:?} is used twice", g.name),
+                });
+            }
+            gateways.push(g);
+        }
+
         let clients = file
             .clients
             .into_iter()
@@ -443,6 +519,9 @@ impl Config {
             cimd_ca_pem,
             signing_key_rotation_secs,
             scopes,
+            mcp_allowed_hosts,
+            mcp_allowed_origins,
+            gateways,
         })
     }
 
@@ -542,10 +621,16 @@ fn pre_registered(c: ClientFile, env: &[(String, String)]) -> Result<PreRegister
                 .into(),
         );
     }
+    // Handing out a user's upstream token needs a client that proves who
+    // it is: never a public client.
+    if !c.token_exchange.is_empty() && client_secret.is_none() {
+        return Err("token_exchange is only for confidential clients (set client_secret)".into());
+    }
     Ok(PreRegisteredClient {
         client_id: c.client_id,
         client_secret,
         registration,
+        token_exchange: c.token_exchange,
     })
 }
 

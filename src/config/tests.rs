@@ -208,3 +208,73 @@ fn bad_key_lists_are_errors_naming_the_setting() {
         );
     }
 }
+
+fn from_file(text: &str) -> Result<Config, ConfigError> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, text).unwrap();
+    Config::from_sources(Some(&path), &[])
+}
+
+#[test]
+fn gateway_routes_are_validated_naming_the_entry() {
+    let ok = from_file(
+        "[[gateways]]\nname = \"github\"\nurl = \"https://mcp.example/mcp/\"\nprovider = \"github\"\nscope = \"repo:read\"\n",
+    )
+    .unwrap();
+    assert_eq!(ok.gateways[0].name, "github");
+    for (text, needle) in [
+        // Path separators or dots would escape `/mcp/<name>`.
+        ("name = \"../x\"\nurl = \"https://m.example\"", "name"),
+        // The upstream token must not cross the network in clear text.
+        ("name = \"g\"\nurl = \"http://m.example/mcp\"", "https"),
+        ("name = \"g\"\nurl = \"ftp://m.example\"", "http"),
+    ] {
+        let err = from_file(&format!(
+            "[[gateways]]\n{text}\nprovider = \"github\"\nscope = \"repo:read\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("gateways[0]") && err.contains(needle), "{err}");
+    }
+    let err = from_file(
+        "[[gateways]]\nname = \"g\"\nurl = \"http://127.0.0.1:9/mcp\"\nprovider = \"github\"\nscope = \"admin\"\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("admin"), "{err}");
+    let twice = "[[gateways]]\nname = \"g\"\nurl = \"http://127.0.0.1:9/mcp\"\nprovider = \"github\"\nscope = \"profile\"\n";
+    let err = from_file(&format!("{twice}{twice}"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("gateways[1]") && err.contains("twice"),
+        "{err}"
+    );
+}
+
+#[test]
+fn token_exchange_is_only_for_confidential_clients() {
+    let err = from_file(
+        "[[clients]]\nclient_id = \"tools\"\nredirect_uris = [\"https://t.example/cb\"]\ntoken_exchange = [\"github\"]\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("clients[0]") && err.contains("confidential"),
+        "{err}"
+    );
+}
+
+#[test]
+fn allowed_origins_are_normalised_and_include_the_public_url() {
+    let c = from_file("public_url = \"https://Broker.Example:443/base\"\nmcp_allowed_origins = [\"https://App.Example:8443\"]\n").unwrap();
+    assert_eq!(
+        c.mcp_allowed_origins,
+        ["https://broker.example", "https://app.example:8443"]
+    );
+    let err = from_file("mcp_allowed_origins = [\"https://app.example/path\"]\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("mcp_allowed_origins[0]"), "{err}");
+}

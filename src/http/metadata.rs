@@ -26,7 +26,7 @@ pub async fn authorization_server(State(state): State<AppState>) -> Response {
         "introspection_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": register::GRANT_TYPES,
+        "grant_types_supported": grant_types(&state),
         "token_endpoint_auth_methods_supported": register::AUTH_METHODS,
         "code_challenge_methods_supported": ["S256"],
         "scopes_supported": state.config.scopes.names(),
@@ -37,6 +37,20 @@ pub async fn authorization_server(State(state): State<AppState>) -> Response {
         doc.as_object_mut().unwrap().remove("registration_endpoint");
     }
     cacheable(doc)
+}
+
+/// Token exchange is listed only where some client is allowed to use it.
+fn grant_types(state: &AppState) -> Vec<&'static str> {
+    let mut types = register::GRANT_TYPES.to_vec();
+    if state
+        .config
+        .clients
+        .iter()
+        .any(|c| !c.token_exchange.is_empty())
+    {
+        types.push(crate::oauth::token_exchange::GRANT_TYPE);
+    }
+    types
 }
 
 pub async fn protected_resource(State(state): State<AppState>) -> Response {

@@ -14,6 +14,7 @@ pub mod register;
 pub mod revoke;
 pub mod session;
 pub mod token;
+pub mod token_exchange;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -87,6 +88,12 @@ fn routes(state: AppState) -> Router<AppState> {
         )
         .route(
             "/.well-known/oauth-protected-resource/mcp",
+            get(metadata::protected_resource),
+        )
+        // Gateway routes are part of the one resource `/mcp` (clients accept
+        // a resource that is a prefix of the URL they connect to).
+        .route(
+            "/.well-known/oauth-protected-resource/mcp/{name}",
             get(metadata::protected_resource),
         )
         .route("/jwks.json", get(metadata::jwks))

@@ -1,4 +1,5 @@
-//! `POST /token`: the authorization_code and refresh_token grants.
+//! `POST /token`: the authorization_code and refresh_token grants, and
+//! token exchange (in `token_exchange.rs`).
 
 use axum::Json;
 use axum::body::Bytes;
@@ -14,6 +15,7 @@ use crate::error::AppError;
 use crate::oauth::token::{
     CodeRedemption, RefreshPresentation, check_code, check_grant_type_allowed, check_refresh,
 };
+use crate::oauth::token_exchange;
 use crate::oauth::{ErrorCode, OAuthError};
 use crate::store::{ClientRow, RefreshTokenRow};
 use crate::tokens::AccessClaims;
@@ -43,11 +45,15 @@ pub async fn token(
     let response = match grant_type.as_str() {
         "authorization_code" => {
             check_grant_type_allowed(&client, "authorization_code")?;
-            redeem_code(&state, &client, &params).await?
+            Json(redeem_code(&state, &client, &params).await?).into_response()
         }
         "refresh_token" => {
             check_grant_type_allowed(&client, "refresh_token")?;
-            redeem_refresh_token(&state, &client, &params).await?
+            Json(redeem_refresh_token(&state, &client, &params).await?).into_response()
+        }
+        // Allowed by the client's `token_exchange` list in the settings.
+        token_exchange::GRANT_TYPE => {
+            Json(super::token_exchange::exchange(&state, &client, &params).await?).into_response()
         }
         _ => {
             return Err(
@@ -61,7 +67,7 @@ pub async fn token(
     if client.last_used_at.is_none_or(|t| t < now - 60) {
         state.store.touch_client(&client.client_id, now).await?;
     }
-    let mut response = Json(response).into_response();
+    let mut response = response;
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));

@@ -31,11 +31,11 @@ pub struct GrantCtx {
 }
 
 /// rmcp's own request limit; a body over it is refused here first.
-const MAX_BODY: usize = 4 * 1024 * 1024;
+pub(crate) const MAX_BODY: usize = 4 * 1024 * 1024;
 /// How much of a refused request's body we read to keep its connection.
-const DRAIN_LIMIT: usize = 64 * 1024;
+pub(crate) const DRAIN_LIMIT: usize = 64 * 1024;
 
-fn challenge(
+pub(crate) fn challenge(
     state: &AppState,
     status: StatusCode,
     error: Option<&'static str>,
@@ -53,7 +53,10 @@ fn challenge(
 }
 
 /// Our token, verified, and its grant still live; or the 401 to answer.
-async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<GrantCtx, Response> {
+pub(crate) async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<GrantCtx, Response> {
     let unauthorized = |error, description: Option<&str>| {
         // The default scopes tell a client what to ask for (2025-11-25).
         challenge(
@@ -160,8 +163,14 @@ pub async fn require_bearer(
         Err(refusal) => return refusal,
     }
     let user_id = grant.user_id.clone();
+    let ending_session = parts.method == axum::http::Method::DELETE;
     parts.extensions.insert(grant);
-    let response = next.run(Request::from_parts(parts, Body::from(body))).await;
+    let mut response = next.run(Request::from_parts(parts, Body::from(body))).await;
+    // rmcp answers a session's end with 202; the Python SDK counts only 200
+    // and 204 as success and logs a failure for every session it closes.
+    if ending_session && response.status() == StatusCode::ACCEPTED {
+        *response.status_mut() = StatusCode::OK;
+    }
     // A new session (the answer to `initialize`) belongs to this user: the
     // same user may re-authorize (a new grant) and keep using it.
     if session.is_none()
@@ -175,7 +184,7 @@ pub async fn require_bearer(
     response
 }
 
-const SESSION_HEADER: &str = "mcp-session-id";
+pub(crate) const SESSION_HEADER: &str = "mcp-session-id";
 
 /// The `tools/call` requests in this body.
 fn tool_calls(body: &Bytes) -> Vec<Call> {

@@ -13,5 +13,6 @@ pub mod registration_policy;
 pub mod resource;
 pub mod scope;
 pub mod token;
+pub mod token_exchange;
 
 pub use error::{ErrorCode, OAuthError};

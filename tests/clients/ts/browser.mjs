@@ -1,9 +1,9 @@
-// The SDK-independent half of the scripts `scenario.mjs` here and `../ts2/*.mjs`: a headless
-// "browser" that walks the broker's consent page and redirects, an in-memory OAuthClientProvider
-// whose redirectToAuthorization() is that walk (its shape is the same in SDK v1 and v2), a fetch
-// wrapper that traces the SDK's own HTTP requests, the stdout event lines the Rust tests read,
-// and the scenarios themselves, given the SDK's classes. Node built-ins only, so any SDK package
-// can import it. (`whoami.mjs` keeps its own copy of the walk: it predates this module.)
+// The SDK-independent half of the scripts here and in `../ts2/`: a headless "browser" that walks
+// the broker's consent page and redirects, an in-memory OAuthClientProvider whose
+// redirectToAuthorization() is that walk (its shape is the same in SDK v1 and v2), a fetch wrapper
+// that traces the SDK's own HTTP requests, the stdout event lines the Rust tests read, the
+// sign-ins, and the scenarios themselves, given the SDK's classes. Node built-ins only, so any
+// SDK package can import it.
 
 import { randomBytes } from 'node:crypto';
 
@@ -320,6 +320,27 @@ export async function signIn(sdk, mcpUrl, providerOptions = {}) {
   const client = newClient();
   await client.connect(transport);
   return { client, transport, provider, finish };
+}
+
+/**
+ * Signs in asking for `scope`, as a host app that knows it needs more than the server's defaults
+ * does: the SDK's `auth()` (`sdk.auth`) discovers, registers and sends the user to the browser
+ * (our walk), a second `auth()` exchanges the code; then the client connects with that token.
+ * (Through the transport's 401 the SDK asks for the scope the server's challenge names, its
+ * defaults; and SDK v1's step-up on a 403 `insufficient_scope` refreshes the token it holds,
+ * which cannot widen its scope, instead of asking the user.)
+ */
+export async function signInWithScope(sdk, mcpUrl, scope) {
+  const provider = new HeadlessOAuthProvider();
+  const fetchFn = tracingFetch();
+  const started = await sdk.auth(provider, { serverUrl: mcpUrl, scope, fetchFn });
+  const callback = provider.takeCallback();
+  if (started !== 'REDIRECT' || !callback) throw new Error(`auth() did not send the user to the browser (${started})`);
+  const exchanged = await sdk.auth(provider, { serverUrl: mcpUrl, scope, authorizationCode: callback.get('code'), fetchFn });
+  if (exchanged !== 'AUTHORIZED') throw new Error(`auth() did not exchange the code (${exchanged})`);
+  const client = new sdk.Client({ name: 'ts-sdk-test', version: '1.0.0' });
+  await client.connect(new sdk.StreamableHTTPClientTransport(mcpUrl, { authProvider: provider, fetch: fetchFn }));
+  return { client, provider };
 }
 
 /**

@@ -8,12 +8,19 @@
 //! - the REST API refuses requests without a `User-Agent`.
 //!
 //! Counters let tests assert how often each endpoint was hit. Repository
-//! endpoints (contents, branches, issues, pulls) live in `repos`, search in
-//! `search`, the endpoints that change a repository in `writes`.
+//! endpoints (contents, branches, issues) live in `repos`, pull requests in
+//! `pulls` (their diffs rendered by `diff`), search in `search`, the
+//! endpoints that change a repository in `writes`; `inspect` reads back
+//! what the repositories hold, for tests.
 
+mod diff;
+mod inspect;
+mod pulls;
 pub mod repos;
 mod search;
 mod writes;
+
+pub use inspect::Repository;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

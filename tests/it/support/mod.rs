@@ -2,6 +2,7 @@
 //! and a small client that walks the OAuth dance the way a browser would.
 
 pub mod db;
+pub mod downstream_mcp;
 pub mod fake_github;
 pub mod oauth_client;
 pub mod process;

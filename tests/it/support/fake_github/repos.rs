@@ -1,22 +1,22 @@
 //! The fake's repository endpoints, in GitHub's REST wire format: the
 //! fixture user's repositories (`repo-1` has files, branches, issues with
-//! comments and a pull request with a diff), 404 for anything else,
-//! base64 file content wrapped every 60 characters, files over 1 MB without
-//! content (`encoding: "none"`), and a 403 once the rate limit is spent
-//! (`set_rate_limited`). Search is in `search`.
+//! comments and pull requests), 404 for anything else, base64 file content
+//! wrapped every 60 characters, files over 1 MB without content (`encoding:
+//! "none"`), and a 403 once the rate limit is spent (`set_rate_limited`).
+//! Pull requests are in `pulls`, search in `search`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use super::writes;
 use super::{FakeState, LOGIN, Shared, check_api, with_rate_limit};
+use super::{pulls, writes};
 
 /// Repositories that exist; only `repo-1` has issues and pull requests.
 pub const REPOS: [&str; 3] = ["repo-1", "repo-2", "repo-3"];
@@ -83,9 +83,9 @@ pub(super) fn routes() -> Router<Arc<Mutex<FakeState>>> {
         )
         .route(
             "/repos/{owner}/{repo}/pulls",
-            get(pulls).post(writes::create_pull),
+            get(pulls::list).post(writes::create_pull),
         )
-        .route("/repos/{owner}/{repo}/pulls/{number}", get(pull))
+        .route("/repos/{owner}/{repo}/pulls/{number}", get(pulls::one))
 }
 
 pub(super) type Q = Query<HashMap<String, String>>;
@@ -120,7 +120,7 @@ pub(super) fn admit(state: &Arc<Mutex<FakeState>>, headers: &HeaderMap) -> Optio
     None
 }
 
-fn not_found() -> Response {
+pub(super) fn not_found() -> Response {
     (
         StatusCode::NOT_FOUND,
         axum::Json(json!({
@@ -194,7 +194,7 @@ async fn repo(
 }
 
 /// A git-like object id for fixture content.
-pub(super) fn sha(content: &[u8]) -> String {
+pub fn sha(content: &[u8]) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(content)[..20]
         .iter()
@@ -214,9 +214,9 @@ fn github_base64(content: &[u8]) -> String {
     out
 }
 
-fn entry(repo: &str, path: &str, kind: &str, size: u64, sha: &str) -> Value {
+fn entry(repo: &str, branch: &str, path: &str, kind: &str, size: u64, sha: &str) -> Value {
     let name = path.rsplit('/').next().unwrap();
-    let url = format!("https://api.github.com/repos/{LOGIN}/{repo}/contents/{path}?ref=main");
+    let url = format!("https://api.github.com/repos/{LOGIN}/{repo}/contents/{path}?ref={branch}");
     json!({
         "type": kind,
         "size": size,
@@ -225,14 +225,15 @@ fn entry(repo: &str, path: &str, kind: &str, size: u64, sha: &str) -> Value {
         "sha": sha,
         "url": url,
         "git_url": format!("https://api.github.com/repos/{LOGIN}/{repo}/git/blobs/{sha}"),
-        "html_url": format!("https://github.com/{LOGIN}/{repo}/blob/main/{path}"),
-        "download_url": if kind == "file" { json!(format!("https://raw.githubusercontent.com/{LOGIN}/{repo}/main/{path}")) } else { Value::Null },
+        "html_url": format!("https://github.com/{LOGIN}/{repo}/blob/{branch}/{path}"),
+        "download_url": if kind == "file" { json!(format!("https://raw.githubusercontent.com/{LOGIN}/{repo}/{branch}/{path}")) } else { Value::Null },
         "_links": {"self": url},
     })
 }
 
 /// `GET /repos/{owner}/{repo}/contents/{path}`: a file (base64), or a
-/// directory's entries. `ref=other` reads a README that differs.
+/// directory's entries, on the branch `ref` names (default `main`):
+/// `feature/x` has a README that differs, files put on a branch are there.
 async fn contents(
     State(state): Shared,
     headers: HeaderMap,
@@ -247,49 +248,23 @@ async fn contents(
     }
     let path = path.trim_matches('/').to_string();
     let branch = q.get("ref").map(String::as_str).unwrap_or("main");
-    if path != BIG_FILE {
-        let s = state.lock().unwrap();
-        let key = (repo.clone(), branch.to_string(), path.clone());
-        if let Some(content) = s.written.files.get(&key) {
-            let mut body = entry(
-                &repo,
-                &path,
-                "file",
-                content.len() as u64,
-                &sha(content.as_bytes()),
-            );
-            body["encoding"] = json!("base64");
-            body["content"] = json!(github_base64(content.as_bytes()));
-            return with_rate_limit(body);
-        }
-    }
-    let mut files = files();
-    match q.get("ref").map(String::as_str) {
-        None | Some("main") => {}
-        Some("feature/x") => files[0].1 = "# repo-1 on feature/x\n".to_string(),
-        Some(created) if writes::has_branch(&state.lock().unwrap(), &repo, created) => {}
-        Some(_) => {
-            return (
-                StatusCode::NOT_FOUND,
-                axum::Json(json!({"message": "No commit found for the ref", "status": "404"})),
-            )
-                .into_response();
-        }
-    }
+    let Some(tree) = writes::files_on(&state.lock().unwrap(), &repo, branch) else {
+        return (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"message": "No commit found for the ref", "status": "404"})),
+        )
+            .into_response();
+    };
     if path == BIG_FILE {
-        let mut big = entry(&repo, BIG_FILE, "file", BIG_FILE_SIZE, &sha(b"big"));
+        let mut big = entry(&repo, branch, BIG_FILE, "file", BIG_FILE_SIZE, &sha(b"big"));
         big["encoding"] = json!("none");
         big["content"] = json!("");
         return with_rate_limit(big);
     }
-    if let Some((file, content)) = files.iter().find(|(p, _)| *p == path) {
-        let mut body = entry(
-            &repo,
-            file,
-            "file",
-            content.len() as u64,
-            &sha(content.as_bytes()),
-        );
+    let blob = |content: &str| (content.len() as u64, sha(content.as_bytes()));
+    if let Some((file, content)) = tree.iter().find(|(p, _)| *p == path) {
+        let (size, sha) = blob(content);
+        let mut body = entry(&repo, branch, file, "file", size, &sha);
         body["encoding"] = json!("base64");
         body["content"] = json!(github_base64(content.as_bytes()));
         return with_rate_limit(body);
@@ -297,32 +272,35 @@ async fn contents(
     let prefix = format!("{path}/");
     let mut entries: Vec<Value> = Vec::new();
     let mut dirs: Vec<String> = Vec::new();
-    let all = files
+    let all = tree
         .iter()
-        .map(|(p, c)| (p.to_string(), c.len() as u64))
-        .chain([(BIG_FILE.to_string(), BIG_FILE_SIZE)]);
-    for (file, size) in all {
+        .map(|(p, c)| (p.clone(), blob(c)))
+        .chain([(BIG_FILE.to_string(), (BIG_FILE_SIZE, sha(b"big")))]);
+    for (file, (size, sha_of_file)) in all {
         let Some(rest) = file.strip_prefix(&prefix) else {
             continue;
         };
         match rest.split_once('/') {
             Some((dir, _)) if !dirs.contains(&dir.to_string()) => {
                 dirs.push(dir.to_string());
+                let dir_path = format!("{path}/{dir}");
                 entries.push(entry(
                     &repo,
-                    &format!("{path}/{dir}"),
+                    branch,
+                    &dir_path,
                     "dir",
                     0,
                     &sha(dir.as_bytes()),
                 ));
             }
             Some(_) => {}
-            None => entries.push(entry(&repo, &file, "file", size, &sha(file.as_bytes()))),
+            None => entries.push(entry(&repo, branch, &file, "file", size, &sha_of_file)),
         }
     }
     if entries.is_empty() {
         return not_found();
     }
+    entries.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
     with_rate_limit(Value::Array(entries))
 }
 
@@ -402,7 +380,7 @@ pub(super) fn issue_json(repo: &str, number: u64) -> Option<Value> {
     Some(issue)
 }
 
-fn state_matches(issue: &Value, wanted: Option<&String>) -> bool {
+pub(super) fn state_matches(issue: &Value, wanted: Option<&String>) -> bool {
     match wanted.map(String::as_str).unwrap_or("open") {
         "all" => true,
         wanted => issue["state"] == wanted,
@@ -421,10 +399,8 @@ async fn issues(
     if !known(&owner, &repo) {
         return not_found();
     }
-    let created = writes::created_issues(&state.lock().unwrap(), &repo);
-    let all: Vec<Value> = (1..=HUGE_PR)
-        .filter_map(|n| issue_json(&repo, n))
-        .chain(created)
+    let all: Vec<Value> = all_issues(&state.lock().unwrap(), &repo)
+        .into_iter()
         .filter(|i| state_matches(i, q.get("state")))
         .collect();
     with_rate_limit(Value::Array(page(&all, &q)))
@@ -453,27 +429,41 @@ async fn comments(
     if let Some(refused) = admit(&state, &headers) {
         return refused;
     }
-    let (exists, created) = {
+    let all = {
         let s = state.lock().unwrap();
-        (
-            writes::find_issue(&s, &repo, number).is_some(),
-            writes::created_comments(&s, &repo, number),
-        )
+        writes::find_issue(&s, &repo, number).map(|_| all_comments(&s, &repo, number))
     };
-    if !known(&owner, &repo) || !exists {
-        return not_found();
+    match all {
+        Some(all) if known(&owner, &repo) => with_rate_limit(Value::Array(page(&all, &q))),
+        _ => not_found(),
     }
-    let mut all: Vec<Value> = if number == 1 {
-        [
+}
+
+/// Every issue of `repo` (pull requests too): the fixture's, then the
+/// created ones, each counting its comments.
+pub(super) fn all_issues(s: &FakeState, repo: &str) -> Vec<Value> {
+    (1..=HUGE_PR)
+        .filter_map(|n| issue_json(repo, n).and(writes::find_issue(s, repo, n)))
+        .chain(writes::created_issues(s, repo))
+        .collect()
+}
+
+/// An issue's comments: the fixture's (#1 has two), then the created ones.
+pub(super) fn all_comments(s: &FakeState, repo: &str, number: u64) -> Vec<Value> {
+    let fixture: &[(u64, &str)] = match (repo, number) {
+        ("repo-1", 1) => &[
             (7001, "I can reproduce this on main."),
             (7002, "Fixed by #3, I think."),
-        ]
+        ],
+        _ => &[],
+    };
+    fixture
         .iter()
         .map(|(id, body)| {
             json!({
                 "id": id,
                 "node_id": format!("IC_kwDO{id}"),
-                "html_url": format!("https://github.com/{LOGIN}/{repo}/issues/1#issuecomment-{id}"),
+                "html_url": format!("https://github.com/{LOGIN}/{repo}/issues/{number}#issuecomment-{id}"),
                 "body": body,
                 "user": owner_json(),
                 "created_at": "2026-10-02T00:00:00Z",
@@ -481,103 +471,6 @@ async fn comments(
                 "author_association": "OWNER",
             })
         })
+        .chain(writes::created_comments(s, repo, number))
         .collect()
-    } else {
-        Vec::new()
-    };
-    all.extend(created);
-    with_rate_limit(Value::Array(page(&all, &q)))
-}
-
-fn pull_json(repo: &str, number: u64) -> Option<Value> {
-    let issue = issue_json(repo, number)?;
-    issue.get("pull_request")?;
-    Some(json!({
-        "id": 9000 + number,
-        "number": number,
-        "state": issue["state"],
-        "title": issue["title"],
-        "body": issue["body"],
-        "user": owner_json(),
-        "draft": false,
-        "html_url": format!("https://github.com/{LOGIN}/{repo}/pull/{number}"),
-        "diff_url": format!("https://github.com/{LOGIN}/{repo}/pull/{number}.diff"),
-        "created_at": issue["created_at"],
-        "updated_at": issue["updated_at"],
-        "merged_at": null,
-        "head": {"label": format!("{LOGIN}:feature/x"), "ref": "feature/x", "sha": sha(b"feature/x")},
-        "base": {"label": format!("{LOGIN}:main"), "ref": "main", "sha": sha(b"main")},
-    }))
-}
-
-async fn pulls(
-    State(state): Shared,
-    headers: HeaderMap,
-    Path((owner, repo)): Path<(String, String)>,
-    Query(q): Q,
-) -> Response {
-    if let Some(refused) = admit(&state, &headers) {
-        return refused;
-    }
-    if !known(&owner, &repo) {
-        return not_found();
-    }
-    let created = writes::created_pulls(&state.lock().unwrap(), &repo);
-    let all: Vec<Value> = (1..=HUGE_PR)
-        .filter_map(|n| pull_json(&repo, n))
-        .chain(created)
-        .filter(|p| state_matches(p, q.get("state")))
-        .collect();
-    with_rate_limit(Value::Array(page(&all, &q)))
-}
-
-/// One pull request: JSON, or its diff when asked for
-/// `application/vnd.github.diff`.
-async fn pull(
-    State(state): Shared,
-    headers: HeaderMap,
-    Path((owner, repo, number)): Path<(String, String, u64)>,
-) -> Response {
-    if let Some(refused) = admit(&state, &headers) {
-        return refused;
-    }
-    let created = writes::created_pulls(&state.lock().unwrap(), &repo)
-        .into_iter()
-        .find(|p| p["number"] == number);
-    let Some(pull) = pull_json(&repo, number)
-        .or(created)
-        .filter(|_| known(&owner, &repo))
-    else {
-        return not_found();
-    };
-    let wants_diff = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("application/vnd.github.diff"));
-    if !wants_diff {
-        return with_rate_limit(pull);
-    }
-    let diff = if number == HUGE_PR {
-        let line = format!("+{}\n", "x".repeat(79));
-        format!(
-            "diff --git a/assets/big.txt b/assets/big.txt\nnew file mode 100644\n--- /dev/null\n+++ b/assets/big.txt\n@@ -0,0 +1,20000 @@\n{}",
-            line.repeat(20_000)
-        )
-    } else {
-        DIFF.to_string()
-    };
-    (
-        [
-            (
-                header::CONTENT_TYPE,
-                "application/vnd.github.diff; charset=utf-8",
-            ),
-            (
-                header::HeaderName::from_static("x-ratelimit-remaining"),
-                "4999",
-            ),
-        ],
-        diff,
-    )
-        .into_response()
 }

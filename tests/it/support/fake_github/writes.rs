@@ -1,10 +1,12 @@
 //! The fake's write endpoints, in GitHub's REST wire format, each changing
 //! what the read endpoints answer: a created issue is listed and readable,
 //! a comment joins its issue's comments, a created branch is listed, a put
-//! file is readable through the contents API (a stale `sha` gets 409), a
-//! created pull request is listed. Refusals as GitHub words them: 404 for
-//! an unknown repository, issue or branch, 422 for an existing branch, a
-//! missing title, or a pull request with no commits between head and base.
+//! file is readable through the contents API and listed in its directory (a
+//! stale `sha` gets 409), a created pull request is listed with the diff of
+//! its head against its base. Refusals as GitHub words them: 404 for an
+//! unknown repository, issue or branch, 422 for an existing branch, a
+//! missing title, a second open pull request for the same head and base, or
+//! one with no commits between head and base.
 
 use std::collections::HashMap;
 
@@ -14,8 +16,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::pulls::all_pulls;
 use super::repos::{admit, files, issue_json, known, owner_json, sha};
-use super::{FakeState, LOGIN, Shared};
+use super::{FakeState, LOGIN, Shared, diff};
 
 /// The base branches every repository has: (name, protected).
 pub(super) const BASE_BRANCHES: [(&str, bool); 3] =
@@ -147,10 +150,6 @@ pub(super) fn branch_heads(s: &FakeState, repo: &str) -> Vec<(String, String, bo
         .collect()
 }
 
-pub(super) fn has_branch(s: &FakeState, repo: &str, branch: &str) -> bool {
-    branch_head(s, repo, branch).is_some()
-}
-
 fn branch_head(s: &FakeState, repo: &str, branch: &str) -> Option<String> {
     branch_heads(s, repo)
         .into_iter()
@@ -158,22 +157,54 @@ fn branch_head(s: &FakeState, repo: &str, branch: &str) -> Option<String> {
         .map(|(_, head, _)| head)
 }
 
-/// A file's content on a branch: what was put there, else the fixture's
-/// (which `feature/x` changes in the README).
-pub(super) fn file_on(s: &FakeState, repo: &str, branch: &str, path: &str) -> Option<String> {
-    let key = (repo.to_string(), branch.to_string(), path.to_string());
-    if let Some(content) = s.written.files.get(&key) {
-        return Some(content.clone());
-    }
-    // A branch that does not exist has no files.
+/// A branch's files, by path: the fixture's (which `feature/x` changes in
+/// the README) with what was put there over them; `None` for a branch that
+/// does not exist.
+pub(super) fn files_on(s: &FakeState, repo: &str, branch: &str) -> Option<Vec<(String, String)>> {
     branch_head(s, repo, branch)?;
-    let mut base = files();
+    let mut tree: Vec<(String, String)> = files()
+        .into_iter()
+        .map(|(path, content)| (path.to_string(), content))
+        .collect();
     if branch == "feature/x" {
-        base[0].1 = "# repo-1 on feature/x\n".to_string();
+        tree[0].1 = "# repo-1 on feature/x\n".to_string();
     }
-    base.into_iter()
-        .find(|(p, _)| *p == path)
+    for ((r, b, path), content) in &s.written.files {
+        if r != repo || b != branch {
+            continue;
+        }
+        match tree.iter_mut().find(|(p, _)| p == path) {
+            Some(file) => file.1 = content.clone(),
+            None => tree.push((path.clone(), content.clone())),
+        }
+    }
+    tree.sort();
+    Some(tree)
+}
+
+/// A file's content on a branch.
+pub(super) fn file_on(s: &FakeState, repo: &str, branch: &str, path: &str) -> Option<String> {
+    files_on(s, repo, branch)?
+        .into_iter()
+        .find(|(p, _)| p == path)
         .map(|(_, content)| content)
+}
+
+/// A created pull request's diff: each file of its head that differs from
+/// its base.
+pub(super) fn pull_diff(s: &FakeState, repo: &str, head: &str, base: &str) -> String {
+    let (Some(head), Some(base)) = (files_on(s, repo, head), files_on(s, repo, base)) else {
+        return String::new();
+    };
+    head.iter()
+        .filter_map(|(path, content)| {
+            let old = base
+                .iter()
+                .find(|(p, _)| p == path)
+                .map(|(_, c)| c.as_str());
+            (old != Some(content.as_str())).then(|| diff::file_diff(path, old, content))
+        })
+        .collect()
 }
 
 /// Created issues and pull requests share one number sequence per
@@ -448,7 +479,8 @@ pub(super) async fn put_file(
 }
 
 /// `POST /repos/{owner}/{repo}/pulls`: 422 when head or base is not a
-/// branch, or when head has no commits that base lacks.
+/// branch, when an open pull request from head to base exists already, or
+/// when head has no commits that base lacks.
 pub(super) async fn create_pull(
     State(state): Shared,
     headers: HeaderMap,
@@ -478,6 +510,19 @@ pub(super) async fn create_pull(
             json!([{"resource": "PullRequest", "field": bad, "code": "invalid"}]),
         );
     };
+    // One open pull request per head and base.
+    let open_already = all_pulls(&s, &repo).iter().any(|p| {
+        p["state"] == "open" && p["head"]["ref"] == head_branch.as_str() && p["base"]["ref"] == base
+    });
+    if open_already {
+        let label = if head.contains(':') {
+            head.clone()
+        } else {
+            format!("{LOGIN}:{head}")
+        };
+        return validation_failed(json!([{"resource": "PullRequest", "code": "custom",
+            "message": format!("A pull request already exists for {label}.")}]));
+    }
     // A branch whose head is where it was created from (or the base's own
     // head) carries no commits of its own.
     let created_from_base = !s

@@ -1,0 +1,216 @@
+//! Token exchange (RFC 8693): a first-party tool server presents a user's
+//! access token of ours and gets the user's upstream token, only when the
+//! settings allow that client that provider; refreshed first; audited.
+
+use serde_json::Value;
+
+use crate::support::fake_github::LOGIN;
+use crate::support::oauth_client::{http, revoke_refresh_token, sign_in};
+use crate::support::{FakeGithub, Mode, TestBroker, TestDb, start_broker_full};
+
+const GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const ACCESS: &str = "urn:ietf:params:oauth:token-type:access_token";
+const SECRET: &str = "tool-server-secret-0123456789";
+
+const SETTINGS: &str = r#"
+[[clients]]
+client_id = "tool-server"
+client_secret = "tool-server-secret-0123456789"
+redirect_uris = ["https://tools.example/callback"]
+token_exchange = ["github"]
+
+[[clients]]
+client_id = "other-server"
+client_secret = "other-server-secret-0123456789"
+redirect_uris = ["https://other.example/callback"]
+"#;
+
+async fn start(db: &TestDb, mode: Mode) -> (FakeGithub, TestBroker) {
+    let fake = FakeGithub::start(mode).await;
+    let broker = start_broker_full(
+        db,
+        &[("github.toml", fake.provider_toml())],
+        &[],
+        Some(SETTINGS),
+    )
+    .await;
+    (fake, broker)
+}
+
+/// POST /token as `client` (Basic auth) exchanging `subject` for `audience`.
+async fn exchange(
+    broker: &TestBroker,
+    client: (&str, &str),
+    subject: &str,
+    audience: &str,
+) -> (u16, Value, reqwest::header::HeaderMap) {
+    let response = http()
+        .post(format!("{}/token", broker.url))
+        .basic_auth(client.0, Some(client.1))
+        .form(&[
+            ("grant_type", GRANT),
+            ("subject_token", subject),
+            ("subject_token_type", ACCESS),
+            ("audience", audience),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (status, response.json().await.unwrap(), headers)
+}
+
+/// GitHub's `GET /user` at the fake with `token`: the login.
+async fn github_login(fake: &FakeGithub, token: &str) -> Option<String> {
+    let response = http()
+        .get(format!("{}/user", fake.url))
+        .header("User-Agent", "tool-server")
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let user: Value = response.json().await.ok()?;
+    user["login"].as_str().map(str::to_string)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_allowlisted_client_gets_the_users_upstream_token_for_its_provider() {
+    for db in TestDb::all().await {
+        let (fake, broker) = start(&db, Mode::OAuthApp).await;
+        let user = sign_in(&broker.url).await;
+        let (status, body, headers) = exchange(
+            &broker,
+            ("tool-server", SECRET),
+            &user.access_token,
+            "github",
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["issued_token_type"], ACCESS);
+        assert_eq!(body["token_type"], "Bearer");
+        assert_eq!(headers["cache-control"], "no-store");
+        let token = body["access_token"].as_str().unwrap();
+        assert!(fake.issued_secrets().iter().any(|s| s == token));
+        assert_eq!(github_login(&fake, token).await.as_deref(), Some(LOGIN));
+        // The metadata says the grant type exists here.
+        let metadata: Value = http()
+            .get(format!(
+                "{}/.well-known/oauth-authorization-server",
+                broker.url
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(
+            metadata["grant_types_supported"]
+                .to_string()
+                .contains(GRANT)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_and_providers_outside_the_allowlist_are_refused_without_a_token() {
+    let db = TestDb::sqlite();
+    let (_fake, broker) = start(&db, Mode::OAuthApp).await;
+    let user = sign_in(&broker.url).await;
+    let cases = [
+        // Not allowed to exchange at all.
+        (
+            ("other-server", "other-server-secret-0123456789"),
+            "github",
+            400,
+            "unauthorized_client",
+        ),
+        // Allowed, but not for this provider.
+        (("tool-server", SECRET), "gitlab", 400, "invalid_target"),
+        // Wrong secret.
+        (
+            ("tool-server", "not-the-secret-0123456789"),
+            "github",
+            401,
+            "invalid_client",
+        ),
+    ];
+    for (client, audience, status, code) in cases {
+        let (got, body, _) = exchange(&broker, client, &user.access_token, audience).await;
+        assert_eq!(
+            (got, body["error"].as_str().unwrap()),
+            (status, code),
+            "{client:?} {audience}"
+        );
+        assert!(body.get("access_token").is_none());
+    }
+    // A public client (dynamically registered, no secret) cannot either.
+    let response = http()
+        .post(format!("{}/token", broker.url))
+        .form(&[
+            ("grant_type", GRANT),
+            ("client_id", user.client.client_id.as_str()),
+            ("subject_token", user.access_token.as_str()),
+            ("subject_token_type", ACCESS),
+            ("audience", "github"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "unauthorized_client");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_upstream_token_is_refreshed_before_it_is_handed_out() {
+    let db = TestDb::sqlite();
+    let (fake, broker) = start(&db, Mode::GitHubApp).await;
+    let user = sign_in(&broker.url).await;
+    db.execute("UPDATE upstream_links SET expires_at = 1").await;
+    fake.expire_access_tokens();
+    let (status, body, _) = exchange(
+        &broker,
+        ("tool-server", SECRET),
+        &user.access_token,
+        "github",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(fake.counters().refresh_attempts, 1);
+    let token = body["access_token"].as_str().unwrap();
+    assert!(fake.token_is_live(token), "a refreshed, working token");
+    let expires_in = body["expires_in"].as_i64().unwrap();
+    assert!(
+        expires_in > 3600,
+        "GitHub App tokens live 8 hours: {expires_in}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_or_revoked_subject_token_is_an_invalid_request() {
+    let db = TestDb::sqlite();
+    let (_fake, broker) = start(&db, Mode::OAuthApp).await;
+    let user = sign_in(&broker.url).await;
+    let (status, body, _) =
+        exchange(&broker, ("tool-server", SECRET), "eyJnot.a.token", "github").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
+    revoke_refresh_token(&broker.url, &user.client.client_id, &user.refresh_token).await;
+    let (status, body, _) = exchange(
+        &broker,
+        ("tool-server", SECRET),
+        &user.access_token,
+        "github",
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request")),
+        "{body}"
+    );
+    assert!(body.get("access_token").is_none());
+}
