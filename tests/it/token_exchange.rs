@@ -5,8 +5,9 @@
 use serde_json::Value;
 
 use crate::support::fake_github::LOGIN;
-use crate::support::oauth_client::{http, revoke_refresh_token, sign_in};
+use crate::support::oauth_client::{grant_of, http, revoke_refresh_token, sign_in};
 use crate::support::{FakeGithub, Mode, TestBroker, TestDb, start_broker_full};
+use mcp_broker::store::{AuditFilter, AuditRecord};
 
 const GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const ACCESS: &str = "urn:ietf:params:oauth:token-type:access_token";
@@ -61,6 +62,15 @@ async fn exchange(
     (status, response.json().await.unwrap(), headers)
 }
 
+/// Every `token.exchanged` event in the ledger, oldest first.
+async fn exchange_events(broker: &TestBroker) -> Vec<AuditRecord> {
+    let filter = AuditFilter {
+        kind: Some("token.exchanged".into()),
+        ..Default::default()
+    };
+    broker.state.store.audit_events(&filter, 100).await.unwrap()
+}
+
 /// GitHub's `GET /user` at the fake with `token`: the login.
 async fn github_login(fake: &FakeGithub, token: &str) -> Option<String> {
     let response = http()
@@ -110,6 +120,25 @@ async fn an_allowlisted_client_gets_the_users_upstream_token_for_its_provider() 
                 .to_string()
                 .contains(GRANT)
         );
+        // Audited: who asked, for whom, through which grant, never the token.
+        let events = exchange_events(&broker).await;
+        assert_eq!(events.len(), 1);
+        let event = &events[0];
+        assert_eq!(event.actor, "client:tool-server");
+        assert_eq!(event.client_id.as_deref(), Some("tool-server"));
+        assert_eq!(event.provider.as_deref(), Some("github"));
+        assert_eq!(event.outcome, "ok");
+        assert_eq!(
+            event.grant_id.as_deref(),
+            Some(grant_of(&user.access_token).as_str())
+        );
+        assert_eq!(event.user_login.as_deref(), Some(LOGIN));
+        assert_eq!(
+            event.detail.as_deref(),
+            Some(format!("subject client {}", user.client.client_id).as_str())
+        );
+        let everything = format!("{event:?}");
+        assert!(!everything.contains(token) && !everything.contains(&user.access_token));
     }
 }
 
@@ -161,6 +190,27 @@ async fn clients_and_providers_outside_the_allowlist_are_refused_without_a_token
     assert_eq!(response.status(), 400);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"], "unauthorized_client");
+    // Each refusal of an authenticated client is in the ledger with its
+    // code; the wrong secret never authenticated and is not.
+    let outcomes: Vec<(Option<String>, String)> = exchange_events(&broker)
+        .await
+        .into_iter()
+        .map(|e| (e.client_id, e.outcome))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            (
+                Some("other-server".into()),
+                "refused: unauthorized_client".into()
+            ),
+            (Some("tool-server".into()), "refused: invalid_target".into()),
+            (
+                Some(user.client.client_id.clone()),
+                "refused: unauthorized_client".into()
+            ),
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
