@@ -224,6 +224,16 @@ async fn rotate_signing(config: Config) -> Result<(), String> {
     Ok(())
 }
 
+/// Who runs this command, for the audit ledger: `MCP_BROKER_OPERATOR`, else
+/// the login user, else "cli".
+fn operator() -> mcp_broker::audit::Actor {
+    let name = ["MCP_BROKER_OPERATOR", "USER", "LOGNAME"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()))
+        .unwrap_or_else(|| "cli".into());
+    mcp_broker::audit::Actor::Operator(name)
+}
+
 enum Revoke {
     Grant(String),
     User(String),
@@ -232,14 +242,34 @@ enum Revoke {
 /// Revokes now and waits for the upstream cascade, so the operator sees
 /// what reached each provider.
 async fn revoke_grants(config: Config, what: Revoke) -> Result<(), String> {
+    use mcp_broker::audit::{AuditEvent, EventKind};
     let (vault, store) = open_vault(&config, true).await?;
-    let outcome = match what {
-        Revoke::Grant(id) => vault.revoke_grant_now(&id).await,
-        Revoke::User(id) => vault.disconnect_user(&id).await,
-    }
-    .map_err(|e| e.to_string())?;
+    let (outcome, event) = match &what {
+        Revoke::Grant(id) => (
+            vault.revoke_grant_now(id).await,
+            AuditEvent::new(EventKind::OperatorAction, operator()).grant(id),
+        ),
+        Revoke::User(id) => (
+            vault.disconnect_user(id).await,
+            AuditEvent::new(EventKind::OperatorAction, operator()).user(id),
+        ),
+    };
+    let command = match what {
+        Revoke::Grant(_) => "grants revoke",
+        Revoke::User(_) => "users disconnect",
+    };
+    let event = match &outcome {
+        Ok(o) if o.grants > 0 => event.detail(format!("{command}: {}", o.render())),
+        Ok(_) => event
+            .detail(command)
+            .outcome("refused: no live grant matched"),
+        Err(e) => event.detail(command).outcome(format!("failed: {e}")),
+    };
+    let recorded = mcp_broker::audit::record(&store, event).await;
     store.close().await;
+    let outcome = outcome.map_err(|e| e.to_string())?;
     println!("{}", outcome.render());
+    recorded.map_err(|e| format!("revoked, but the audit record failed: {e}"))?;
     if outcome.grants == 0 {
         return Err("no live grant matched".into());
     }
@@ -278,10 +308,14 @@ async fn open_vault(
 
 /// Needs the providers only to envelope links sealed before envelopes.
 async fn rotate_keks(config: Config) -> Result<(), String> {
+    use mcp_broker::audit::{AuditEvent, EventKind};
     let (vault, store) = open_vault(&config, false).await?;
     let report = vault.rewrap_all().await.map_err(|e| e.to_string())?;
+    let event = AuditEvent::new(EventKind::KeyRotated, operator()).detail(report.render());
+    let recorded = mcp_broker::audit::record(&store, event).await;
     store.close().await;
     println!("{}", report.render());
+    recorded.map_err(|e| format!("re-wrapped, but the audit record failed: {e}"))?;
     if report.unreadable.is_empty() {
         Ok(())
     } else {

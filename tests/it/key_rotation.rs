@@ -217,6 +217,23 @@ async fn keys_rotate_command_rewraps_while_a_broker_serves() {
     );
     assert!(stdout.contains("1 link(s) re-wrapped"), "{stdout}");
     assert!(stdout.contains("key 2: 1"), "{stdout}");
+    // The rotation is in the audit ledger with its report.
+    let filter = mcp_broker::store::AuditFilter {
+        kind: Some("key.rotated".into()),
+        ..Default::default()
+    };
+    let events = first.state.store.audit_events(&filter, 10).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert!(events[0].actor.starts_with("operator:"), "{:?}", events[0]);
+    assert!(
+        events[0]
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("1 link(s) re-wrapped"),
+        "{:?}",
+        events[0]
+    );
 
     let (status, _, result) = call().await;
     assert_eq!(status, 200);

@@ -149,6 +149,7 @@ fn operator(broker: &TestBroker, db: &TestDb, fake: &FakeGithub, args: &[&str]) 
         .env("MCP_BROKER_ENCRYPTION_KEY", db.encryption_key())
         .env("MCP_BROKER_PROVIDERS_DIR", dir.path())
         .env("MCP_BROKER_PUBLIC_URL", &broker.url)
+        .env("MCP_BROKER_OPERATOR", "ops-alice")
         .args(args)
         .output()
         .unwrap();
@@ -205,6 +206,49 @@ async fn operator_revoking_a_grant_or_disconnecting_a_user_revokes_upstream() {
     // Nothing left to revoke is an error the operator sees.
     let (ok, _) = operator(&broker, &db, &fake, &["users", "disconnect", &user]);
     assert!(!ok);
+
+    // Each command is in the audit ledger: who ran it, on what, and how it went.
+    let filter = mcp_broker::store::AuditFilter {
+        kind: Some("operator.action".into()),
+        ..Default::default()
+    };
+    let events = broker.state.store.audit_events(&filter, 10).await.unwrap();
+    let seen: Vec<(&str, Option<&str>, Option<&str>, &str)> = events
+        .iter()
+        .map(|e| {
+            (
+                e.actor.as_str(),
+                e.grant_id.as_deref(),
+                e.user_id.as_deref(),
+                e.outcome.as_str(),
+            )
+        })
+        .collect();
+    let first_grant = grant_of(&one.access_token);
+    assert_eq!(
+        seen,
+        [
+            ("operator:ops-alice", Some(first_grant.as_str()), None, "ok"),
+            ("operator:ops-alice", None, Some(user.as_str()), "ok"),
+            (
+                "operator:ops-alice",
+                None,
+                Some(user.as_str()),
+                "refused: no live grant matched"
+            ),
+        ]
+    );
+    assert!(
+        events[1]
+            .detail
+            .as_deref()
+            .unwrap()
+            .starts_with("users disconnect: 2 grant(s) revoked")
+    );
+    assert_eq!(
+        events[1].user_login.as_deref(),
+        Some(crate::support::fake_github::LOGIN)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
