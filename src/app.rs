@@ -106,6 +106,18 @@ impl AppState {
                     "a scope names a provider that is not enabled: sign-ins asking for it will fail");
             }
         }
+        let route_providers = config.gateways.iter().map(|g| g.provider.as_str());
+        let exchange_providers = config
+            .clients
+            .iter()
+            .flat_map(|c| c.token_exchange.iter().map(String::as_str));
+        for provider in route_providers.chain(exchange_providers) {
+            if providers.get(provider).is_none() {
+                tracing::warn!(%provider,
+                    "a gateway route or token-exchange client names a provider that is not enabled: \
+                     its requests will fail");
+            }
+        }
         if providers.providers.is_empty() {
             tracing::warn!(
                 dir = %config.providers_dir.display(),

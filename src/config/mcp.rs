@@ -42,6 +42,11 @@ pub(super) fn gateway(file: GatewayFile) -> Result<Gateway, String> {
     if url.scheme() != "https" && url.scheme() != "http" {
         return Err("url must be http:// or https://".into());
     }
+    if !url.username().is_empty() || url.password().is_some() {
+        // reqwest would send them as a second Authorization header, and
+        // they would show in logs: the upstream token is the credential.
+        return Err("url must not carry credentials".into());
+    }
     if url.host_str().is_none() || url.query().is_some() || url.fragment().is_some() {
         return Err("url must have a host and no query or fragment".into());
     }

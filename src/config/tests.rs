@@ -229,6 +229,11 @@ fn gateway_routes_are_validated_naming_the_entry() {
         // The upstream token must not cross the network in clear text.
         ("name = \"g\"\nurl = \"http://m.example/mcp\"", "https"),
         ("name = \"g\"\nurl = \"ftp://m.example\"", "http"),
+        // reqwest would send them as a second Authorization header.
+        (
+            "name = \"g\"\nurl = \"https://u:p@m.example/mcp\"",
+            "credentials",
+        ),
     ] {
         let err = from_file(&format!(
             "[[gateways]]\n{text}\nprovider = \"github\"\nscope = \"repo:read\"\n"

@@ -4,9 +4,11 @@
 
 /// Request headers passed on to the downstream MCP server. `Authorization`
 /// is never among them: the downstream gets the upstream token instead.
+/// Nor is `Mcp-Session-Id`: the gateway sets the one value it checked.
 pub fn passes_downstream(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
-    matches!(name.as_str(), "content-type" | "accept" | "last-event-id") || name.starts_with("mcp-")
+    matches!(name.as_str(), "content-type" | "accept" | "last-event-id")
+        || (name.starts_with("mcp-") && name != "mcp-session-id")
 }
 
 /// Response headers passed back to the client. `WWW-Authenticate` is not:
@@ -32,13 +34,14 @@ mod tests {
             "Host",
             "X-Forwarded-For",
             "Proxy-Authorization",
+            "Mcp-Session-Id",
         ] {
             assert!(!passes_downstream(name), "{name}");
         }
         for name in [
             "Content-Type",
             "Accept",
-            "Mcp-Session-Id",
+            "Mcp-Method",
             "MCP-Protocol-Version",
             "Last-Event-ID",
         ] {

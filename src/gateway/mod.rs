@@ -8,7 +8,7 @@ pub mod headers;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 
@@ -52,6 +52,10 @@ async fn proxy(state: &AppState, http: &reqwest::Client, name: &str, request: Re
     let Some(gateway) = state.config.gateways.iter().find(|g| g.name == name) else {
         return (StatusCode::NOT_FOUND, "no such MCP route").into_response();
     };
+    // The Streamable HTTP methods; nothing else reaches the downstream.
+    if ![Method::GET, Method::POST, Method::DELETE].contains(request.method()) {
+        return StatusCode::METHOD_NOT_ALLOWED.into_response();
+    }
     let (parts, body) = request.into_parts();
     let grant = match authenticate(state, &parts.headers).await {
         Ok(grant) => grant,
@@ -62,6 +66,7 @@ async fn proxy(state: &AppState, http: &reqwest::Client, name: &str, request: Re
         }
     };
     if !state.config.scopes.satisfies(&grant.scope, &gateway.scope) {
+        let _ = axum::body::to_bytes(body, DRAIN_LIMIT).await;
         let wanted = format!("{} {}", grant.scope, gateway.scope);
         return challenge(
             state,
@@ -76,13 +81,24 @@ async fn proxy(state: &AppState, http: &reqwest::Client, name: &str, request: Re
     let Ok(body) = axum::body::to_bytes(body, MAX_BODY).await else {
         return StatusCode::PAYLOAD_TOO_LARGE.into_response();
     };
-    let session = parts
-        .headers
-        .get(SESSION_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(|id| session_key(name, id));
-    if let Some(key) = &session
-        && !state.mcp_sessions.is_owned_by(key, &grant.user_id)
+    // Exactly the session id we checked is what the downstream sees: a
+    // second header, or one we cannot read, could carry another user's.
+    let mut ids = parts.headers.get_all(SESSION_HEADER).iter();
+    let session = match (ids.next().map(|v| v.to_str()), ids.next()) {
+        (None, _) => None,
+        (Some(Ok(id)), None) => Some(id.to_string()),
+        _ => {
+            return (
+                StatusCode::BAD_REQUEST,
+                "one readable Mcp-Session-Id, please",
+            )
+                .into_response();
+        }
+    };
+    if let Some(id) = &session
+        && !state
+            .mcp_sessions
+            .is_owned_by(&session_key(name, id), &grant.user_id)
     {
         return (StatusCode::NOT_FOUND, "unknown MCP session").into_response();
     }
@@ -96,26 +112,31 @@ async fn proxy(state: &AppState, http: &reqwest::Client, name: &str, request: Re
     };
     let mut retried = false;
     let response = loop {
-        let sent = send(http, gateway, &parts, body.clone(), &token).await;
+        let sent = send(
+            http,
+            gateway,
+            &parts,
+            body.clone(),
+            &token,
+            session.as_deref(),
+        )
+        .await;
         match sent {
             Ok(r) if r.status() == StatusCode::UNAUTHORIZED && !retried => {
                 retried = true;
                 token = match state
                     .vault
-                    .token_after_rejection(&grant.grant_id, &gateway.provider, &token)
+                    .token_after_downstream_rejection(&grant.grant_id, &gateway.provider, &token)
                     .await
                 {
-                    Ok(token) => token,
+                    Ok(Some(token)) => token,
+                    // Nothing to refresh with: the downstream's refusal stands.
+                    Ok(None) => return refused_downstream(name, gateway),
                     Err(e) => return vault_refusal(state, &grant, gateway, e),
                 };
             }
             Ok(r) if r.status() == StatusCode::UNAUTHORIZED => {
-                tracing::warn!(gateway = %name, provider = %gateway.provider,
-                    "downstream MCP server refused a freshly refreshed upstream token");
-                return bad_gateway(&format!(
-                    "the downstream MCP server refused the user's {} authorization",
-                    gateway.provider
-                ));
+                return refused_downstream(name, gateway);
             }
             Ok(r) => break r,
             Err(e) => {
@@ -138,6 +159,15 @@ async fn proxy(state: &AppState, http: &reqwest::Client, name: &str, request: Re
     relay(response)
 }
 
+fn refused_downstream(name: &str, gateway: &Gateway) -> Response {
+    tracing::warn!(gateway = %name, provider = %gateway.provider,
+        "downstream MCP server refused the user's upstream token");
+    bad_gateway(&format!(
+        "the downstream MCP server refused the user's {} authorization",
+        gateway.provider
+    ))
+}
+
 /// Downstream sessions live in the same ownership table as ours, apart.
 fn session_key(gateway: &str, id: &str) -> String {
     format!("gateway/{gateway}/{id}")
@@ -149,10 +179,14 @@ async fn send(
     parts: &axum::http::request::Parts,
     body: Bytes,
     token: &UpstreamToken,
+    session: Option<&str>,
 ) -> reqwest::Result<reqwest::Response> {
     let mut request = http
         .request(parts.method.clone(), gateway.url.clone())
         .bearer_auth(&token.access_token);
+    if let Some(id) = session {
+        request = request.header(SESSION_HEADER, id);
+    }
     for (name, value) in &parts.headers {
         if headers::passes_downstream(name.as_str()) {
             request = request.header(name, value);
@@ -168,7 +202,11 @@ async fn send(
 /// that are safe to pass.
 fn relay(downstream: reqwest::Response) -> Response {
     let status = downstream.status();
-    let mut response = Response::builder().status(status);
+    // The downstream's answer is served from our origin: never let a
+    // browser sniff it into something executable.
+    let mut response = Response::builder()
+        .status(status)
+        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     for (name, value) in downstream.headers() {
         if headers::passes_upstream(name.as_str()) {
             response = response.header(name, value);
@@ -213,7 +251,7 @@ fn vault_refusal(state: &AppState, grant: &GrantCtx, gateway: &Gateway, e: Vault
                 Some(format!("{} {needed}", grant.scope)),
             )
         }
-        VaultError::Unavailable { .. } | VaultError::UnknownProvider(_) => {
+        VaultError::Unavailable { .. } => {
             let mut response = AppError::OAuth(OAuthError::new(
                 ErrorCode::TemporarilyUnavailable,
                 e.to_string(),
@@ -224,6 +262,9 @@ fn vault_refusal(state: &AppState, grant: &GrantCtx, gateway: &Gateway, e: Vault
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             response
         }
-        VaultError::Sealed(_) | VaultError::Store(_) => AppError::internal(e).into_response(),
+        // A route naming a provider that is not enabled: startup warned.
+        VaultError::UnknownProvider(_) | VaultError::Sealed(_) | VaultError::Store(_) => {
+            AppError::internal(e).into_response()
+        }
     }
 }

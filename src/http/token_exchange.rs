@@ -38,22 +38,20 @@ pub async fn exchange(
         scope: get("scope"),
         actor_token: get("actor_token"),
     };
+    let allowed = allowlist(state, &client.client_id);
     let event = AuditEvent::new(
         EventKind::TokenExchanged,
         Actor::Client(client.client_id.clone()),
     )
     .client(&client.client_id);
-    let event = match get("audience") {
-        Some(provider) if !provider.is_empty() => event.provider(provider),
-        _ => event,
-    };
-    let allowed = allowlist(state, &client.client_id);
     let (event, result) = match check_exchange(&request, allowed) {
         Ok(exchange) => {
-            let (event, result) =
-                upstream_token(state, event, exchange.subject_token, exchange.provider).await;
-            (event, result)
+            let event = event.provider(exchange.provider);
+            upstream_token(state, event, exchange.subject_token, exchange.provider).await
         }
+        // Not recorded: any public client could write to the ledger at
+        // will. Only allowlisted clients' attempts are audited.
+        Err(e) if allowed.is_empty() => return Err(e.into()),
         Err(e) => (event, Err(AppError::OAuth(e))),
     };
     let event = match &result {
@@ -111,6 +109,21 @@ async fn upstream_token(
         .user(&claims.sub)
         .grant(&claims.grant_id)
         .detail(format!("subject client {}", claims.client_id));
+    // The user consented to this provider for the subject's client only
+    // with the scope that links it (none needed for the sign-in provider,
+    // linked to every grant): the same rule as a tool call at `/mcp`.
+    if let Some(needed) = state.config.scopes.scope_for_provider(provider)
+        && !state.config.scopes.satisfies(&claims.scope, needed)
+    {
+        return (
+            event,
+            Err(OAuthError::new(
+                ErrorCode::InvalidScope,
+                format!("the subject token lacks the scope {needed}"),
+            )
+            .into()),
+        );
+    }
     match state.store.grant_status(&claims.grant_id).await {
         Ok(Some(grant)) if !grant.revoked => {}
         Ok(_) => {

@@ -210,6 +210,29 @@ impl Vault {
     ) -> Result<UpstreamToken, VaultError> {
         self.refresh(grant_id, provider_id, rejected.version).await
     }
+
+    /// After a third party (a gateway's downstream MCP server) refused
+    /// `rejected`: a refresh if the link can refresh, else `None`. A
+    /// downstream's 401 is not the provider's word, so it never ends a link
+    /// by itself (only the provider refusing the refresh token does).
+    pub async fn token_after_downstream_rejection(
+        &self,
+        grant_id: &str,
+        provider_id: &str,
+        rejected: &UpstreamToken,
+    ) -> Result<Option<UpstreamToken>, VaultError> {
+        let link = self
+            .store
+            .upstream_link(grant_id, provider_id)
+            .await?
+            .ok_or_else(|| VaultError::NotLinked(provider_id.to_string()))?;
+        if link.refresh_token_enc.is_none() {
+            return Ok(None);
+        }
+        self.refresh(grant_id, provider_id, rejected.version)
+            .await
+            .map(Some)
+    }
 }
 
 impl Vault {

@@ -158,7 +158,7 @@ async fn a_token_without_the_routes_scope_gets_403_naming_it_and_nothing_reaches
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_our_token_the_route_challenges_like_mcp_and_downstream_challenges_never_leak() {
+async fn the_route_challenges_like_mcp_and_a_downstream_refusal_never_ends_the_link() {
     let gw = Gateway::start(Mode::OAuthApp, "repo:read").await;
     let response = http()
         .post(gw.route())
@@ -185,8 +185,9 @@ async fn without_our_token_the_route_challenges_like_mcp_and_downstream_challeng
         .unwrap();
     assert_eq!(prm["resource"], gw.broker.mcp_url());
 
-    // The user revoked the app at GitHub: the refresh fails for good and the
-    // client is sent to sign in again, not shown the downstream's challenge.
+    // The downstream refuses a token that cannot be refreshed (an OAuth App
+    // token the user revoked at GitHub): 502, and the link is kept. Only the
+    // provider itself, never a downstream, can end a user's link.
     let session = sign_in(&gw.broker.url).await;
     gw.fake.revoke_all_tokens();
     let response = http()
@@ -197,18 +198,20 @@ async fn without_our_token_the_route_challenges_like_mcp_and_downstream_challeng
         .send()
         .await
         .unwrap();
-    let status = response.status().as_u16();
-    let challenge = response
-        .headers()
-        .get("www-authenticate")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
-    assert!(!challenge.contains("downstream.invalid"), "{challenge}");
-    // An OAuth App token cannot be refreshed: the link ends, and our own
-    // challenge sends the client through our sign-in again.
-    assert_eq!(status, 401, "{challenge}");
-    assert!(challenge.contains("invalid_token"), "{challenge}");
-    assert!(challenge.contains(&gw.broker.url), "{challenge}");
+    assert_eq!(response.status(), 502);
+    assert!(response.headers().get("www-authenticate").is_none());
+    let link = gw
+        .broker
+        .state
+        .store
+        .upstream_link(
+            &crate::support::oauth_client::grant_of(&session.access_token),
+            "github",
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(link.reauth_required_at.is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -234,6 +237,28 @@ async fn a_gateway_session_is_usable_only_by_the_user_who_opened_it() {
     )
     .await;
     assert_eq!(status, 404);
+    // Mallory's own session id first and Alice's second: refused, so the
+    // downstream never sees a session id that was not checked.
+    let (status, headers, _) = mcp_post(
+        &gw.route(),
+        Some(&mallory.access_token),
+        None,
+        initialize_request("2025-06-18"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let own = headers["mcp-session-id"].to_str().unwrap().to_string();
+    let response = http()
+        .post(gw.route())
+        .bearer_auth(&mallory.access_token)
+        .header("Accept", "application/json, text/event-stream")
+        .header("Mcp-Session-Id", &own)
+        .header("Mcp-Session-Id", &sid)
+        .json(&json!({"jsonrpc": "2.0", "id": 4, "method": "tools/list"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
     // A foreign page cannot reach the route either.
     let response = http()
         .post(gw.route())

@@ -190,27 +190,56 @@ async fn clients_and_providers_outside_the_allowlist_are_refused_without_a_token
     assert_eq!(response.status(), 400);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"], "unauthorized_client");
-    // Each refusal of an authenticated client is in the ledger with its
-    // code; the wrong secret never authenticated and is not.
-    let outcomes: Vec<(Option<String>, String)> = exchange_events(&broker)
+    // The allowlisted client's refusal is in the ledger with its code;
+    // clients without an allowlist are not (any public client could fill
+    // the ledger), nor is the wrong secret (it never authenticated).
+    let outcomes: Vec<(Option<String>, Option<String>, String)> = exchange_events(&broker)
         .await
         .into_iter()
-        .map(|e| (e.client_id, e.outcome))
+        .map(|e| (e.client_id, e.provider, e.outcome))
         .collect();
     assert_eq!(
         outcomes,
-        [
-            (
-                Some("other-server".into()),
-                "refused: unauthorized_client".into()
-            ),
-            (Some("tool-server".into()), "refused: invalid_target".into()),
-            (
-                Some(user.client.client_id.clone()),
-                "refused: unauthorized_client".into()
-            ),
-        ]
+        [(
+            Some("tool-server".into()),
+            None,
+            "refused: invalid_target".into()
+        )]
     );
+}
+
+/// With a scope that links the provider, a subject token without it cannot
+/// be exchanged, as it could not call that provider's tools at `/mcp`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subject_token_without_the_providers_scope_is_refused() {
+    let db = TestDb::sqlite();
+    let fake = FakeGithub::start(Mode::OAuthApp).await;
+    let settings = format!(
+        "{SETTINGS}\n[[scopes]]\nname = \"profile\"\nupstream = [\"read:user\"]\ndefault = true\n\n\
+         [[scopes]]\nname = \"repo:read\"\nupstream = [\"repo\"]\nprovider = \"github\"\n\n\
+         [[scopes]]\nname = \"repo:write\"\nimplies = [\"repo:read\"]\nupstream = [\"repo\"]\n"
+    );
+    let broker = start_broker_full(
+        &db,
+        &[("github.toml", fake.provider_toml())],
+        &[],
+        Some(&settings),
+    )
+    .await;
+    let narrow = sign_in(&broker.url).await;
+    let (status, body, _) = exchange(
+        &broker,
+        ("tool-server", SECRET),
+        &narrow.access_token,
+        "github",
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_scope")),
+        "{body}"
+    );
+    assert!(body.get("access_token").is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
