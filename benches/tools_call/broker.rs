@@ -1,0 +1,146 @@
+//! The broker, configured as a deployment would be (SQLite, a providers
+//! folder, an encryption key), with one grant seeded as a sign-in leaves it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use mcp_broker::app::AppState;
+use mcp_broker::config::Config;
+use mcp_broker::store::{AuthorizationCodeRow, ClientRow, UserRow, new_id};
+use mcp_broker::tokens::AccessClaims;
+use mcp_broker::tokens::access::issue_access_token;
+use mcp_broker::upstream::UpstreamTokens;
+
+use crate::{OWNER, UPSTREAM_TOKEN};
+
+/// `providers/github.toml` with every URL pointing at the fake.
+fn provider_toml(fake: SocketAddr) -> String {
+    format!(
+        r#"id = "github"
+display_name = "GitHub (bench fake)"
+authorize_url = "http://{fake}/login/oauth/authorize"
+token_url = "http://{fake}/login/oauth/access_token"
+api_base_url = "http://{fake}"
+userinfo_url = "http://{fake}/user"
+client_id = "bench"
+client_secret = "bench"
+scopes = []
+"#
+    )
+}
+
+fn broker_config(dir: &Path, public_url: &str, fake: SocketAddr) -> Config {
+    let providers = dir.join("providers");
+    std::fs::create_dir_all(&providers).unwrap();
+    std::fs::write(providers.join("github.toml"), provider_toml(fake)).unwrap();
+    let key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+    let env: Vec<(String, String)> = [
+        ("MCP_BROKER_PUBLIC_URL", public_url.to_string()),
+        (
+            "MCP_BROKER_DATABASE_URL",
+            format!("sqlite://{}", dir.join("broker.db").display()),
+        ),
+        ("MCP_BROKER_PROVIDERS_DIR", providers.display().to_string()),
+        ("MCP_BROKER_ENCRYPTION_KEY", key),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    Config::from_sources(None, &env).unwrap()
+}
+
+/// A user, a grant with `UPSTREAM_TOKEN` sealed in its GitHub link (as a
+/// sign-in leaves it), and one of our access tokens for that grant with
+/// scope `repo:read`, signed as `/token` signs them.
+async fn seed_grant(state: &AppState) -> String {
+    let now = mcp_broker::now_unix();
+    let client_id = new_id();
+    state
+        .store
+        .insert_client(&ClientRow {
+            client_id: client_id.clone(),
+            client_secret_hash: None,
+            client_name: Some("tools_call bench".into()),
+            redirect_uris: vec!["http://127.0.0.1/cb".into()],
+            grant_types: vec!["authorization_code".into()],
+            token_endpoint_auth_method: "none".into(),
+            application_type: "native".into(),
+            registration: "dcr".into(),
+            created_at: now,
+            metadata_hash: None,
+            last_used_at: None,
+        })
+        .await
+        .unwrap();
+    let grant_id = new_id();
+    let tokens = UpstreamTokens {
+        access_token: UPSTREAM_TOKEN.into(),
+        refresh_token: None,
+        expires_in: None,
+        refresh_token_expires_in: None,
+        scopes: vec!["repo".into()],
+    };
+    let provider = state.providers.get("github").unwrap();
+    let link = state
+        .vault
+        .seal_link(&new_id(), &grant_id, provider, &tokens, now);
+    let user = UserRow {
+        id: new_id(),
+        provider: "github".into(),
+        subject: "4242".into(),
+        login: OWNER.into(),
+    };
+    let code = AuthorizationCodeRow {
+        code_hash: new_id(),
+        grant_id: grant_id.clone(),
+        client_id: client_id.clone(),
+        redirect_uri: "http://127.0.0.1/cb".into(),
+        code_challenge: "c".into(),
+        scope: "repo:read".into(),
+        resource: state.config.mcp_url(),
+        created_at: now,
+        expires_at: now + 60,
+        used_at: None,
+    };
+    let user_id = state
+        .store
+        .complete_authorization(&user, &grant_id, &link, &code, now)
+        .await
+        .unwrap();
+    let claims = AccessClaims {
+        iss: state.config.public_url.clone(),
+        sub: user_id,
+        aud: state.config.mcp_url(),
+        client_id,
+        scope: "repo:read".into(),
+        jti: new_id(),
+        iat: now,
+        exp: now + 3600,
+        grant_id,
+    };
+    issue_access_token(&state.keys.current(), &claims)
+}
+
+/// Starts the broker on its own thread and multi-threaded runtime, as its
+/// own process would run; returns its MCP URL and an access token.
+pub fn start(dir: PathBuf, fake: SocketAddr) -> (String, String) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let public_url = format!("http://{}", listener.local_addr().unwrap());
+            let config = broker_config(&dir, &public_url, fake);
+            let state = AppState::load(config, &|_| None).await.unwrap();
+            let token = seed_grant(&state).await;
+            tx.send((state.config.mcp_url(), token)).unwrap();
+            // The serve path `mcp-broker serve` uses, socket options included.
+            mcp_broker::app::serve_on(listener, state, std::future::pending()).await;
+        });
+    });
+    rx.recv().unwrap()
+}
