@@ -223,6 +223,13 @@ pub async fn serve_on(
     spawn_maintenance(state.clone());
     let router =
         crate::http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    use axum::serve::ListenerExt;
+    // MCP answers are event streams written in small pieces: without
+    // TCP_NODELAY the last piece of each waits ~40 ms for the client's
+    // delayed ACK (measured by `cargo bench --bench tools_call`).
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     if let Err(e) = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await
