@@ -153,13 +153,7 @@ fn plain_http_off_loopback(public_url: &str) -> bool {
     let Ok(url) = url::Url::parse(public_url) else {
         return false;
     };
-    let loopback = match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d == "localhost",
-        None => false,
-    };
-    url.scheme() == "http" && !loopback
+    url.scheme() == "http" && !crate::oauth::redirect_uri::is_loopback(&url)
 }
 
 /// Pre-registered clients live in the config; the database mirrors them so

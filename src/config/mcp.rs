@@ -3,6 +3,51 @@
 
 use serde::Deserialize;
 
+use super::{ConfigError, allowed_host, each};
+use crate::oauth::scope::ScopeCatalog;
+
+/// The MCP-side settings, validated.
+pub(super) struct McpSettings {
+    pub hosts: Vec<String>,
+    /// The public URL's origin first.
+    pub origins: Vec<String>,
+    pub gateways: Vec<Gateway>,
+}
+
+pub(super) fn settings(
+    hosts: &[String],
+    origins: &[String],
+    gateways: Vec<GatewayFile>,
+    public_url: &str,
+    scopes: &ScopeCatalog,
+) -> Result<McpSettings, ConfigError> {
+    let hosts = each("mcp_allowed_hosts", hosts, |h| allowed_host(h))?;
+    // The public URL may have a path (`https://host/broker`); its origin is
+    // what browsers on it send.
+    let public = url::Url::parse(public_url)
+        .map(|u| u.origin().ascii_serialization())
+        .map_err(|e| ConfigError::Invalid {
+            key: "public_url".into(),
+            message: e.to_string(),
+        })?;
+    let mut all_origins = vec![public];
+    all_origins.extend(each("mcp_allowed_origins", origins, |o| origin(o))?);
+    let gateways = each("gateways", gateways, |g| gateway(g, scopes))?;
+    for (i, g) in gateways.iter().enumerate() {
+        if gateways[..i].iter().any(|other| other.name == g.name) {
+            return Err(ConfigError::Invalid {
+                key: format!("gateways[{i}]"),
+                message: format!("name {:?} is used twice", g.name),
+            });
+        }
+    }
+    Ok(McpSettings {
+        hosts,
+        origins: all_origins,
+        gateways,
+    })
+}
+
 /// `[[gateways]]` as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -23,7 +68,7 @@ pub struct Gateway {
     pub scope: String,
 }
 
-pub(super) fn gateway(file: GatewayFile) -> Result<Gateway, String> {
+fn gateway(file: GatewayFile, scopes: &ScopeCatalog) -> Result<Gateway, String> {
     // One path segment of a fixed alphabet: the route never collides with
     // `/mcp` itself or escapes it, and appears verbatim in logs and metrics.
     let name_ok = !file.name.is_empty()
@@ -50,13 +95,19 @@ pub(super) fn gateway(file: GatewayFile) -> Result<Gateway, String> {
     if url.host_str().is_none() || url.query().is_some() || url.fragment().is_some() {
         return Err("url must have a host and no query or fragment".into());
     }
-    if url.scheme() == "http" && !is_loopback(&url) {
+    if url.scheme() == "http" && !crate::oauth::redirect_uri::is_loopback(&url) {
         // The upstream token travels in the request: never in clear text
         // beyond this machine.
         return Err("url must be https:// unless it is on a loopback address".into());
     }
     if file.provider.is_empty() || file.scope.is_empty() {
         return Err("provider and scope are required".into());
+    }
+    if !scopes.names().contains(&file.scope.as_str()) {
+        return Err(format!(
+            "scope {:?} is not among the configured scopes",
+            file.scope
+        ));
     }
     Ok(Gateway {
         name: file.name,
@@ -66,18 +117,9 @@ pub(super) fn gateway(file: GatewayFile) -> Result<Gateway, String> {
     })
 }
 
-fn is_loopback(url: &url::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d == "localhost",
-        None => false,
-    }
-}
-
 /// An `mcp_allowed_origins` entry, normalised to `scheme://host[:port]` as
 /// browsers send it (default ports omitted).
-pub(super) fn origin(entry: &str) -> Result<String, String> {
+fn origin(entry: &str) -> Result<String, String> {
     let url = url::Url::parse(entry.trim())
         .map_err(|_| format!("expected an origin such as https://app.example, got {entry:?}"))?;
     let bare = url.path() == "/" && url.query().is_none() && url.fragment().is_none();

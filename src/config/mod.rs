@@ -402,17 +402,9 @@ impl Config {
             }
             None => None,
         };
-        let cimd_allowed_hosts = file
-            .cimd_allowed_hosts
-            .iter()
-            .enumerate()
-            .map(|(i, h)| {
-                allowed_host(h).map_err(|message| ConfigError::Invalid {
-                    key: format!("cimd_allowed_hosts[{i}]"),
-                    message,
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let cimd_allowed_hosts = each("cimd_allowed_hosts", &file.cimd_allowed_hosts, |h| {
+            allowed_host(h)
+        })?;
 
         let signing_key_rotation_secs =
             pick_u64("signing_key_rotation_secs", file.signing_key_rotation_secs)?
@@ -429,66 +421,15 @@ impl Config {
             })?
         };
 
-        let mcp_allowed_hosts = file
-            .mcp_allowed_hosts
-            .iter()
-            .enumerate()
-            .map(|(i, h)| {
-                allowed_host(h).map_err(|message| ConfigError::Invalid {
-                    key: format!("mcp_allowed_hosts[{i}]"),
-                    message,
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        // The public URL may have a path (`https://host/broker`); its origin
-        // is what browsers on it send.
-        let mut mcp_allowed_origins = vec![
-            url::Url::parse(&public_url)
-                .expect("normalised above")
-                .origin()
-                .ascii_serialization(),
-        ];
-        for (i, entry) in file.mcp_allowed_origins.iter().enumerate() {
-            mcp_allowed_origins.push(mcp::origin(entry).map_err(|message| {
-                ConfigError::Invalid {
-                    key: format!("mcp_allowed_origins[{i}]"),
-                    message,
-                }
-            })?);
-        }
-        let mut gateways: Vec<Gateway> = Vec::new();
-        for (i, g) in file.gateways.into_iter().enumerate() {
-            let key = format!("gateways[{i}]");
-            let g = mcp::gateway(g).map_err(|message| ConfigError::Invalid {
-                key: key.clone(),
-                message,
-            })?;
-            if !scopes.names().contains(&g.scope.as_str()) {
-                return Err(ConfigError::Invalid {
-                    key,
-                    message: format!("scope {:?} is not among the configured scopes", g.scope),
-                });
-            }
-            if gateways.iter().any(|other| other.name == g.name) {
-                return Err(ConfigError::Invalid {
-                    key,
-                    message: format!("name {:?} is used twice", g.name),
-                });
-            }
-            gateways.push(g);
-        }
+        let mcp = mcp::settings(
+            &file.mcp_allowed_hosts,
+            &file.mcp_allowed_origins,
+            file.gateways,
+            &public_url,
+            &scopes,
+        )?;
 
-        let clients = file
-            .clients
-            .into_iter()
-            .enumerate()
-            .map(|(i, c)| {
-                pre_registered(c, env).map_err(|message| ConfigError::Invalid {
-                    key: format!("clients[{i}]"),
-                    message,
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let clients = each("clients", file.clients, |c| pre_registered(c, env))?;
         let mut ids = std::collections::HashSet::new();
         if let Some(dup) = clients.iter().find(|c| !ids.insert(c.client_id.clone())) {
             return Err(ConfigError::Invalid {
@@ -519,9 +460,9 @@ impl Config {
             cimd_ca_pem,
             signing_key_rotation_secs,
             scopes,
-            mcp_allowed_hosts,
-            mcp_allowed_origins,
-            gateways,
+            mcp_allowed_hosts: mcp.hosts,
+            mcp_allowed_origins: mcp.origins,
+            gateways: mcp.gateways,
         })
     }
 
@@ -632,6 +573,25 @@ fn pre_registered(c: ClientFile, env: &[(String, String)]) -> Result<PreRegister
         registration,
         token_exchange: c.token_exchange,
     })
+}
+
+/// Validates every entry of the list `key`; an error names the entry
+/// (`key[i]`).
+fn each<T, U>(
+    key: &str,
+    items: impl IntoIterator<Item = T>,
+    check: impl Fn(T) -> Result<U, String>,
+) -> Result<Vec<U>, ConfigError> {
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| {
+            check(item).map_err(|message| ConfigError::Invalid {
+                key: format!("{key}[{i}]"),
+                message,
+            })
+        })
+        .collect()
 }
 
 fn parse_bool(value: &str) -> Option<bool> {

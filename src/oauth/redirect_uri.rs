@@ -54,7 +54,8 @@ fn loopback_any_port(registered: &str, presented: &str) -> bool {
         && p.password().is_none()
 }
 
-fn is_loopback(url: &Url) -> bool {
+/// `localhost` or a loopback IP literal.
+pub fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(Host::Ipv4(ip)) => ip.is_loopback(),
         Some(Host::Ipv6(ip)) => ip.is_loopback(),
