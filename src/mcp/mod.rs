@@ -27,12 +27,9 @@ use peers::AllowedPeers;
 /// it, behind the same `Host`/`Origin` check.
 pub fn router(state: AppState) -> Router<AppState> {
     let peers = Arc::new(AllowedPeers::from_config(&state.config));
-    // rmcp checks the same lists again: a second line should ours ever be
-    // mounted differently.
-    let config = StreamableHttpServerConfig::default()
-        .with_allowed_hosts(peers.hosts().to_vec())
-        .with_allowed_origins(peers.origins().to_vec())
-        .enforce_origin_validation();
+    // Our `check_peers` is the one Host/Origin check, for `/mcp` and the
+    // gateway routes alike; rmcp would only repeat it on every request.
+    let config = StreamableHttpServerConfig::default().disable_allowed_hosts();
     let handler_state = state.clone();
     let service = StreamableHttpService::new(
         move || Ok(server::BrokerMcp::new(handler_state.clone())),
@@ -53,30 +50,24 @@ pub fn router(state: AppState) -> Router<AppState> {
 
 /// 403 before anything else for a `Host` or `Origin` that is not ours.
 async fn check_peers(peers: Arc<AllowedPeers>, request: Request, next: Next) -> Response {
-    let authority = request
-        .uri()
-        .authority()
-        .map(|a| a.as_str().to_string())
-        .or_else(|| {
-            request
-                .headers()
-                .get(header::HOST)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        });
-    if !peers.host_allowed(authority.as_deref()) {
-        return (
-            StatusCode::FORBIDDEN,
-            "Forbidden: Host header is not allowed",
-        )
-            .into_response();
-    }
-    let origin = request
-        .headers()
+    let headers = request.headers();
+    let authority = match request.uri().authority() {
+        Some(a) => Some(a.as_str()),
+        None => headers.get(header::HOST).and_then(|v| v.to_str().ok()),
+    };
+    // An `Origin` we cannot read as text is not one of ours.
+    let origin_ok = headers
         .get(header::ORIGIN)
-        .map(|v| v.to_str().unwrap_or("\0"));
-    if !peers.origin_allowed(origin) {
-        return (StatusCode::FORBIDDEN, "Forbidden: Origin is not allowed").into_response();
+        .is_none_or(|v| v.to_str().is_ok_and(|o| peers.origin_allowed(Some(o))));
+    let refusal = if !peers.host_allowed(authority) {
+        Some("Forbidden: Host header is not allowed")
+    } else if !origin_ok {
+        Some("Forbidden: Origin is not allowed")
+    } else {
+        None
+    };
+    match refusal {
+        Some(message) => (StatusCode::FORBIDDEN, message).into_response(),
+        None => next.run(request).await,
     }
-    next.run(request).await
 }

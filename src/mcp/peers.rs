@@ -31,14 +31,6 @@ impl AllowedPeers {
         }
     }
 
-    pub fn hosts(&self) -> &[String] {
-        &self.hosts
-    }
-
-    pub fn origins(&self) -> &[String] {
-        &self.origins
-    }
-
     /// The request's authority (`Host`, or HTTP/2's `:authority`) names us.
     pub fn host_allowed(&self, authority: Option<&str>) -> bool {
         authority
