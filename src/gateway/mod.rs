@@ -16,7 +16,10 @@ use crate::app::AppState;
 use crate::config::Gateway;
 use crate::error::AppError;
 use crate::mcp::GrantCtx;
-use crate::mcp::bearer::{DRAIN_LIMIT, MAX_BODY, SESSION_HEADER, authenticate, challenge};
+use crate::mcp::bearer::{
+    DRAIN_LIMIT, MAX_BODY, SESSION_HEADER, authenticate, challenge, owned_session,
+    reauth_challenge, record_opened_session,
+};
 use crate::oauth::{ErrorCode, OAuthError};
 use crate::vault::{UpstreamToken, VaultError};
 
@@ -81,27 +84,13 @@ async fn proxy(state: &AppState, http: &reqwest::Client, name: &str, request: Re
     let Ok(body) = axum::body::to_bytes(body, MAX_BODY).await else {
         return StatusCode::PAYLOAD_TOO_LARGE.into_response();
     };
-    // Exactly the session id we checked is what the downstream sees: a
-    // second header, or one we cannot read, could carry another user's.
-    let mut ids = parts.headers.get_all(SESSION_HEADER).iter();
-    let session = match (ids.next().map(|v| v.to_str()), ids.next()) {
-        (None, _) => None,
-        (Some(Ok(id)), None) => Some(id.to_string()),
-        _ => {
-            return (
-                StatusCode::BAD_REQUEST,
-                "one readable Mcp-Session-Id, please",
-            )
-                .into_response();
-        }
+    // The downstream sees exactly the session id checked here.
+    let session = match owned_session(state, &parts.headers, &grant.user_id, |id| {
+        session_key(name, id)
+    }) {
+        Ok(session) => session,
+        Err(refusal) => return refusal.into_response(),
     };
-    if let Some(id) = &session
-        && !state
-            .mcp_sessions
-            .is_owned_by(&session_key(name, id), &grant.user_id)
-    {
-        return (StatusCode::NOT_FOUND, "unknown MCP session").into_response();
-    }
     let mut token = match state
         .vault
         .usable_token(&grant.grant_id, &gateway.provider, crate::now_unix())
@@ -146,15 +135,10 @@ async fn proxy(state: &AppState, http: &reqwest::Client, name: &str, request: Re
             }
         }
     };
-    if session.is_none()
-        && let Some(new) = response
-            .headers()
-            .get(SESSION_HEADER)
-            .and_then(|v| v.to_str().ok())
-    {
-        state
-            .mcp_sessions
-            .record(&session_key(name, new), &grant.user_id);
+    if session.is_none() {
+        record_opened_session(state, response.headers(), &grant.user_id, |id| {
+            session_key(name, id)
+        });
     }
     relay(response)
 }
@@ -229,13 +213,7 @@ fn bad_gateway(message: &str) -> Response {
 fn vault_refusal(state: &AppState, grant: &GrantCtx, gateway: &Gateway, e: VaultError) -> Response {
     match e {
         // The provider ended the authorization: the client signs in again.
-        VaultError::ReauthRequired { .. } => challenge(
-            state,
-            StatusCode::UNAUTHORIZED,
-            Some("invalid_token"),
-            Some(&e.to_string()),
-            Some(grant.scope.clone()),
-        ),
+        VaultError::ReauthRequired { .. } => reauth_challenge(state, &grant.scope, &e),
         // Not linked yet: the scope that links the provider (step-up).
         VaultError::NotLinked(_) => {
             let needed = state

@@ -147,16 +147,10 @@ pub async fn require_bearer(
             Some(wanted.join(" ")),
         );
     }
-    let session = parts
-        .headers
-        .get(SESSION_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    if let Some(session) = &session
-        && !state.mcp_sessions.is_owned_by(session, &grant.user_id)
-    {
-        return (StatusCode::NOT_FOUND, "unknown MCP session").into_response();
-    }
+    let session = match owned_session(&state, &parts.headers, &grant.user_id, str::to_string) {
+        Ok(session) => session,
+        Err(refusal) => return refusal.into_response(),
+    };
     let mut grant = grant;
     match fetch_upstream(&state, &grant.grant_id, &grant.scope, &calls).await {
         Ok(upstream) => grant.upstream = Arc::new(upstream),
@@ -171,17 +165,79 @@ pub async fn require_bearer(
     if ending_session && response.status() == StatusCode::ACCEPTED {
         *response.status_mut() = StatusCode::OK;
     }
-    // A new session (the answer to `initialize`) belongs to this user: the
-    // same user may re-authorize (a new grant) and keep using it.
-    if session.is_none()
-        && let Some(new) = response
-            .headers()
-            .get(SESSION_HEADER)
-            .and_then(|v| v.to_str().ok())
-    {
-        state.mcp_sessions.record(new, &user_id);
+    if session.is_none() {
+        record_opened_session(&state, response.headers(), &user_id, str::to_string);
     }
     response
+}
+
+/// The session the request names (through `key`, its entry in the owners'
+/// table), if `user_id` owns it. Several `Mcp-Session-Id` headers, or one
+/// that is not text, are refused: the id checked must be the id served.
+pub(crate) fn owned_session(
+    state: &AppState,
+    headers: &HeaderMap,
+    user_id: &str,
+    key: impl Fn(&str) -> String,
+) -> Result<Option<String>, SessionRefusal> {
+    let mut ids = headers.get_all(SESSION_HEADER).iter();
+    let id = match (ids.next().map(|v| v.to_str()), ids.next()) {
+        (None, _) => return Ok(None),
+        (Some(Ok(id)), None) => id,
+        _ => return Err(SessionRefusal::Ambiguous),
+    };
+    if !state.mcp_sessions.is_owned_by(&key(id), user_id) {
+        return Err(SessionRefusal::Unknown);
+    }
+    Ok(Some(id.to_string()))
+}
+
+pub(crate) enum SessionRefusal {
+    /// Several session headers, or one that is not text.
+    Ambiguous,
+    /// Never seen, forgotten, or another user's: 404, and the client
+    /// starts a new session as the transport spec prescribes.
+    Unknown,
+}
+
+impl IntoResponse for SessionRefusal {
+    fn into_response(self) -> Response {
+        match self {
+            SessionRefusal::Ambiguous => (
+                StatusCode::BAD_REQUEST,
+                "one readable Mcp-Session-Id, please",
+            )
+                .into_response(),
+            SessionRefusal::Unknown => {
+                (StatusCode::NOT_FOUND, "unknown MCP session").into_response()
+            }
+        }
+    }
+}
+
+/// A new session (the answer to `initialize`) belongs to the user who
+/// opened it: the same user may re-authorize (a new grant) and keep using it.
+pub(crate) fn record_opened_session(
+    state: &AppState,
+    response: &HeaderMap,
+    user_id: &str,
+    key: impl Fn(&str) -> String,
+) {
+    if let Some(new) = response.get(SESSION_HEADER).and_then(|v| v.to_str().ok()) {
+        state.mcp_sessions.record(&key(new), user_id);
+    }
+}
+
+/// The provider ended the user's authorization: 401, so the client signs
+/// in again, asking for what this token holds (`granted`) to keep it.
+pub(crate) fn reauth_challenge(state: &AppState, granted: &str, e: &VaultError) -> Response {
+    challenge(
+        state,
+        StatusCode::UNAUTHORIZED,
+        Some("invalid_token"),
+        Some(&e.to_string()),
+        Some(granted.to_string()),
+    )
 }
 
 pub(crate) const SESSION_HEADER: &str = "mcp-session-id";
@@ -251,14 +307,7 @@ async fn fetch_upstream(
         {
             Ok(token) => Ok(token),
             Err(e @ VaultError::ReauthRequired { .. }) => {
-                return Err(challenge(
-                    state,
-                    StatusCode::UNAUTHORIZED,
-                    Some("invalid_token"),
-                    Some(&e.to_string()),
-                    // What this token holds, so signing in again keeps it.
-                    Some(granted.to_string()),
-                ));
+                return Err(reauth_challenge(state, granted, &e));
             }
             Err(VaultError::Store(e)) => return Err(AppError::internal(e).into_response()),
             Err(e) => Err(e.to_string()),

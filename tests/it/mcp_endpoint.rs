@@ -208,8 +208,29 @@ async fn an_mcp_session_is_usable_only_by_the_user_who_opened_it() {
         &broker.mcp_url(),
         Some(&alice.access_token),
         Some(&sid),
-        list,
+        list.clone(),
     )
     .await;
     assert_eq!(own, 200);
+    // Alice's id behind one of Mallory's own: the id checked must be the id
+    // rmcp serves, so two session headers are refused outright.
+    let (_, headers, _) = mcp_post(
+        &broker.mcp_url(),
+        Some(&mallory.access_token),
+        None,
+        initialize_request("2025-06-18"),
+    )
+    .await;
+    let own_sid = headers["mcp-session-id"].to_str().unwrap().to_string();
+    let both = http()
+        .post(broker.mcp_url())
+        .bearer_auth(&mallory.access_token)
+        .header("Accept", "application/json, text/event-stream")
+        .header("Mcp-Session-Id", &own_sid)
+        .header("Mcp-Session-Id", &sid)
+        .json(&list)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(both.status(), 400);
 }
