@@ -15,6 +15,7 @@ pub mod oauth;
 pub mod store;
 pub mod tokens;
 pub mod upstream;
+pub mod utc;
 pub mod vault;
 
 /// Seconds since the Unix epoch: the only clock the broker reads.

@@ -79,10 +79,10 @@ struct AuditList {
     #[arg(long, value_parser = parse_event_kind)]
     kind: Option<mcp_broker::audit::EventKind>,
     /// Events at or after this time: Unix seconds or RFC 3339.
-    #[arg(long, value_name = "TIME", value_parser = mcp_broker::audit::time::parse_time)]
+    #[arg(long, value_name = "TIME", value_parser = mcp_broker::utc::parse_time)]
     since: Option<i64>,
     /// Events at or before this time: Unix seconds or RFC 3339.
-    #[arg(long, value_name = "TIME", value_parser = mcp_broker::audit::time::parse_time)]
+    #[arg(long, value_name = "TIME", value_parser = mcp_broker::utc::parse_time)]
     until: Option<i64>,
     /// Show the newest N matching events.
     #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(i64).range(1..))]

@@ -13,7 +13,6 @@
 
 pub mod chain;
 pub mod render;
-pub mod time;
 
 use crate::store::{NewAuditRecord, Store, StoreError};
 
@@ -227,7 +226,7 @@ pub async fn purge_before(
         let detail = format!(
             "audit purge: {} event(s) before {} removed; the chain now starts after seq {}",
             purge.removed,
-            time::format_time(before),
+            crate::utc::format_time(before),
             purge.through_seq
         );
         record(

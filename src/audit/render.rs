@@ -3,7 +3,7 @@
 
 use crate::store::AuditRecord;
 
-use super::time::format_time;
+use crate::utc::format_time;
 
 /// One JSON object, every stored field, on one line.
 pub fn json_line(record: &AuditRecord) -> String {

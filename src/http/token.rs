@@ -42,7 +42,7 @@ pub async fn token(
     let grant_type = params
         .get("grant_type")
         .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
-    let response = match grant_type.as_str() {
+    let mut response = match grant_type.as_str() {
         "authorization_code" => {
             check_grant_type_allowed(&client, "authorization_code")?;
             Json(redeem_code(&state, &client, &params).await?).into_response()
@@ -67,7 +67,6 @@ pub async fn token(
     if client.last_used_at.is_none_or(|t| t < now - 60) {
         state.store.touch_client(&client.client_id, now).await?;
     }
-    let mut response = response;
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));

@@ -26,7 +26,7 @@ pub(super) fn describe_error(
                 .map(|at| {
                     format!(
                         "; it resets at {} (in {} s)",
-                        format_utc(at),
+                        crate::utc::format_time(at),
                         (at - now).max(0)
                     )
                 })
@@ -80,26 +80,6 @@ fn validation_detail(error: &Value) -> Option<String> {
         .and_then(Value::as_str)
         .unwrap_or("invalid");
     Some(format!("{field} is {code}"))
-}
-
-/// `2026-11-27T22:00:00Z` for a Unix time (UTC; days-to-civil conversion).
-fn format_utc(unix: i64) -> String {
-    let (days, secs) = (unix.div_euclid(86_400), unix.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
 }
 
 #[cfg(test)]

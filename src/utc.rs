@@ -1,5 +1,6 @@
-//! Times on the command line and in the table: Unix seconds or RFC 3339.
-//! Small enough to keep rather than take a date crate for.
+//! UTC times as people read and type them: Unix seconds or RFC 3339, for
+//! the audit commands and tool messages. Small enough to keep rather than
+//! take a date crate for.
 
 /// Unix seconds (`1714560000`), an RFC 3339 date-time
 /// (`2024-05-01T12:00:00Z`, `2024-05-01T14:00:00.5+02:00`) or a full date
