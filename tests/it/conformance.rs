@@ -30,7 +30,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::sync::OnceCell;
 
 use crate::support::oauth_client::{http, location, open_consent, submit_consent};
-use crate::support::{FakeGithub, Mode, TestDb, in_ci, start_broker_full};
+use crate::support::{FakeGithub, Mode, TestDb, in_ci, start_broker_with_settings};
 
 const SUITE_DIR: &str = "tests/conformance";
 const CLIENT_ID: &str = "mcp-conformance";
@@ -179,13 +179,7 @@ async fn conformance_suite_authorization_mode_passes() {
     let callback = format!("http://127.0.0.1:{port}/callback");
     let db = TestDb::sqlite();
     let fake = FakeGithub::start(Mode::OAuthApp).await;
-    let broker = start_broker_full(
-        &db,
-        &[("github.toml", fake.provider_toml())],
-        &[],
-        Some(&client_config(port)),
-    )
-    .await;
+    let broker = start_broker_with_settings(&db, &fake, &client_config(port)).await;
     let results = tempfile::tempdir().unwrap();
 
     let mut child = tokio::process::Command::new(node_binary(&root))

@@ -7,9 +7,9 @@ use serde_json::{Value, json};
 use crate::support::downstream_mcp::DownstreamMcp;
 use crate::support::fake_github::LOGIN;
 use crate::support::oauth_client::{
-    http, initialize_request, mcp_post, register, sign_in, token_with_scope,
+    http, initialize_request, mcp_post, mcp_post_with, register, sign_in, token_with_scope,
 };
-use crate::support::{FakeGithub, Mode, TestBroker, TestDb, start_broker_full};
+use crate::support::{FakeGithub, Mode, TestBroker, TestDb, start_broker_with_settings};
 
 struct Gateway {
     _db: TestDb,
@@ -28,13 +28,7 @@ impl Gateway {
             "[[gateways]]\nname = \"github\"\nurl = \"{}\"\nprovider = \"github\"\nscope = \"{scope}\"\n",
             downstream.url
         );
-        let broker = start_broker_full(
-            &db,
-            &[("github.toml", fake.provider_toml())],
-            &[],
-            Some(&settings),
-        )
-        .await;
+        let broker = start_broker_with_settings(&db, &fake, &settings).await;
         Gateway {
             _db: db,
             fake,
@@ -46,6 +40,15 @@ impl Gateway {
     fn route(&self) -> String {
         format!("{}/mcp/github", self.broker.url)
     }
+}
+
+/// One `initialize` through the route with these headers.
+async fn initialize_through(
+    route: &str,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+) -> (u16, reqwest::header::HeaderMap, Option<Value>) {
+    mcp_post_with(route, token, headers, initialize_request("2025-06-18")).await
 }
 
 /// initialize + initialized + `downstream_whoami` through the route: the
@@ -137,16 +140,10 @@ async fn a_downstream_401_refreshes_the_upstream_token_and_the_call_succeeds() {
 async fn a_token_without_the_routes_scope_gets_403_naming_it_and_nothing_reaches_downstream() {
     let gw = Gateway::start(Mode::OAuthApp, "repo:write").await;
     let session = sign_in(&gw.broker.url).await;
-    let response = http()
-        .post(gw.route())
-        .bearer_auth(&session.access_token)
-        .header("Accept", "application/json, text/event-stream")
-        .json(&initialize_request("2025-06-18"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 403);
-    let challenge = response.headers()["www-authenticate"].to_str().unwrap();
+    let (status, headers, _) =
+        initialize_through(&gw.route(), Some(&session.access_token), &[]).await;
+    assert_eq!(status, 403);
+    let challenge = headers["www-authenticate"].to_str().unwrap();
     assert!(challenge.contains("insufficient_scope"), "{challenge}");
     assert!(challenge.contains("repo:write"), "{challenge}");
     assert!(gw.downstream.authorizations_seen().is_empty());
@@ -160,15 +157,9 @@ async fn a_token_without_the_routes_scope_gets_403_naming_it_and_nothing_reaches
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_route_challenges_like_mcp_and_a_downstream_refusal_never_ends_the_link() {
     let gw = Gateway::start(Mode::OAuthApp, "repo:read").await;
-    let response = http()
-        .post(gw.route())
-        .header("Accept", "application/json, text/event-stream")
-        .json(&initialize_request("2025-06-18"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 401);
-    let challenge = response.headers()["www-authenticate"].to_str().unwrap();
+    let (status, headers, _) = initialize_through(&gw.route(), None, &[]).await;
+    assert_eq!(status, 401);
+    let challenge = headers["www-authenticate"].to_str().unwrap();
     assert!(challenge.contains(&gw.broker.url), "{challenge}");
     assert!(!challenge.contains("downstream.invalid"), "{challenge}");
     // The path-inserted metadata URL a client derives for the route works.
@@ -190,16 +181,10 @@ async fn the_route_challenges_like_mcp_and_a_downstream_refusal_never_ends_the_l
     // provider itself, never a downstream, can end a user's link.
     let session = sign_in(&gw.broker.url).await;
     gw.fake.revoke_all_tokens();
-    let response = http()
-        .post(gw.route())
-        .bearer_auth(&session.access_token)
-        .header("Accept", "application/json, text/event-stream")
-        .json(&initialize_request("2025-06-18"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 502);
-    assert!(response.headers().get("www-authenticate").is_none());
+    let (status, headers, _) =
+        initialize_through(&gw.route(), Some(&session.access_token), &[]).await;
+    assert_eq!(status, 502);
+    assert!(headers.get("www-authenticate").is_none());
     let link = gw
         .broker
         .state
@@ -248,25 +233,17 @@ async fn a_gateway_session_is_usable_only_by_the_user_who_opened_it() {
     .await;
     assert_eq!(status, 200);
     let own = headers["mcp-session-id"].to_str().unwrap().to_string();
-    let response = http()
-        .post(gw.route())
-        .bearer_auth(&mallory.access_token)
-        .header("Accept", "application/json, text/event-stream")
-        .header("Mcp-Session-Id", &own)
-        .header("Mcp-Session-Id", &sid)
-        .json(&json!({"jsonrpc": "2.0", "id": 4, "method": "tools/list"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 400);
+    let (status, _, _) = mcp_post_with(
+        &gw.route(),
+        Some(&mallory.access_token),
+        &[("Mcp-Session-Id", &own), ("Mcp-Session-Id", &sid)],
+        json!({"jsonrpc": "2.0", "id": 4, "method": "tools/list"}),
+    )
+    .await;
+    assert_eq!(status, 400);
     // A foreign page cannot reach the route either.
-    let response = http()
-        .post(gw.route())
-        .bearer_auth(&alice.access_token)
-        .header("Origin", "https://evil.example")
-        .json(&initialize_request("2025-06-18"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 403);
+    let evil_page = [("Origin", "https://evil.example")];
+    let (status, _, _) =
+        initialize_through(&gw.route(), Some(&alice.access_token), &evil_page).await;
+    assert_eq!(status, 403);
 }

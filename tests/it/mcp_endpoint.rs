@@ -2,7 +2,9 @@
 
 use serde_json::{Value, json};
 
-use crate::support::oauth_client::{call_tool, http, initialize_request, mcp_post, sign_in};
+use crate::support::oauth_client::{
+    call_tool, http, initialize_request, mcp_post, mcp_post_with, sign_in,
+};
 use crate::support::{FakeGithub, Mode, TestDb, start_broker};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -222,15 +224,12 @@ async fn an_mcp_session_is_usable_only_by_the_user_who_opened_it() {
     )
     .await;
     let own_sid = headers["mcp-session-id"].to_str().unwrap().to_string();
-    let both = http()
-        .post(broker.mcp_url())
-        .bearer_auth(&mallory.access_token)
-        .header("Accept", "application/json, text/event-stream")
-        .header("Mcp-Session-Id", &own_sid)
-        .header("Mcp-Session-Id", &sid)
-        .json(&list)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(both.status(), 400);
+    let (both, _, _) = mcp_post_with(
+        &broker.mcp_url(),
+        Some(&mallory.access_token),
+        &[("Mcp-Session-Id", &own_sid), ("Mcp-Session-Id", &sid)],
+        list,
+    )
+    .await;
+    assert_eq!(both, 400);
 }

@@ -5,8 +5,8 @@
 use serde_json::{Value, json};
 
 use crate::support::fake_github::LOGIN;
-use crate::support::oauth_client::{http, initialize_request, mcp_post, sign_in};
-use crate::support::{FakeGithub, Mode, TestDb, start_broker, start_broker_full};
+use crate::support::oauth_client::{http, initialize_request, mcp_post, mcp_post_with, sign_in};
+use crate::support::{FakeGithub, Mode, TestDb, start_broker, start_broker_with_settings};
 
 const MODERN: &str = "2026-07-28";
 
@@ -21,38 +21,27 @@ fn modern_request(id: u64, method: &str, params: Value) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
 }
 
-/// The standard headers 2026-07-28 requires beside the body: the version,
-/// `Mcp-Method`, and for `tools/call` the tool's name in `Mcp-Name`.
-fn modern_headers(request: reqwest::RequestBuilder, body: &Value) -> reqwest::RequestBuilder {
-    let mut request = request
-        .header("Accept", "application/json, text/event-stream")
-        .header("MCP-Protocol-Version", MODERN)
-        .header("Mcp-Method", body["method"].as_str().unwrap());
-    if let Some(name) = body["params"]["name"].as_str() {
-        request = request.header("Mcp-Name", name);
-    }
-    request.json(body)
-}
-
+/// A 2026-07-28 POST: beside the body, the version, `Mcp-Method`, and for
+/// `tools/call` the tool's name in `Mcp-Name` (the standard headers).
 async fn modern_post(
     mcp_url: &str,
-    token: &str,
+    token: Option<&str>,
     body: Value,
 ) -> (u16, reqwest::header::HeaderMap, Value) {
-    let response = modern_headers(http().post(mcp_url).bearer_auth(token), &body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let text = response.text().await.unwrap();
-    let value = serde_json::from_str(&text).ok().or_else(|| {
-        text.lines()
-            .filter_map(|l| l.strip_prefix("data:"))
-            .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
-            .find(|v| v.get("id").is_some())
-    });
+    let method = body["method"].as_str().unwrap().to_string();
+    let mut headers = vec![("MCP-Protocol-Version", MODERN), ("Mcp-Method", &method)];
+    if let Some(name) = body["params"]["name"].as_str() {
+        headers.push(("Mcp-Name", name));
+    }
+    let (status, headers, value) = mcp_post_with(mcp_url, token, &headers, body.clone()).await;
     (status, headers, value.unwrap_or(Value::Null))
+}
+
+/// The status of a 2025-06-18 `initialize` with these headers.
+async fn initialize_status(mcp_url: &str, token: Option<&str>, headers: &[(&str, &str)]) -> u16 {
+    mcp_post_with(mcp_url, token, headers, initialize_request("2025-06-18"))
+        .await
+        .0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -65,7 +54,7 @@ async fn a_2026_07_28_tool_call_is_served_statelessly_with_the_fakes_data() {
 
     let (status, headers, discover) = modern_post(
         &mcp,
-        &session.access_token,
+        Some(&session.access_token),
         modern_request(1, "server/discover", json!({})),
     )
     .await;
@@ -81,7 +70,7 @@ async fn a_2026_07_28_tool_call_is_served_statelessly_with_the_fakes_data() {
     for id in [2, 3] {
         let (status, headers, answer) = modern_post(
             &mcp,
-            &session.access_token,
+            Some(&session.access_token),
             modern_request(
                 id,
                 "tools/call",
@@ -101,11 +90,7 @@ async fn a_2026_07_28_tool_call_is_served_statelessly_with_the_fakes_data() {
         "tools/call",
         json!({"name": "github_whoami", "arguments": {}}),
     );
-    let response = modern_headers(http().post(&mcp), &call)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 401);
+    assert_eq!(modern_post(&mcp, None, call).await.0, 401);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -156,17 +141,17 @@ async fn an_unsupported_protocol_version_header_is_a_400() {
     let sid =
         crate::support::oauth_client::open_mcp_session(&broker.mcp_url(), &session.access_token)
             .await;
-    let response = http()
-        .post(broker.mcp_url())
-        .bearer_auth(&session.access_token)
-        .header("Accept", "application/json, text/event-stream")
-        .header("Mcp-Session-Id", &sid)
-        .header("MCP-Protocol-Version", "1999-01-01")
-        .json(&json!({"jsonrpc": "2.0", "id": 5, "method": "tools/list"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 400);
+    let (status, _, _) = mcp_post_with(
+        &broker.mcp_url(),
+        Some(&session.access_token),
+        &[
+            ("Mcp-Session-Id", &sid),
+            ("MCP-Protocol-Version", "1999-01-01"),
+        ],
+        json!({"jsonrpc": "2.0", "id": 5, "method": "tools/list"}),
+    )
+    .await;
+    assert_eq!(status, 400);
 }
 
 /// A page on another origin, or reached through another host name, is
@@ -179,54 +164,33 @@ async fn foreign_origins_and_hosts_are_refused_and_configured_ones_pass() {
 mcp_allowed_hosts = ["broker.internal"]
 mcp_allowed_origins = ["https://app.example"]
 "#;
-    let broker = start_broker_full(
-        &db,
-        &[("github.toml", fake.provider_toml())],
-        &[],
-        Some(settings),
-    )
-    .await;
+    let broker = start_broker_with_settings(&db, &fake, settings).await;
     let session = sign_in(&broker.url).await;
     let port = broker.url.rsplit(':').next().unwrap().to_string();
-    let initialize = |origin: Option<&str>, host: Option<String>, token: bool| {
-        let mut request = http()
-            .post(broker.mcp_url())
-            .header("Accept", "application/json, text/event-stream")
-            .json(&initialize_request("2025-06-18"));
-        if let Some(origin) = origin {
-            request = request.header("Origin", origin);
-        }
-        if let Some(host) = host {
-            request = request.header("Host", host);
-        }
-        if token {
-            request = request.bearer_auth(&session.access_token);
-        }
-        async move { request.send().await.unwrap().status().as_u16() }
-    };
+    let (mcp, token) = (broker.mcp_url(), Some(session.access_token.as_str()));
+    let (internal, evil) = (
+        format!("broker.internal:{port}"),
+        format!("evil.example:{port}"),
+    );
+    let evil_page = [("Origin", "https://evil.example")];
+    assert_eq!(initialize_status(&mcp, token, &evil_page).await, 403);
+    assert_eq!(initialize_status(&mcp, None, &evil_page).await, 403);
     assert_eq!(
-        initialize(Some("https://evil.example"), None, true).await,
+        initialize_status(&mcp, token, &[("Origin", "null")]).await,
         403
     );
     assert_eq!(
-        initialize(Some("https://evil.example"), None, false).await,
-        403
-    );
-    assert_eq!(initialize(Some("null"), None, true).await, 403);
-    assert_eq!(initialize(Some(&broker.url), None, true).await, 200);
-    assert_eq!(
-        initialize(Some("https://app.example"), None, true).await,
+        initialize_status(&mcp, token, &[("Origin", &broker.url)]).await,
         200
     );
-    assert_eq!(initialize(None, None, true).await, 200);
+    let app = [("Origin", "https://app.example")];
+    assert_eq!(initialize_status(&mcp, token, &app).await, 200);
+    assert_eq!(initialize_status(&mcp, token, &[]).await, 200);
     assert_eq!(
-        initialize(None, Some(format!("broker.internal:{port}")), true).await,
+        initialize_status(&mcp, token, &[("Host", &internal)]).await,
         200
     );
-    assert_eq!(
-        initialize(None, Some(format!("evil.example:{port}")), false).await,
-        403
-    );
+    assert_eq!(initialize_status(&mcp, None, &[("Host", &evil)]).await, 403);
 }
 
 /// rmcp's own client in 2026-07-28 mode (`server/discover`, no session,

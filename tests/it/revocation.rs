@@ -32,13 +32,7 @@ async fn introspect(broker: &TestBroker, rs: &(String, String), token: &str) -> 
 async fn setup() -> (TestDb, FakeGithub, TestBroker, Session) {
     let db = TestDb::sqlite();
     let fake = FakeGithub::start(Mode::OAuthApp).await;
-    let broker = crate::support::start_broker_full(
-        &db,
-        &[("github.toml", fake.provider_toml())],
-        &[],
-        Some(RS_CONFIG),
-    )
-    .await;
+    let broker = crate::support::start_broker_with_settings(&db, &fake, RS_CONFIG).await;
     let session = sign_in(&broker.url).await;
     (db, fake, broker, session)
 }

@@ -311,13 +311,7 @@ async fn sdks_sign_in_with_a_client_id_metadata_document() {
     ] {
         let db = TestDb::sqlite();
         let fake = FakeGithub::start(Mode::OAuthApp).await;
-        let broker = crate::support::start_broker_full(
-            &db,
-            &[("github.toml", fake.provider_toml())],
-            &[],
-            Some(&config),
-        )
-        .await;
+        let broker = crate::support::start_broker_with_settings(&db, &fake, &config).await;
         let output = tokio::time::timeout(
             Duration::from_secs(90),
             tokio::process::Command::new(program)

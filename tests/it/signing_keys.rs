@@ -39,13 +39,7 @@ async fn jwks_kids(broker: &TestBroker) -> Vec<String> {
 async fn rotation_by_command_publishes_both_keys_and_old_tokens_stay_valid() {
     let (db, fake) = (TestDb::sqlite(), FakeGithub::start(Mode::OAuthApp).await);
     let config = "[[clients]]\nclient_id = \"kept\"\nredirect_uris = [\"http://127.0.0.1/cb\"]\n";
-    let broker = crate::support::start_broker_full(
-        &db,
-        &[("github.toml", fake.provider_toml())],
-        &[],
-        Some(config),
-    )
-    .await;
+    let broker = crate::support::start_broker_with_settings(&db, &fake, config).await;
     let before = sign_in(&broker.url).await;
     let old_kid = kid_of(&before.access_token);
 

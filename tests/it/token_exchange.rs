@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::support::fake_github::LOGIN;
 use crate::support::oauth_client::{grant_of, http, revoke_refresh_token, sign_in};
-use crate::support::{FakeGithub, Mode, TestBroker, TestDb, start_broker_full};
+use crate::support::{FakeGithub, Mode, TestBroker, TestDb, start_broker_with_settings};
 use mcp_broker::store::{AuditFilter, AuditRecord};
 
 const GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -28,13 +28,7 @@ redirect_uris = ["https://other.example/callback"]
 
 async fn start(db: &TestDb, mode: Mode) -> (FakeGithub, TestBroker) {
     let fake = FakeGithub::start(mode).await;
-    let broker = start_broker_full(
-        db,
-        &[("github.toml", fake.provider_toml())],
-        &[],
-        Some(SETTINGS),
-    )
-    .await;
+    let broker = start_broker_with_settings(db, &fake, SETTINGS).await;
     (fake, broker)
 }
 
@@ -69,6 +63,22 @@ async fn exchange_events(broker: &TestBroker) -> Vec<AuditRecord> {
         ..Default::default()
     };
     broker.state.store.audit_events(&filter, 100).await.unwrap()
+}
+
+/// An exchange that must be refused: its status and error code, once it is
+/// checked that no token came with it.
+async fn refusal(
+    broker: &TestBroker,
+    client: (&str, &str),
+    subject: &str,
+    audience: &str,
+) -> (u16, String) {
+    let (status, body, _) = exchange(broker, client, subject, audience).await;
+    assert!(body.get("access_token").is_none(), "{body}");
+    (
+        status,
+        body["error"].as_str().unwrap_or_default().to_string(),
+    )
 }
 
 /// GitHub's `GET /user` at the fake with `token`: the login.
@@ -166,13 +176,11 @@ async fn clients_and_providers_outside_the_allowlist_are_refused_without_a_token
         ),
     ];
     for (client, audience, status, code) in cases {
-        let (got, body, _) = exchange(&broker, client, &user.access_token, audience).await;
         assert_eq!(
-            (got, body["error"].as_str().unwrap()),
-            (status, code),
+            refusal(&broker, client, &user.access_token, audience).await,
+            (status, code.to_string()),
             "{client:?} {audience}"
         );
-        assert!(body.get("access_token").is_none());
     }
     // A public client (dynamically registered, no secret) cannot either.
     let response = http()
@@ -219,27 +227,18 @@ async fn a_subject_token_without_the_providers_scope_is_refused() {
          [[scopes]]\nname = \"repo:read\"\nupstream = [\"repo\"]\nprovider = \"github\"\n\n\
          [[scopes]]\nname = \"repo:write\"\nimplies = [\"repo:read\"]\nupstream = [\"repo\"]\n"
     );
-    let broker = start_broker_full(
-        &db,
-        &[("github.toml", fake.provider_toml())],
-        &[],
-        Some(&settings),
-    )
-    .await;
+    let broker = start_broker_with_settings(&db, &fake, &settings).await;
     let narrow = sign_in(&broker.url).await;
-    let (status, body, _) = exchange(
-        &broker,
-        ("tool-server", SECRET),
-        &narrow.access_token,
-        "github",
-    )
-    .await;
     assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_scope")),
-        "{body}"
+        refusal(
+            &broker,
+            ("tool-server", SECRET),
+            &narrow.access_token,
+            "github"
+        )
+        .await,
+        (400, "invalid_scope".to_string())
     );
-    assert!(body.get("access_token").is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -272,24 +271,15 @@ async fn a_bad_or_revoked_subject_token_is_an_invalid_request() {
     let db = TestDb::sqlite();
     let (_fake, broker) = start(&db, Mode::OAuthApp).await;
     let user = sign_in(&broker.url).await;
-    let (status, body, _) =
-        exchange(&broker, ("tool-server", SECRET), "eyJnot.a.token", "github").await;
+    let invalid_request = (400, "invalid_request".to_string());
+    let tool_server = ("tool-server", SECRET);
     assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_request"))
+        refusal(&broker, tool_server, "eyJnot.a.token", "github").await,
+        invalid_request
     );
     revoke_refresh_token(&broker.url, &user.client.client_id, &user.refresh_token).await;
-    let (status, body, _) = exchange(
-        &broker,
-        ("tool-server", SECRET),
-        &user.access_token,
-        "github",
-    )
-    .await;
     assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_request")),
-        "{body}"
+        refusal(&broker, tool_server, &user.access_token, "github").await,
+        invalid_request
     );
-    assert!(body.get("access_token").is_none());
 }

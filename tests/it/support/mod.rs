@@ -103,6 +103,22 @@ pub async fn start_broker_on(
     }
 }
 
+/// A broker on the fake GitHub with a settings file (`[[clients]]`,
+/// `[[gateways]]`, ...).
+pub async fn start_broker_with_settings(
+    db: &TestDb,
+    fake: &FakeGithub,
+    settings: &str,
+) -> TestBroker {
+    start_broker_full(
+        db,
+        &[("github.toml", fake.provider_toml())],
+        &[],
+        Some(settings),
+    )
+    .await
+}
+
 pub async fn start_broker(db: &TestDb, fake: &FakeGithub) -> TestBroker {
     start_broker_with(db, &[("github.toml", fake.provider_toml())]).await
 }

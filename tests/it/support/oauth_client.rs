@@ -316,6 +316,20 @@ pub async fn mcp_post(
     session_id: Option<&str>,
     body: Value,
 ) -> (u16, reqwest::header::HeaderMap, Option<Value>) {
+    let session: Vec<(&str, &str)> = session_id
+        .map(|id| ("Mcp-Session-Id", id))
+        .into_iter()
+        .collect();
+    mcp_post_with(mcp_url, token, &session, body).await
+}
+
+/// As `mcp_post`, with any headers (a name given twice is sent twice).
+pub async fn mcp_post_with(
+    mcp_url: &str,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+    body: Value,
+) -> (u16, reqwest::header::HeaderMap, Option<Value>) {
     let mut request = http()
         .post(mcp_url)
         .header(
@@ -326,8 +340,8 @@ pub async fn mcp_post(
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
-    if let Some(id) = session_id {
-        request = request.header("Mcp-Session-Id", id);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
     }
     let response = request.send().await.unwrap();
     let status = response.status().as_u16();
