@@ -29,6 +29,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::sync::OnceCell;
 
+use crate::sdk_clients::repo_root;
 use crate::support::oauth_client::{http, location, open_consent, submit_consent};
 use crate::support::{FakeGithub, Mode, TestDb, in_ci, start_broker_with_settings};
 
@@ -53,10 +54,6 @@ token_endpoint_auth_method = "none"
 grant_types = ["authorization_code"]
 "#
     )
-}
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// Node 22 from the `node` package; the suite does not load on Node 20.

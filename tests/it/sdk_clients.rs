@@ -128,6 +128,29 @@ pub(crate) fn skip_or_fail(reason: String) {
     crate::support::notice(&format!("SDK client test skipped: {reason}"));
 }
 
+/// Runs an SDK client script with `args` for at most 90 s; its standard
+/// output, once it is checked the script exited 0.
+pub(crate) async fn run_client(program: &str, script: &str, args: &[&str], label: &str) -> String {
+    let child = tokio::process::Command::new(program)
+        .arg(script)
+        .args(args)
+        .current_dir(repo_root())
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(90), child)
+        .await
+        .unwrap_or_else(|_| panic!("{label} client timed out"))
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{label} client failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    stdout
+}
+
 async fn assert_client_signs_in_and_calls_whoami(program: &str, script: &str, label: &str) {
     assert_client_signs_in_under(program, script, label, "").await;
 }
@@ -143,23 +166,8 @@ async fn assert_client_signs_in_under(program: &str, script: &str, label: &str, 
         &[("MCP_BROKER_PUBLIC_URL", &public_url)],
     )
     .await;
-    let child = tokio::process::Command::new(program)
-        .arg(script)
-        .arg(format!("{}{issuer_path}/mcp", broker.url))
-        .current_dir(repo_root())
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(90), child)
-        .await
-        .unwrap_or_else(|_| panic!("{label} client timed out"))
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "{label} client failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    );
+    let mcp_url = format!("{}{issuer_path}/mcp", broker.url);
+    let stdout = run_client(program, script, &[&mcp_url], label).await;
     let line = stdout
         .lines()
         .find_map(|l| l.strip_prefix("TOOL_RESULT "))
@@ -312,26 +320,9 @@ async fn sdks_sign_in_with_a_client_id_metadata_document() {
         let db = TestDb::sqlite();
         let fake = FakeGithub::start(Mode::OAuthApp).await;
         let broker = crate::support::start_broker_with_settings(&db, &fake, &config).await;
-        let output = tokio::time::timeout(
-            Duration::from_secs(90),
-            tokio::process::Command::new(program)
-                .arg(script)
-                .args(["--client-metadata-url", doc_url.get().unwrap()])
-                .arg(broker.mcp_url())
-                .current_dir(repo_root())
-                .stdin(Stdio::null())
-                .kill_on_drop(true)
-                .output(),
-        )
-        .await
-        .unwrap_or_else(|_| panic!("{label} client timed out"))
-        .unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(
-            output.status.success(),
-            "{label} failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
-        );
+        let mcp_url = broker.mcp_url();
+        let args = ["--client-metadata-url", doc_url.get().unwrap(), &mcp_url];
+        let stdout = run_client(program, script, &args, label).await;
         assert!(stdout.contains("octo-fixture"), "{label}: {stdout}");
         // The client is the document, fetched and cached; nothing registered.
         let client = broker

@@ -12,8 +12,6 @@
 //! run (the seed) and after it, read back from the fake itself.
 
 use std::collections::BTreeSet;
-use std::process::Stdio;
-use std::time::Duration;
 
 use mcp_broker::mcp::tools::TOOLS;
 use mcp_broker::mcp::tools::accounts::ACCOUNT_WHOAMI;
@@ -21,7 +19,7 @@ use mcp_broker::oauth::scope::ScopeCatalog;
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
-use crate::sdk_clients::{python_ready, repo_root, skip_or_fail, ts_ready};
+use crate::sdk_clients::{python_ready, repo_root, run_client, skip_or_fail, ts_ready};
 use crate::support::fake_github::repos::{REPOS, sha};
 use crate::support::fake_github::{Counters, LOGIN, Repository, USER_ID};
 use crate::support::{FakeGithub, Mode, TestDb, start_broker};
@@ -154,25 +152,7 @@ impl Run {
         let fake = FakeGithub::start(Mode::OAuthApp).await;
         let broker = start_broker(&db, &fake).await;
         let seed = fake.repository(REPO);
-        let output = tokio::time::timeout(
-            Duration::from_secs(90),
-            tokio::process::Command::new(program)
-                .arg(script)
-                .arg(broker.mcp_url())
-                .current_dir(repo_root())
-                .stdin(Stdio::null())
-                .kill_on_drop(true)
-                .output(),
-        )
-        .await
-        .unwrap_or_else(|_| panic!("{label} client timed out"))
-        .unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(
-            output.status.success(),
-            "{label} client failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
-        );
+        let stdout = run_client(program, script, &[&broker.mcp_url()], label).await;
         let line = stdout
             .lines()
             .find_map(|l| l.strip_prefix("TOOL_RESULTS "))
