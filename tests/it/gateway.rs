@@ -185,17 +185,7 @@ async fn the_route_challenges_like_mcp_and_a_downstream_refusal_never_ends_the_l
         initialize_through(&gw.route(), Some(&session.access_token), &[]).await;
     assert_eq!(status, 502);
     assert!(headers.get("www-authenticate").is_none());
-    let link = gw
-        .broker
-        .state
-        .store
-        .upstream_link(
-            &crate::support::oauth_client::grant_of(&session.access_token),
-            "github",
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    let link = gw.broker.github_link(&session.access_token).await.unwrap();
     assert!(link.reauth_required_at.is_none());
 }
 

@@ -12,7 +12,7 @@ use mcp_broker::upstream::provider::parse_provider;
 use mcp_broker::upstream::{ProviderSet, UpstreamTokens};
 use mcp_broker::vault::{Cipher, Vault, VaultError};
 
-use crate::support::oauth_client::{grant_of, open_mcp_session, session_tool_call, sign_in};
+use crate::support::oauth_client::{open_mcp_session, session_tool_call, sign_in};
 use crate::support::process::spawn_broker;
 use crate::support::{FakeGithub, Mode, TestDb, start_broker_with_env};
 
@@ -249,14 +249,6 @@ async fn keys_rotate_command_rewraps_while_a_broker_serves() {
         ],
     )
     .await;
-    let token = new_only
-        .state
-        .vault
-        .usable_token(
-            &grant_of(&session.access_token),
-            "github",
-            mcp_broker::now_unix(),
-        )
-        .await;
+    let token = new_only.github_token(&session.access_token).await;
     assert!(token.is_ok(), "{token:?}");
 }

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::support::db::Kind;
-use crate::support::oauth_client::{grant_of, sign_in, token_request};
+use crate::support::oauth_client::{sign_in, token_request};
 use crate::support::{FakeGithub, Mode, TestDb, start_broker};
 
 const TABLES: &[&str] = &[
@@ -90,16 +90,7 @@ async fn no_token_code_or_secret_is_stored_in_plaintext() {
         }
         // The link holds the upstream tokens, sealed: its hash-free columns are
         // ciphertext that the vault opens back into the real token.
-        let grant_token = broker
-            .state
-            .vault
-            .usable_token(
-                &grant_of(&session.access_token),
-                "github",
-                mcp_broker::now_unix(),
-            )
-            .await
-            .unwrap();
+        let grant_token = broker.github_token(&session.access_token).await.unwrap();
         assert!(secrets.contains(&grant_token.access_token), "{:?}", db.kind);
     }
 }

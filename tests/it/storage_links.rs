@@ -2,17 +2,25 @@
 //! refresh lease at a time, writes fenced by version, and a successful write
 //! winning over a concurrent failure mark.
 
+use mcp_broker::store::{Store, UpstreamLinkRow};
+
 use crate::storage::{grant_for, link, stores};
+
+/// A grant with its GitHub link, as a sign-in leaves them.
+async fn linked_grant(store: &Store) -> (String, UpstreamLinkRow) {
+    let grant = grant_for(store, "c1", "h1").await;
+    let row = github_link(store, &grant).await;
+    (grant, row)
+}
+
+async fn github_link(store: &Store, grant: &str) -> UpstreamLinkRow {
+    store.upstream_link(grant, "github").await.unwrap().unwrap()
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_instance_holds_the_refresh_lease_until_it_expires_or_is_released() {
     for (db, store) in stores().await {
-        let grant = grant_for(&store, "c1", "h1").await;
-        let row = store
-            .upstream_link(&grant, "github")
-            .await
-            .unwrap()
-            .unwrap();
+        let (_, row) = linked_grant(&store).await;
         let lease = |owner: &'static str, now: i64| {
             let store = store.clone();
             let id = row.id.clone();
@@ -46,12 +54,7 @@ async fn one_instance_holds_the_refresh_lease_until_it_expires_or_is_released() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_at_a_stale_version_changes_nothing() {
     for (db, store) in stores().await {
-        let grant = grant_for(&store, "c1", "h1").await;
-        let row = store
-            .upstream_link(&grant, "github")
-            .await
-            .unwrap()
-            .unwrap();
+        let (grant, row) = linked_grant(&store).await;
         let mut newer = link();
         newer.id = row.id.clone();
         newer.access_token_enc = vec![9, 9, 9];
@@ -67,11 +70,7 @@ async fn a_write_at_a_stale_version_changes_nothing() {
                 .await
                 .unwrap()
         );
-        let now = store
-            .upstream_link(&grant, "github")
-            .await
-            .unwrap()
-            .unwrap();
+        let now = github_link(&store, &grant).await;
         assert_eq!(now.access_token_enc, vec![9, 9, 9], "{:?}", db.kind);
         assert_eq!(now.version, 2);
         assert_eq!(now.reauth_required_at, None);
@@ -82,12 +81,7 @@ async fn a_write_at_a_stale_version_changes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_successful_refresh_clears_a_failure_mark_made_at_the_same_version() {
     for (db, store) in stores().await {
-        let grant = grant_for(&store, "c1", "h1").await;
-        let row = store
-            .upstream_link(&grant, "github")
-            .await
-            .unwrap()
-            .unwrap();
+        let (grant, row) = linked_grant(&store).await;
         assert!(
             store
                 .mark_link_reauth(&row.id, 1, "invalid_grant", 20)
@@ -112,21 +106,12 @@ async fn a_successful_refresh_clears_a_failure_mark_made_at_the_same_version() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rewrap_only_replaces_an_unchanged_data_key() {
     for (db, store) in stores().await {
-        let grant = grant_for(&store, "c1", "h1").await;
-        let row = store
-            .upstream_link(&grant, "github")
-            .await
-            .unwrap()
-            .unwrap();
+        let (grant, row) = linked_grant(&store).await;
         let old = row.data_key_enc.clone().unwrap();
         assert!(store.rewrap_link(&row.id, &old, &[7, 7], 2).await.unwrap());
         // A second rotation that read the old key lost the race.
         assert!(!store.rewrap_link(&row.id, &old, &[8, 8], 3).await.unwrap());
-        let now = store
-            .upstream_link(&grant, "github")
-            .await
-            .unwrap()
-            .unwrap();
+        let now = github_link(&store, &grant).await;
         assert_eq!(now.data_key_enc, Some(vec![7, 7]), "{:?}", db.kind);
         assert_eq!(now.kek_id, Some(2));
         assert_eq!(store.links_per_kek().await.unwrap(), vec![(Some(2), 1)]);

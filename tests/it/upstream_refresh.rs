@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::support::fake_github::TokenFailure;
 use crate::support::oauth_client::{
-    Session, grant_of, open_mcp_session, session_tool_call, sign_in, token_request,
+    Session, open_mcp_session, session_tool_call, sign_in, token_request,
 };
 use crate::support::process::spawn_broker;
 use crate::support::{FakeGithub, Mode, TestBroker, TestDb, start_broker_with_env};
@@ -29,11 +29,8 @@ async fn let_upstream_token_expire(db: &TestDb, fake: &FakeGithub) {
 
 async fn link(broker: &TestBroker, session: &Session) -> mcp_broker::store::UpstreamLinkRow {
     broker
-        .state
-        .store
-        .upstream_link(&grant_of(&session.access_token), "github")
+        .github_link(&session.access_token)
         .await
-        .unwrap()
         .expect("the grant has a GitHub link")
 }
 

@@ -19,13 +19,7 @@ async fn revoke_ours(broker: &TestBroker, session: &Session) {
 }
 
 async fn has_link(broker: &TestBroker, session: &Session) -> bool {
-    broker
-        .state
-        .store
-        .upstream_link(&grant_of(&session.access_token), "github")
-        .await
-        .unwrap()
-        .is_some()
+    broker.github_link(&session.access_token).await.is_some()
 }
 
 /// Waits (up to 5 s) for the background cascade to reach the provider.
@@ -45,16 +39,7 @@ async fn revoking_our_token_revokes_upstream_with_the_upstream_token_and_deletes
         let fake = FakeGithub::start(Mode::OAuthApp).await;
         let broker = start_broker(&db, &fake).await;
         let session = sign_in(&broker.url).await;
-        let upstream = broker
-            .state
-            .vault
-            .usable_token(
-                &grant_of(&session.access_token),
-                "github",
-                mcp_broker::now_unix(),
-            )
-            .await
-            .unwrap();
+        let upstream = broker.github_token(&session.access_token).await.unwrap();
 
         revoke_ours(&broker, &session).await;
         wait_for(|| fake.counters().revocations == 1).await;

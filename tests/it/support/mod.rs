@@ -11,6 +11,8 @@ pub mod tool_session;
 
 use mcp_broker::app::AppState;
 use mcp_broker::config::Config;
+use mcp_broker::store::UpstreamLinkRow;
+use mcp_broker::vault::{UpstreamToken, VaultError};
 
 pub use db::TestDb;
 pub use fake_github::{FakeGithub, Mode};
@@ -24,6 +26,27 @@ pub struct TestBroker {
 impl TestBroker {
     pub fn mcp_url(&self) -> String {
         format!("{}/mcp", self.url)
+    }
+
+    /// The GitHub link of the grant behind one of our access tokens.
+    pub async fn github_link(&self, access_token: &str) -> Option<UpstreamLinkRow> {
+        self.state
+            .store
+            .upstream_link(&oauth_client::grant_of(access_token), "github")
+            .await
+            .unwrap()
+    }
+
+    /// The vault's usable GitHub token for the grant behind `access_token`.
+    pub async fn github_token(&self, access_token: &str) -> Result<UpstreamToken, VaultError> {
+        self.state
+            .vault
+            .usable_token(
+                &oauth_client::grant_of(access_token),
+                "github",
+                mcp_broker::now_unix(),
+            )
+            .await
     }
 }
 
