@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::provider::{ProviderKind, parse_provider};
+use super::provider::{ProviderKind, parse_provider, provider_files};
 
 /// The whole folder's verdict.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -116,19 +116,13 @@ pub fn check_providers(
         folder_error: None,
         files: Vec::new(),
     };
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
+    let paths = match provider_files(dir) {
+        Ok(paths) => paths,
         Err(e) => {
             report.folder_error = Some(e.to_string());
             return report;
         }
     };
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    paths.sort();
     let callback = |id: &str| format!("{}/callback/{id}", public_url.trim_end_matches('/'));
     let mut seen: Vec<String> = Vec::new();
     for path in paths {

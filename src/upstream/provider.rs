@@ -253,13 +253,24 @@ impl ProviderSet {
 
 /// Reads every `*.toml` in `dir` (a missing folder is an empty set). A file
 /// that is malformed is an error; one whose `${VAR}`s are unset is skipped.
+/// The provider files in `dir` (`*.toml`), in name order.
+pub fn provider_files(dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
 pub fn load_providers(
     dir: &Path,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<ProviderSet, ProviderError> {
     let mut set = ProviderSet::default();
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
+    let files = match provider_files(dir) {
+        Ok(files) => files,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(set),
         Err(e) => {
             return Err(ProviderError::Folder {
@@ -268,12 +279,6 @@ pub fn load_providers(
             });
         }
     };
-    let mut files: Vec<_> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    files.sort();
     for file in files {
         let name = file.display().to_string();
         let text = std::fs::read_to_string(&file).map_err(|e| ProviderError::File {
