@@ -6,10 +6,13 @@
 //!
 //! Uses a SQLite file in a temp folder (set BENCH_DATABASE_URL for another).
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mcp_broker::store::{AuthorizationCodeRow, ClientRow, Store, UserRow, new_id};
+use common::{SeedGrant, insert_client, seed_grant};
+use mcp_broker::store::{Store, new_id};
 use mcp_broker::tokens::access::issue_access_token;
 use mcp_broker::tokens::{AccessClaims, KeyRing};
 use mcp_broker::upstream::provider::parse_provider;
@@ -66,24 +69,7 @@ async fn main() {
     );
 
     // One grant with a sealed GitHub token, as a sign-in leaves it.
-    let client_id = new_id();
-    store
-        .insert_client(&ClientRow {
-            client_id: client_id.clone(),
-            client_secret_hash: None,
-            client_name: None,
-            redirect_uris: vec!["http://127.0.0.1/cb".into()],
-            grant_types: vec!["authorization_code".into()],
-            token_endpoint_auth_method: "none".into(),
-            application_type: "native".into(),
-            registration: "dcr".into(),
-            created_at: now,
-            metadata_hash: None,
-            last_used_at: None,
-        })
-        .await
-        .unwrap();
-    let grant_id = new_id();
+    let client_id = insert_client(&store).await;
     let tokens = UpstreamTokens {
         access_token: format!("gho_{}", "x".repeat(36)),
         refresh_token: None,
@@ -91,29 +77,15 @@ async fn main() {
         refresh_token_expires_in: None,
         scopes: vec!["repo".into()],
     };
-    let link = vault.seal_link(&new_id(), &grant_id, &providers.providers[0], &tokens, now);
-    let user = UserRow {
-        id: new_id(),
-        provider: "github".into(),
-        subject: "1".into(),
-        login: "bench".into(),
+    let seed = SeedGrant {
+        client_id: &client_id,
+        provider: &providers.providers[0],
+        tokens,
+        login: "bench",
+        scope: "profile",
+        resource: "http://127.0.0.1/mcp",
     };
-    let code = AuthorizationCodeRow {
-        code_hash: new_id(),
-        grant_id: grant_id.clone(),
-        client_id: client_id.clone(),
-        redirect_uri: "http://127.0.0.1/cb".into(),
-        code_challenge: "c".into(),
-        scope: "profile".into(),
-        resource: "http://127.0.0.1/mcp".into(),
-        created_at: now,
-        expires_at: now + 60,
-        used_at: None,
-    };
-    let user_id = store
-        .complete_authorization(&user, &grant_id, &link, &code, now)
-        .await
-        .unwrap();
+    let (grant_id, user_id) = seed_grant(&store, &vault, seed).await;
     let claims = AccessClaims {
         iss: "http://127.0.0.1".into(),
         sub: user_id,
@@ -165,9 +137,15 @@ async fn main() {
     }
     report("usable upstream token (read + unwrap + open)", started, N);
 
+    let link = store
+        .upstream_link(&grant_id, "github")
+        .await
+        .unwrap()
+        .unwrap();
+    let sealed = link.data_key_enc.as_deref().unwrap();
     let started = Instant::now();
     for _ in 0..N {
-        cipher.open(&link.data_key_enc, b"wrong-aad").unwrap_err();
+        cipher.open(sealed, b"wrong-aad").unwrap_err();
     }
     report("AES-256-GCM open alone (failing tag check)", started, N);
 }

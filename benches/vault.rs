@@ -9,6 +9,8 @@
 //! SQLite file, or a PostgreSQL server: a scratch database is then created
 //! on it and dropped at the end.
 
+mod common;
+
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,7 +22,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use mcp_broker::store::{AuthorizationCodeRow, ClientRow, Store, UserRow, new_id};
+use common::{SeedGrant, fmt_duration, insert_client, percentile, serve_on_own_thread};
+use mcp_broker::store::Store;
 use mcp_broker::upstream::provider::parse_provider;
 use mcp_broker::upstream::{Provider, ProviderSet, UpstreamTokens};
 use mcp_broker::vault::{Cipher, Vault};
@@ -63,25 +66,12 @@ async fn answer_refresh(
     .into_response()
 }
 
-/// Serves the fake on its own thread and runtime, so its work is not
-/// scheduled among the callers being measured.
 fn start_fake_token_endpoint(fake: FakeTokenEndpoint) -> SocketAddr {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            let app = Router::new()
-                .route("/token", post(answer_refresh))
-                .with_state(fake);
-            axum::serve(listener, app).await.unwrap();
-        });
-    });
-    rx.recv().unwrap()
+    serve_on_own_thread(
+        Router::new()
+            .route("/token", post(answer_refresh))
+            .with_state(fake),
+    )
 }
 
 fn bench_provider(token_endpoint: SocketAddr) -> Provider {
@@ -165,8 +155,6 @@ impl Drop for Scratch {
 
 /// A grant with a sealed GitHub App token pair, as a sign-in leaves it.
 async fn seed_grant(store: &Store, vault: &Vault, provider: &Provider, client_id: &str) -> String {
-    let now = mcp_broker::now_unix();
-    let grant_id = new_id();
     let tokens = UpstreamTokens {
         access_token: format!("ghu_{}", "x".repeat(36)),
         refresh_token: Some(format!("ghr_{}", "y".repeat(76))),
@@ -174,48 +162,17 @@ async fn seed_grant(store: &Store, vault: &Vault, provider: &Provider, client_id
         refresh_token_expires_in: Some(15_897_600),
         scopes: vec![],
     };
-    let link = vault.seal_link(&new_id(), &grant_id, provider, &tokens, now);
-    let user = UserRow {
-        id: new_id(),
-        provider: PROVIDER.into(),
-        subject: new_id(),
-        login: "bench".into(),
+    let seed = SeedGrant {
+        client_id,
+        provider,
+        tokens,
+        login: "bench",
+        scope: "profile",
+        resource: "http://127.0.0.1/mcp",
     };
-    let code = AuthorizationCodeRow {
-        code_hash: new_id(),
-        grant_id: grant_id.clone(),
-        client_id: client_id.into(),
-        redirect_uri: "http://127.0.0.1/cb".into(),
-        code_challenge: "c".into(),
-        scope: "profile".into(),
-        resource: "http://127.0.0.1/mcp".into(),
-        created_at: now,
-        expires_at: now + 60,
-        used_at: None,
-    };
-    store
-        .complete_authorization(&user, &grant_id, &link, &code, now)
-        .await
-        .unwrap();
-    grant_id
+    common::seed_grant(store, vault, seed).await.0
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let rank = (sorted.len() as f64 * p).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-fn fmt_duration(d: Duration) -> String {
-    let us = d.as_secs_f64() * 1e6;
-    if us < 1_000.0 {
-        format!("{us:.0} µs")
-    } else {
-        format!("{:.1} ms", us / 1e3)
-    }
-}
-
-/// `tasks` tasks share `N` decrypt-path calls; the wall time and every
-/// call's latency.
 async fn decrypt_concurrently(
     vault: &Vault,
     grant_id: &str,
@@ -317,23 +274,7 @@ async fn main() {
         providers,
         Duration::from_secs(15),
     );
-    let client_id = new_id();
-    store
-        .insert_client(&ClientRow {
-            client_id: client_id.clone(),
-            client_secret_hash: None,
-            client_name: None,
-            redirect_uris: vec!["http://127.0.0.1/cb".into()],
-            grant_types: vec!["authorization_code".into()],
-            token_endpoint_auth_method: "none".into(),
-            application_type: "native".into(),
-            registration: "dcr".into(),
-            created_at: mcp_broker::now_unix(),
-            metadata_hash: None,
-            last_used_at: None,
-        })
-        .await
-        .unwrap();
+    let client_id = insert_client(&store).await;
     let fresh = seed_grant(&store, &vault, &provider, &client_id).await;
     let expiring = seed_grant(&store, &vault, &provider, &client_id).await;
     let expiring_link = store

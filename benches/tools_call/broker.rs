@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use mcp_broker::app::AppState;
 use mcp_broker::config::Config;
-use mcp_broker::store::{AuthorizationCodeRow, ClientRow, UserRow, new_id};
+use mcp_broker::store::new_id;
 use mcp_broker::tokens::AccessClaims;
 use mcp_broker::tokens::access::issue_access_token;
 use mcp_broker::upstream::UpstreamTokens;
 
+use crate::common::{SeedGrant, insert_client, seed_grant as seed_grant_in};
 use crate::{OWNER, UPSTREAM_TOKEN};
 
 /// `providers/github.toml` with every URL pointing at the fake.
@@ -55,25 +56,7 @@ fn broker_config(dir: &Path, public_url: &str, fake: SocketAddr) -> Config {
 /// scope `repo:read`, signed as `/token` signs them.
 async fn seed_grant(state: &AppState) -> String {
     let now = mcp_broker::now_unix();
-    let client_id = new_id();
-    state
-        .store
-        .insert_client(&ClientRow {
-            client_id: client_id.clone(),
-            client_secret_hash: None,
-            client_name: Some("tools_call bench".into()),
-            redirect_uris: vec!["http://127.0.0.1/cb".into()],
-            grant_types: vec!["authorization_code".into()],
-            token_endpoint_auth_method: "none".into(),
-            application_type: "native".into(),
-            registration: "dcr".into(),
-            created_at: now,
-            metadata_hash: None,
-            last_used_at: None,
-        })
-        .await
-        .unwrap();
-    let grant_id = new_id();
+    let client_id = insert_client(&state.store).await;
     let tokens = UpstreamTokens {
         access_token: UPSTREAM_TOKEN.into(),
         refresh_token: None,
@@ -81,33 +64,15 @@ async fn seed_grant(state: &AppState) -> String {
         refresh_token_expires_in: None,
         scopes: vec!["repo".into()],
     };
-    let provider = state.providers.get("github").unwrap();
-    let link = state
-        .vault
-        .seal_link(&new_id(), &grant_id, provider, &tokens, now);
-    let user = UserRow {
-        id: new_id(),
-        provider: "github".into(),
-        subject: "4242".into(),
-        login: OWNER.into(),
+    let seed = SeedGrant {
+        client_id: &client_id,
+        provider: state.providers.get("github").unwrap(),
+        tokens,
+        login: OWNER,
+        scope: "repo:read",
+        resource: &state.config.mcp_url(),
     };
-    let code = AuthorizationCodeRow {
-        code_hash: new_id(),
-        grant_id: grant_id.clone(),
-        client_id: client_id.clone(),
-        redirect_uri: "http://127.0.0.1/cb".into(),
-        code_challenge: "c".into(),
-        scope: "repo:read".into(),
-        resource: state.config.mcp_url(),
-        created_at: now,
-        expires_at: now + 60,
-        used_at: None,
-    };
-    let user_id = state
-        .store
-        .complete_authorization(&user, &grant_id, &link, &code, now)
-        .await
-        .unwrap();
+    let (grant_id, user_id) = seed_grant_in(&state.store, &state.vault, seed).await;
     let claims = AccessClaims {
         iss: state.config.public_url.clone(),
         sub: user_id,

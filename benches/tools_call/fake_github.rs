@@ -113,20 +113,9 @@ async fn repo(
 /// Serves the fake on its own thread and single-threaded runtime, so its
 /// work is not scheduled among the broker's or the callers'.
 pub fn start(fake: FakeGithub) -> SocketAddr {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            let app = Router::new()
-                .route("/repos/{owner}/{repo}", get(repo))
-                .with_state(fake);
-            axum::serve(listener, app).await.unwrap();
-        });
-    });
-    rx.recv().unwrap()
+    crate::common::serve_on_own_thread(
+        Router::new()
+            .route("/repos/{owner}/{repo}", get(repo))
+            .with_state(fake),
+    )
 }

@@ -10,6 +10,8 @@
 //! (SQLite in a temp folder), and the callers, each on its own runtime.
 
 mod broker;
+#[path = "../common/mod.rs"]
+mod common;
 mod fake_github;
 
 use std::path::PathBuf;
@@ -20,6 +22,7 @@ use std::time::{Duration, Instant};
 use axum::http::header;
 use serde_json::{Value, json};
 
+use common::{fmt_duration, percentile};
 use fake_github::FakeGithub;
 
 const CONCURRENCY: [usize; 3] = [1, 8, 64];
@@ -319,20 +322,6 @@ async fn run_row(mode: Mode, tasks: usize, target: &Arc<Target>) -> Row {
         calls: latencies.len(),
         wall,
         latencies,
-    }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let rank = (sorted.len() as f64 * p).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-fn fmt_duration(d: Duration) -> String {
-    let us = d.as_secs_f64() * 1e6;
-    if us < 1_000.0 {
-        format!("{us:.0} µs")
-    } else {
-        format!("{:.2} ms", us / 1e3)
     }
 }
 
