@@ -35,7 +35,7 @@ impl AllowedPeers {
     pub fn host_allowed(&self, authority: Option<&str>) -> bool {
         authority
             .and_then(host_of)
-            .is_some_and(|host| self.hosts.contains(&host))
+            .is_some_and(|host| self.hosts.iter().any(|h| h.eq_ignore_ascii_case(host)))
     }
 
     /// No `Origin` (not a browser) passes; a present one must be ours.
@@ -52,9 +52,10 @@ impl AllowedPeers {
     }
 }
 
-/// `example.com:8080` → `example.com`; `[::1]:80` → `::1`; lower case, no
-/// trailing dot. `None` for anything that is not a plain authority.
-fn host_of(authority: &str) -> Option<String> {
+/// `example.com:8080` → `example.com`; `[::1]:80` → `::1`; no trailing dot
+/// (case is left as sent; compare ignoring it). `None` for anything that is
+/// not a plain authority. Borrowed: this runs on every MCP request.
+fn host_of(authority: &str) -> Option<&str> {
     let authority = authority.trim();
     let host = if let Some(rest) = authority.strip_prefix('[') {
         let (ip, after) = rest.split_once(']')?;
@@ -72,7 +73,7 @@ fn host_of(authority: &str) -> Option<String> {
     if host.is_empty() || host.contains(['@', '/', ' ']) {
         return None;
     }
-    Some(host.trim_end_matches('.').to_ascii_lowercase())
+    Some(host.trim_end_matches('.'))
 }
 
 #[cfg(test)]
