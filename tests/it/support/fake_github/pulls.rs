@@ -9,7 +9,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::repos::{
-    DIFF, HUGE_PR, Q, admit, issue_json, known, not_found, owner_json, page, sha, state_matches,
+    DIFF, HUGE_PR, Q, admit, admit_repo, issue_json, known, not_found, owner_json, page, sha,
+    state_matches,
 };
 use super::{FakeState, LOGIN, Shared, with_rate_limit, writes};
 
@@ -67,11 +68,8 @@ pub(super) async fn list(
     Path((owner, repo)): Path<(String, String)>,
     Query(q): Q,
 ) -> Response {
-    if let Some(refused) = admit(&state, &headers) {
+    if let Some(refused) = admit_repo(&state, &headers, &owner, &repo) {
         return refused;
-    }
-    if !known(&owner, &repo) {
-        return not_found();
     }
     let all: Vec<Value> = all_pulls(&state.lock().unwrap(), &repo)
         .into_iter()

@@ -132,6 +132,16 @@ pub(super) fn not_found() -> Response {
         .into_response()
 }
 
+/// `admit`, then GitHub's 404 for a repository the fake does not hold.
+pub(super) fn admit_repo(
+    state: &Arc<Mutex<FakeState>>,
+    headers: &HeaderMap,
+    owner: &str,
+    repo: &str,
+) -> Option<Response> {
+    admit(state, headers).or_else(|| (!known(owner, repo)).then(not_found))
+}
+
 pub(super) fn known(owner: &str, repo: &str) -> bool {
     owner == LOGIN && REPOS.contains(&repo)
 }
@@ -184,11 +194,8 @@ async fn repo(
     headers: HeaderMap,
     Path((owner, repo)): Path<(String, String)>,
 ) -> Response {
-    if let Some(refused) = admit(&state, &headers) {
+    if let Some(refused) = admit_repo(&state, &headers, &owner, &repo) {
         return refused;
-    }
-    if !known(&owner, &repo) {
-        return not_found();
     }
     with_rate_limit(repo_json(&repo))
 }
@@ -240,11 +247,8 @@ async fn contents(
     Path((owner, repo, path)): Path<(String, String, String)>,
     Query(q): Q,
 ) -> Response {
-    if let Some(refused) = admit(&state, &headers) {
+    if let Some(refused) = admit_repo(&state, &headers, &owner, &repo) {
         return refused;
-    }
-    if !known(&owner, &repo) {
-        return not_found();
     }
     let path = path.trim_matches('/').to_string();
     let branch = q.get("ref").map(String::as_str).unwrap_or("main");
@@ -310,11 +314,8 @@ async fn branches(
     Path((owner, repo)): Path<(String, String)>,
     Query(q): Q,
 ) -> Response {
-    if let Some(refused) = admit(&state, &headers) {
+    if let Some(refused) = admit_repo(&state, &headers, &owner, &repo) {
         return refused;
-    }
-    if !known(&owner, &repo) {
-        return not_found();
     }
     let heads = writes::branch_heads(&state.lock().unwrap(), &repo);
     let all: Vec<Value> = heads
@@ -393,11 +394,8 @@ async fn issues(
     Path((owner, repo)): Path<(String, String)>,
     Query(q): Q,
 ) -> Response {
-    if let Some(refused) = admit(&state, &headers) {
+    if let Some(refused) = admit_repo(&state, &headers, &owner, &repo) {
         return refused;
-    }
-    if !known(&owner, &repo) {
-        return not_found();
     }
     let all: Vec<Value> = all_issues(&state.lock().unwrap(), &repo)
         .into_iter()

@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::pulls::all_pulls;
-use super::repos::{admit, files, issue_json, known, owner_json, sha};
+use super::repos::{admit, admit_repo, files, issue_json, known, owner_json, sha};
 use super::{FakeState, LOGIN, Shared, diff};
 
 /// The base branches every repository has: (name, protected).
@@ -241,13 +241,10 @@ pub(super) async fn create_issue(
     Path((owner, repo)): Path<(String, String)>,
     Json(body): Json<Value>,
 ) -> Response {
-    if let Some(refused) = admit(&state, &headers) {
+    if let Some(refused) = admit_repo(&state, &headers, &owner, &repo) {
         return refused;
     }
     let mut s = state.lock().unwrap();
-    if !known(&owner, &repo) {
-        return not_found();
-    }
     let Some(title) = body["title"].as_str().filter(|t| !t.is_empty()) else {
         return validation_failed(
             json!([{"resource": "Issue", "code": "missing_field", "field": "title"}]),
@@ -346,13 +343,10 @@ pub(super) async fn create_ref(
     Path((owner, repo)): Path<(String, String)>,
     Json(body): Json<Value>,
 ) -> Response {
-    if let Some(refused) = admit(&state, &headers) {
+    if let Some(refused) = admit_repo(&state, &headers, &owner, &repo) {
         return refused;
     }
     let mut s = state.lock().unwrap();
-    if !known(&owner, &repo) {
-        return not_found();
-    }
     let (Some(reference), Some(head)) = (body["ref"].as_str(), body["sha"].as_str()) else {
         return validation_failed(json!([{"resource": "Ref", "code": "missing_field"}]));
     };
@@ -395,13 +389,10 @@ pub(super) async fn put_file(
     Json(body): Json<Value>,
 ) -> Response {
     use base64::Engine;
-    if let Some(refused) = admit(&state, &headers) {
+    if let Some(refused) = admit_repo(&state, &headers, &owner, &repo) {
         return refused;
     }
     let mut s = state.lock().unwrap();
-    if !known(&owner, &repo) {
-        return not_found();
-    }
     let branch = body["branch"].as_str().unwrap_or("main").to_string();
     let Some(old_head) = branch_head(&s, &repo, &branch) else {
         return refusal(
@@ -487,13 +478,10 @@ pub(super) async fn create_pull(
     Path((owner, repo)): Path<(String, String)>,
     Json(body): Json<Value>,
 ) -> Response {
-    if let Some(refused) = admit(&state, &headers) {
+    if let Some(refused) = admit_repo(&state, &headers, &owner, &repo) {
         return refused;
     }
     let mut s = state.lock().unwrap();
-    if !known(&owner, &repo) {
-        return not_found();
-    }
     let field = |name: &str| body[name].as_str().unwrap_or_default().to_string();
     let (title, head, base) = (field("title"), field("head"), field("base"));
     let head_branch = head.rsplit(':').next().unwrap_or_default().to_string();
