@@ -12,6 +12,7 @@ pub mod gateway;
 pub mod http;
 pub mod mcp;
 pub mod oauth;
+pub mod ops;
 pub mod store;
 pub mod tokens;
 pub mod upstream;

@@ -191,7 +191,8 @@ pub async fn record(store: &Store, event: AuditEvent) -> Result<(), StoreError> 
     record_at(store, event, crate::now_unix()).await.map(|_| ())
 }
 
-/// Appends `event` at `time` (Unix seconds) and returns it as stored.
+/// Appends `event` at `time` (Unix seconds) and returns it as stored. An
+/// event without a request id takes the id of the request being handled.
 pub async fn record_at(
     store: &Store,
     event: AuditEvent,
@@ -206,7 +207,7 @@ pub async fn record_at(
         grant_id: event.grant_id,
         provider: event.provider,
         outcome: event.outcome,
-        request_id: event.request_id,
+        request_id: event.request_id.or_else(crate::ops::request_id::current),
         detail: event.detail,
     };
     store.append_audit(&new, chain::content_hash).await

@@ -28,6 +28,13 @@ use crate::app::AppState;
 const MAX_BODY_BYTES: usize = 64 * 1024;
 
 pub fn router(state: AppState) -> Router {
+    // Outermost: every request, whatever answers it, gets an id first.
+    routes_at_issuer(state).layer(axum::middleware::from_fn(
+        crate::ops::request_id::middleware,
+    ))
+}
+
+fn routes_at_issuer(state: AppState) -> Router {
     let routes = routes(state.clone());
     let prefix = issuer_path(&state.config.public_url);
     if prefix.is_empty() {
