@@ -177,12 +177,25 @@ async fn sync_configured_clients(store: &Store, config: &Config) -> Result<(), S
             last_used_at: None,
         })
         .collect();
-    let removed = store.sync_configured_clients(&rows).await?;
-    if removed > 0 {
+    let sync = store.sync_configured_clients(&rows).await?;
+    if !sync.deleted.is_empty() {
         tracing::info!(
-            removed,
+            removed = sync.deleted.len(),
             "pre-registered clients removed from the config were deleted"
         );
+    }
+    use crate::audit::{Actor, AuditEvent, EventKind, note};
+    for id in &sync.added {
+        let event = AuditEvent::new(EventKind::ClientRegistered, Actor::System)
+            .client(id)
+            .detail("pre-registered in the settings");
+        note(store, event).await;
+    }
+    for id in &sync.deleted {
+        let event = AuditEvent::new(EventKind::ClientDeleted, Actor::System)
+            .client(id)
+            .detail("removed from the settings: deleted with its grants and consents");
+        note(store, event).await;
     }
     Ok(())
 }

@@ -246,11 +246,13 @@ async fn revoke_grants(config: Config, what: Revoke) -> Result<(), String> {
     let (vault, store) = open_vault(&config, true).await?;
     let (outcome, event) = match &what {
         Revoke::Grant(id) => (
-            vault.revoke_grant_now(id).await,
+            vault
+                .revoke_grant_now(id, operator(), "an operator ran `grants revoke`")
+                .await,
             AuditEvent::new(EventKind::OperatorAction, operator()).grant(id),
         ),
         Revoke::User(id) => (
-            vault.disconnect_user(id).await,
+            vault.disconnect_user(id, operator()).await,
             AuditEvent::new(EventKind::OperatorAction, operator()).user(id),
         ),
     };

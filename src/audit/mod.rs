@@ -148,6 +148,7 @@ impl AuditEvent {
     }
 
     /// Our user id; the store copies the user's provider, subject and login.
+    /// (With only a grant set, the store fills user and client from it.)
     pub fn user(mut self, user_id: &str) -> Self {
         self.user_id = Some(user_id.into());
         self
@@ -189,6 +190,17 @@ impl AuditEvent {
 /// caller decides whether its step may go on without the record.
 pub async fn record(store: &Store, event: AuditEvent) -> Result<(), StoreError> {
     record_at(store, event, crate::now_unix()).await.map(|_| ())
+}
+
+/// For a step that has already happened (a token issued, a link stored): a
+/// failed record is logged loudly rather than undoing the step. Steps that
+/// must not happen unrecorded (token exchange, operator actions) use
+/// [`record`] and stop on its error.
+pub async fn note(store: &Store, event: AuditEvent) {
+    let kind = event.kind;
+    if let Err(e) = record(store, event).await {
+        tracing::error!(%kind, error = %e, "AUDIT EVENT NOT RECORDED");
+    }
 }
 
 /// Appends `event` at `time` (Unix seconds) and returns it as stored. An

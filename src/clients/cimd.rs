@@ -10,6 +10,7 @@ use url::Url;
 
 use super::ssrf::{Allowlist, GuardError, checked_address};
 use crate::app::AppState;
+use crate::audit::{Actor, AuditEvent, EventKind};
 use crate::oauth::cimd::{
     MAX_DOCUMENT_BYTES, STALE_GRACE_SECS, cache_lifetime, check_client_id_url, validate_document,
 };
@@ -219,6 +220,16 @@ pub async fn resolve(state: &AppState, client_id: &str) -> Result<Option<ClientR
             client_id,
             "a client registered another way has this id",
         ));
+    }
+    // Re-fetches of a known document are cache upkeep, not registrations.
+    if cached.is_none() {
+        let event = AuditEvent::new(EventKind::ClientRegistered, Actor::Client(client_id.into()))
+            .client(client_id)
+            .detail(format!(
+                "client id metadata document: {}",
+                row.client_name.as_deref().unwrap_or("(no name)")
+            ));
+        crate::audit::note(&state.store, event).await;
     }
     Ok(state
         .store

@@ -14,6 +14,7 @@ use super::form::parse_params;
 use super::session::cookie_name;
 use super::session::start_session;
 use crate::app::AppState;
+use crate::audit::{Actor, AuditEvent, EventKind};
 use crate::error::AppError;
 use crate::oauth::authorize::{error_response_url, response_url};
 use crate::oauth::{ErrorCode, OAuthError};
@@ -178,7 +179,7 @@ pub async fn callback(
         // A later leg: the sign-in leg chose the grant.
         Some(grant_id) => match state.store.grant_status(grant_id).await? {
             Some(g) if !g.revoked && g.client_id == pending.client_id => {
-                link_tokens(&state, grant_id, provider, &tokens, now).await?;
+                link_tokens(&state, grant_id, &g.user_id, provider, &tokens, now).await?;
                 (grant_id.clone(), g.user_id, None)
             }
             _ => {
@@ -217,6 +218,16 @@ pub async fn callback(
                 .store
                 .record_consent(&user_id, &pending.client_id, &pending.scope, now)
                 .await?;
+            // Remembered consents were recorded when the user gave them.
+            if pending.consented_user_id.is_none() {
+                let event =
+                    AuditEvent::new(EventKind::ConsentGranted, Actor::User(user_id.clone()))
+                        .user(&user_id)
+                        .client(&pending.client_id)
+                        .grant(&grant_id)
+                        .detail(format!("approved scope: {}", pending.scope));
+                crate::audit::note(&state.store, event).await;
+            }
             tracing::info!(
                 grant_id = %grant_id,
                 user_id = %user_id,
@@ -278,7 +289,7 @@ async fn sign_in_leg(
         {
             // The fresh sign-in's tokens (maybe with wider upstream scopes)
             // replace the grant's old ones.
-            link_tokens(state, &grant_id, provider, tokens, now).await?;
+            link_tokens(state, &grant_id, &existing.id, provider, tokens, now).await?;
             let widened = state
                 .config
                 .scopes
@@ -298,6 +309,7 @@ async fn sign_in_leg(
             resource: &pending.resource,
         };
         let user_id = state.store.create_grant(&user, &grant, &link, now).await?;
+        record_new_grant(state, pending, &grant_id, &user_id, provider, tokens).await;
         return Ok((grant_id, user_id, None));
     }
     let grant_id = new_id();
@@ -311,7 +323,48 @@ async fn sign_in_leg(
         .complete_authorization(&user, &grant_id, &link, &code_row, now)
         .await?;
     tracing::info!(grant_id = %grant_id, user_id = %user_id, login = %identity.login, "grant created");
+    record_new_grant(state, pending, &grant_id, &user_id, provider, tokens).await;
     Ok((grant_id, user_id, Some(code)))
+}
+
+/// The ledger's two events for a new grant: the grant, and the upstream
+/// token stored with it.
+async fn record_new_grant(
+    state: &AppState,
+    pending: &PendingAuthorization,
+    grant_id: &str,
+    user_id: &str,
+    provider: &Provider,
+    tokens: &UpstreamTokens,
+) {
+    let event = AuditEvent::new(EventKind::GrantCreated, Actor::User(user_id.into()))
+        .user(user_id)
+        .client(&pending.client_id)
+        .grant(grant_id)
+        .provider(&provider.id)
+        .detail(format!(
+            "scope: {}; resource: {}",
+            pending.scope, pending.resource
+        ));
+    crate::audit::note(&state.store, event).await;
+    record_stored(state, grant_id, user_id, provider, tokens, "signed in").await;
+}
+
+/// `upstream.stored`: what the provider granted, never the token.
+async fn record_stored(
+    state: &AppState,
+    grant_id: &str,
+    user_id: &str,
+    provider: &Provider,
+    tokens: &UpstreamTokens,
+    how: &str,
+) {
+    let event = AuditEvent::new(EventKind::UpstreamStored, Actor::User(user_id.into()))
+        .user(user_id)
+        .grant(grant_id)
+        .provider(&provider.id)
+        .detail(crate::vault::describe_tokens(how, tokens));
+    crate::audit::note(&state.store, event).await;
 }
 
 /// Stores a leg's tokens on the grant: a new link, or fresh tokens for the
@@ -319,6 +372,7 @@ async fn sign_in_leg(
 async fn link_tokens(
     state: &AppState,
     grant_id: &str,
+    user_id: &str,
     provider: &Provider,
     tokens: &UpstreamTokens,
     now: i64,
@@ -333,6 +387,7 @@ async fn link_tokens(
             .vault
             .seal_link(&new_id(), grant_id, provider, tokens, now);
         if state.store.add_link(grant_id, &sealed, now).await? {
+            record_stored(state, grant_id, user_id, provider, tokens, "linked").await;
             return Ok(());
         }
     }
@@ -344,6 +399,8 @@ async fn link_tokens(
             .vault
             .seal_link(&existing.id, grant_id, provider, tokens, now);
         state.store.replace_link_tokens(&sealed, now).await?;
+        let how = "signed in again: replaces the link's tokens";
+        record_stored(state, grant_id, user_id, provider, tokens, how).await;
     }
     Ok(())
 }

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::app::AppState;
+use crate::audit::{Actor, AuditEvent, EventKind};
 use crate::error::AppError;
 use crate::oauth::register::{RegistrationRequest, validate_registration};
 use crate::oauth::registration_policy::{Refusal, admit, check_redirect_patterns, fingerprint};
@@ -80,6 +81,18 @@ pub async fn register(
     };
     state.store.insert_client(&client).await?;
     tracing::info!(client_id = %client.client_id, name = ?client.client_name, "client registered");
+    let event = AuditEvent::new(
+        EventKind::ClientRegistered,
+        Actor::Client(client.client_id.clone()),
+    )
+    .client(&client.client_id)
+    .detail(format!(
+        "dynamic registration from {}: {}, {}",
+        peer.ip(),
+        client.client_name.as_deref().unwrap_or("(no name)"),
+        client.token_endpoint_auth_method
+    ));
+    crate::audit::note(&state.store, event).await;
     Ok(registered(&client, secret.as_deref(), StatusCode::CREATED))
 }
 

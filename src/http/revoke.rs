@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use super::client_auth::authenticated_client;
 use super::form::parse_params;
 use crate::app::AppState;
+use crate::audit::Actor;
 use crate::error::AppError;
 use crate::oauth::OAuthError;
 use crate::tokens::opaque::hash_secret;
@@ -28,7 +29,12 @@ pub async fn revoke(
     if let Some(grant_id) = grant_of(&state, token, &client.client_id).await?
         && state
             .vault
-            .revoke_grant(&grant_id, crate::now_unix())
+            .revoke_grant(
+                &grant_id,
+                crate::now_unix(),
+                Actor::Client(client.client_id.clone()),
+                "the client revoked one of its tokens (RFC 7009)",
+            )
             .await?
     {
         tracing::info!(grant_id = %grant_id, client_id = %client.client_id, "grant revoked by the client");

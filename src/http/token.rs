@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::client_auth::authenticated_client;
 use super::form::{Params, parse_params};
 use crate::app::AppState;
+use crate::audit::{Actor, AuditEvent, EventKind};
 use crate::error::AppError;
 use crate::oauth::token::{
     CodeRedemption, RefreshPresentation, check_code, check_grant_type_allowed, check_refresh,
@@ -101,7 +102,7 @@ async fn redeem_code(
         revoke_after_replay(state, &row.grant_id, now).await?;
     }
     check_code(&row, &redemption, now)?;
-    let (access, expires_in) =
+    let (access, jti, expires_in) =
         access_token(state, client, &row.grant_id, &row.scope, &row.resource, now).await?;
     let refresh_token = client
         .grant_types
@@ -129,6 +130,16 @@ async fn redeem_code(
         revoke_after_replay(state, &row.grant_id, now).await?;
         return Err(OAuthError::invalid_grant("authorization code was already used").into());
     }
+    let event = issued_event(EventKind::TokenIssued, client, &row.grant_id).detail(format!(
+        "authorization code redeemed: access token {jti} (scope {}){}",
+        row.scope,
+        if refresh_token.is_some() {
+            ", refresh token"
+        } else {
+            ""
+        }
+    ));
+    crate::audit::note(&state.store, event).await;
     Ok(TokenResponse {
         access_token: access,
         token_type: "Bearer".into(),
@@ -139,7 +150,12 @@ async fn redeem_code(
 }
 
 async fn revoke_after_replay(state: &AppState, grant_id: &str, now: i64) -> Result<(), AppError> {
-    if state.vault.revoke_grant(grant_id, now).await? {
+    let reason = "its authorization code was replayed";
+    if state
+        .vault
+        .revoke_grant(grant_id, now, Actor::System, reason)
+        .await?
+    {
         tracing::warn!(grant_id = %grant_id, "authorization code replayed: grant revoked");
     }
     Ok(())
@@ -170,7 +186,7 @@ async fn redeem_refresh_token(
                     .config
                     .scopes
                     .check_narrowing(&row.scope, params.get("scope").map(String::as_str))?;
-                let (access, expires_in) =
+                let (access, jti, expires_in) =
                     access_token(state, client, &row.grant_id, &scope, &row.resource, now).await?;
                 let new_refresh = new_secret(REFRESH_TOKEN_PREFIX);
                 let answer = TokenResponse {
@@ -195,6 +211,12 @@ async fn redeem_refresh_token(
                     .rotate_refresh_token(&token_hash, &new_row, &sealed, now)
                     .await?
                 {
+                    let event = issued_event(EventKind::TokenRefreshed, client, &row.grant_id)
+                        .detail(format!(
+                            "refresh token rotated: access token {jti} (scope {})",
+                            answer.scope
+                        ));
+                    crate::audit::note(&state.store, event).await;
                     return Ok(answer);
                 }
             }
@@ -206,7 +228,12 @@ async fn redeem_refresh_token(
                 });
             }
             RefreshPresentation::Replay => {
-                if state.vault.revoke_grant(&row.grant_id, now).await? {
+                let reason = "a used refresh token was presented after the grace window";
+                if state
+                    .vault
+                    .revoke_grant(&row.grant_id, now, Actor::System, reason)
+                    .await?
+                {
                     tracing::warn!(
                         grant_id = %row.grant_id,
                         client_id = %client.client_id,
@@ -252,6 +279,15 @@ async fn ensure_grant_live(state: &AppState, grant_id: &str) -> Result<String, A
     }
 }
 
+/// The ledger event for tokens issued to `client`: ids only, never values
+/// (an access token's `jti` names it).
+fn issued_event(kind: EventKind, client: &ClientRow, grant_id: &str) -> AuditEvent {
+    AuditEvent::new(kind, Actor::Client(client.client_id.clone()))
+        .client(&client.client_id)
+        .grant(grant_id)
+}
+
+/// A signed access token, its `jti` and lifetime.
 async fn access_token(
     state: &AppState,
     client: &ClientRow,
@@ -259,7 +295,7 @@ async fn access_token(
     scope: &str,
     resource: &str,
     now: i64,
-) -> Result<(String, u64), AppError> {
+) -> Result<(String, String, u64), AppError> {
     let user_id = ensure_grant_live(state, grant_id).await?;
     let ttl = state.config.access_token_ttl_secs;
     let claims = AccessClaims {
@@ -273,7 +309,8 @@ async fn access_token(
         exp: now + ttl as i64,
         grant_id: grant_id.to_string(),
     };
-    Ok((issue_access_token(&state.keys.current(), &claims), ttl))
+    let jti = claims.jti.clone();
+    Ok((issue_access_token(&state.keys.current(), &claims), jti, ttl))
 }
 
 fn refresh_row(

@@ -116,6 +116,24 @@ impl Store {
         new: &NewAuditRecord,
         seal: fn(&AuditRecord) -> String,
     ) -> Result<AuditRecord, StoreError> {
+        // An event about a grant names its user and client even when the
+        // caller only knew the grant (a refresh, a revocation cascade).
+        let mut new = std::borrow::Cow::Borrowed(new);
+        if let Some(grant_id) = &new.grant_id
+            && (new.user_id.is_none() || new.client_id.is_none())
+        {
+            let owner: Option<(String, String)> =
+                sqlx::query_as("SELECT user_id, client_id FROM grants WHERE id = $1")
+                    .bind(grant_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+            if let Some((user_id, client_id)) = owner {
+                let filled = new.to_mut();
+                filled.user_id.get_or_insert(user_id);
+                filled.client_id.get_or_insert(client_id);
+            }
+        }
+        let new = new.as_ref();
         let mut tx = self.pool.begin().await?;
         // The first statement writes, so it takes the lock before reading
         // anything: the next append waits here, then sees this one's hash.

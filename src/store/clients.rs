@@ -68,6 +68,13 @@ fn from_row(r: Row) -> Result<ClientRow, StoreError> {
     })
 }
 
+/// What syncing the settings' clients into the database changed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ConfigSync {
+    pub added: Vec<String>,
+    pub deleted: Vec<String>,
+}
+
 impl Store {
     pub async fn insert_client(&self, c: &ClientRow) -> Result<(), StoreError> {
         sqlx::query(&format!(
@@ -185,19 +192,20 @@ impl Store {
 
     /// Deletes dynamic registrations not used since `cutoff` (never-used ones
     /// count from their registration), with their grants.
-    pub async fn delete_unused_dcr_clients(&self, cutoff: i64) -> Result<u64, StoreError> {
+    /// Returns the ids deleted.
+    pub async fn delete_unused_dcr_clients(&self, cutoff: i64) -> Result<Vec<String>, StoreError> {
         // A client whose grants still hold upstream links waits: deleting it
         // would cascade the sealed tokens away before they are revoked
         // upstream (`Vault::expire_unused_clients` revokes them first).
-        let done = sqlx::query(
+        let rows: Vec<(String,)> = sqlx::query_as(
             "DELETE FROM clients WHERE registration = 'dcr' AND COALESCE(last_used_at, created_at) < $1 \
              AND NOT EXISTS (SELECT 1 FROM grants g JOIN upstream_links l ON l.grant_id = g.id \
-             WHERE g.client_id = clients.client_id)",
+             WHERE g.client_id = clients.client_id) RETURNING client_id",
         )
         .bind(cutoff)
-        .execute(&self.pool)
+        .fetch_all(&self.pool)
         .await?;
-        Ok(done.rows_affected())
+        Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 
     /// Grants with upstream links whose dynamic client is unused since `cutoff`.
@@ -218,12 +226,20 @@ impl Store {
 
     /// Makes the `registration = 'config'` clients exactly `configured`:
     /// inserts or updates each, deletes those no longer configured (with their
-    /// grants). Returns how many were deleted.
+    /// grants). Returns the ids added and the ids deleted.
     pub async fn sync_configured_clients(
         &self,
         configured: &[ClientRow],
-    ) -> Result<u64, StoreError> {
+    ) -> Result<ConfigSync, StoreError> {
         let mut tx = self.pool.begin().await?;
+        let before: Vec<(String,)> = sqlx::query_as("SELECT client_id FROM clients")
+            .fetch_all(&mut *tx)
+            .await?;
+        let added = configured
+            .iter()
+            .filter(|c| !before.iter().any(|(id,)| *id == c.client_id))
+            .map(|c| c.client_id.clone())
+            .collect();
         for c in configured {
             sqlx::query(
                 "INSERT INTO clients (client_id, client_secret_hash, client_name, redirect_uris, \
@@ -250,18 +266,18 @@ impl Store {
             sqlx::query_as("SELECT client_id FROM clients WHERE registration = 'config'")
                 .fetch_all(&mut *tx)
                 .await?;
-        let mut deleted = 0;
+        let mut deleted = Vec::new();
         for (id,) in existing {
             if !configured.iter().any(|c| c.client_id == id) {
-                deleted += sqlx::query("DELETE FROM clients WHERE client_id = $1")
+                sqlx::query("DELETE FROM clients WHERE client_id = $1")
                     .bind(&id)
                     .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
+                    .await?;
+                deleted.push(id);
             }
         }
         tx.commit().await?;
-        Ok(deleted)
+        Ok(ConfigSync { added, deleted })
     }
 
     /// Deletes a client and, by cascade, its grants, links and tokens.

@@ -39,6 +39,16 @@ impl Store {
         Ok(row.map(|(s,)| s))
     }
 
+    /// Withdraws every consent the user gave; returns the clients concerned.
+    pub async fn revoke_consents_of_user(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("DELETE FROM consents WHERE user_id = $1 RETURNING client_id")
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
     pub async fn revoke_consent(&self, user_id: &str, client_id: &str) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM consents WHERE user_id = $1 AND client_id = $2")
             .bind(user_id)

@@ -80,6 +80,25 @@ pub fn expiry(tokens: &UpstreamTokens, policy: &RefreshPolicy, now: i64) -> Opti
         .map(|secs| now + secs)
 }
 
+/// What a token answer granted, for the ledger and for people: scopes,
+/// lifetimes, whether a refresh token came. Never a token value.
+pub fn describe_tokens(how: &str, tokens: &UpstreamTokens) -> String {
+    let scopes = match tokens.scopes.join(" ") {
+        s if s.is_empty() => "(none stated)".to_string(),
+        s => s,
+    };
+    let lifetime = match tokens.expires_in {
+        Some(secs) => format!("expires in {secs} s"),
+        None => "no stated expiry".to_string(),
+    };
+    let refresh = match (&tokens.refresh_token, tokens.refresh_token_expires_in) {
+        (Some(_), Some(secs)) => format!("refresh token (expires in {secs} s)"),
+        (Some(_), None) => "refresh token".to_string(),
+        (None, _) => "no refresh token".to_string(),
+    };
+    format!("{how}: upstream scopes {scopes}; {lifetime}; {refresh}")
+}
+
 /// Whether a link's access token is inside the provider's expiry buffer.
 pub fn needs_refresh(expires_at: Option<i64>, policy: &RefreshPolicy, now: i64) -> bool {
     expires_at.is_some_and(|exp| exp - policy.expiry_buffer_secs <= now)

@@ -12,6 +12,9 @@ mod rotate;
 mod single_flight;
 
 pub use cipher::{Cipher, CipherError, DataKey};
-pub use links::{UpstreamToken, Vault, VaultError, data_key_aad, expiry, link_aad, needs_refresh};
+pub use links::{
+    UpstreamToken, Vault, VaultError, data_key_aad, describe_tokens, expiry, link_aad,
+    needs_refresh,
+};
 pub use revoke::{OperatorRevocation, RevocationOutcome};
 pub use rotate::RotationReport;

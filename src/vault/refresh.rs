@@ -6,7 +6,8 @@
 
 use std::time::{Duration, Instant};
 
-use super::links::{UpstreamToken, Vault, VaultError};
+use super::links::{UpstreamToken, Vault, VaultError, describe_tokens};
+use crate::audit::{self, Actor, AuditEvent, EventKind};
 use crate::store::UpstreamLinkRow;
 use crate::upstream::failure::{Failure, classify};
 use crate::upstream::flow::refresh_tokens;
@@ -85,7 +86,9 @@ impl Vault {
                 // request cancelled) must not drop a rotated refresh token
                 // between the provider's answer and our write.
                 let (vault, owned) = (self.clone(), provider.clone());
-                return tokio::spawn(async move { vault.refresh_leased(link, &owned).await })
+                let request_id = crate::ops::request_id::current().unwrap_or_default();
+                let task = async move { vault.refresh_leased(link, &owned).await };
+                return tokio::spawn(crate::ops::request_id::scope(request_id, task))
                     .await
                     .unwrap_or_else(|e| {
                         tracing::error!(error = %e, "the refresh task failed");
@@ -129,6 +132,8 @@ impl Vault {
             Ok(token) => token,
             Err(e) => {
                 tracing::error!(link = %link.id, error = %e, "a refresh token does not open");
+                self.record_failure(&link, "failed: unreadable", &e.to_string())
+                    .await;
                 self.store
                     .release_link_lease(&link.id, &self.instance)
                     .await?;
@@ -166,6 +171,9 @@ impl Vault {
             Err(Failure::Transient(message)) => {
                 tracing::warn!(link = %link.id, provider = %provider.id, %message,
                     "upstream refresh failed; the stored token is kept");
+                let detail = format!("{message}; the stored token is kept");
+                self.record_failure(&link, "failed: transient", &detail)
+                    .await;
                 self.store
                     .release_link_lease(&link.id, &self.instance)
                     .await?;
@@ -228,8 +236,17 @@ impl Vault {
             .store_refreshed_link(link.version, &sealed, now)
             .await?
         {
+            let elapsed_ms = started.elapsed().as_millis() as u64;
             tracing::info!(link = %link.id, provider = %provider.id, version = link.version + 1,
-                elapsed_ms = started.elapsed().as_millis() as u64, "upstream token refreshed");
+                elapsed_ms, "upstream token refreshed");
+            let event = AuditEvent::new(EventKind::UpstreamRefreshed, Actor::System)
+                .grant(&link.grant_id)
+                .provider(&provider.id)
+                .detail(format!(
+                    "{} (took {elapsed_ms} ms)",
+                    describe_tokens("refreshed on demand", tokens)
+                ));
+            audit::note(&self.store, event).await;
             return Ok(UpstreamToken {
                 access_token: tokens.access_token.clone(),
                 expires_at: sealed.expires_at,
@@ -252,14 +269,18 @@ impl Vault {
         reason: &str,
     ) -> Result<UpstreamToken, VaultError> {
         let now = crate::now_unix();
-        if !self
+        let marked = self
             .store
             .mark_link_reauth(&link.id, link.version, reason, now)
+            .await?;
+        if marked {
+            let detail = format!("{reason}; the user must sign in again");
+            self.record_failure(link, "failed: permanent", &detail)
+                .await;
+        } else if let Some(newer) = self
+            .store
+            .upstream_link(&link.grant_id, &provider.id)
             .await?
-            && let Some(newer) = self
-                .store
-                .upstream_link(&link.grant_id, &provider.id)
-                .await?
             && newer.version > link.version
             && newer.reauth_required_at.is_none()
         {
@@ -269,6 +290,16 @@ impl Vault {
             provider: provider.display_name.clone(),
             reason: reason.to_string(),
         })
+    }
+
+    /// `upstream.refresh_failed`, with `outcome` saying which kind.
+    async fn record_failure(&self, link: &UpstreamLinkRow, outcome: &str, detail: &str) {
+        let event = AuditEvent::new(EventKind::UpstreamRefreshFailed, Actor::System)
+            .grant(&link.grant_id)
+            .provider(&link.provider)
+            .outcome(outcome)
+            .detail(detail);
+        audit::note(&self.store, event).await;
     }
 }
 

@@ -4,6 +4,7 @@
 //! not be reached stays, and the maintenance sweep tries again.
 
 use super::links::{Vault, VaultError};
+use crate::audit::{self, Actor, AuditEvent, EventKind};
 use crate::upstream::UpstreamError;
 use crate::upstream::revoke::revoke_upstream;
 
@@ -36,54 +37,118 @@ pub struct RevocationOutcome {
 impl Vault {
     /// Revokes one of our grants now and its upstream links in the
     /// background: the caller (an RFC 7009 request, theft detection) must not
-    /// wait on the provider. True when this call revoked it.
-    pub async fn revoke_grant(&self, grant_id: &str, now: i64) -> Result<bool, VaultError> {
-        let revoked = self.store.revoke_grant(grant_id, now).await?;
+    /// wait on the provider. True when this call revoked it; the ledger then
+    /// says `by` whom and why.
+    pub async fn revoke_grant(
+        &self,
+        grant_id: &str,
+        now: i64,
+        by: Actor,
+        reason: &str,
+    ) -> Result<bool, VaultError> {
+        let revoked = self.revoke_ours(grant_id, now, by.clone(), reason).await?;
         if revoked {
             let vault = self.clone();
             let grant_id = grant_id.to_string();
-            tokio::spawn(async move {
-                if let Err(e) = vault.revoke_links(&grant_id).await {
+            let request_id = crate::ops::request_id::current().unwrap_or_default();
+            tokio::spawn(crate::ops::request_id::scope(request_id, async move {
+                if let Err(e) = vault.revoke_links(&grant_id, &by).await {
                     tracing::warn!(grant = %grant_id, error = %e, "upstream revocation failed; will retry");
                 }
-            });
+            }));
         }
         Ok(revoked)
     }
 
-    /// The operator's `grants revoke`: now, cascade included.
-    pub async fn revoke_grant_now(&self, grant_id: &str) -> Result<OperatorRevocation, VaultError> {
+    /// An operator's (or the sweep's) revocation: now, cascade included.
+    pub async fn revoke_grant_now(
+        &self,
+        grant_id: &str,
+        by: Actor,
+        reason: &str,
+    ) -> Result<OperatorRevocation, VaultError> {
         let now = crate::now_unix();
-        let grants = usize::from(self.store.revoke_grant(grant_id, now).await?);
+        let grants = usize::from(self.revoke_ours(grant_id, now, by.clone(), reason).await?);
         // Links of a grant revoked earlier whose cascade failed go too.
-        let links = self.revoke_links(grant_id).await?;
+        let links = self.revoke_links(grant_id, &by).await?;
         Ok(OperatorRevocation { grants, links })
+    }
+
+    /// Our side: the grant, and with it every token we issued for it.
+    async fn revoke_ours(
+        &self,
+        grant_id: &str,
+        now: i64,
+        by: Actor,
+        reason: &str,
+    ) -> Result<bool, VaultError> {
+        let revoked = self.store.revoke_grant(grant_id, now).await?;
+        if revoked {
+            let event = AuditEvent::new(EventKind::TokenRevoked, by)
+                .grant(grant_id)
+                .detail(format!(
+                    "grant revoked ({reason}): its access and refresh tokens stop working"
+                ));
+            audit::note(&self.store, event).await;
+        }
+        Ok(revoked)
     }
 
     /// The sweep's expiry of dynamic clients unused since `cutoff`: their
     /// grants are revoked (upstream too) before the clients are deleted, so
     /// no upstream token outlives its only copy. Returns the clients deleted.
     pub async fn expire_unused_clients(&self, cutoff: i64) -> Result<u64, VaultError> {
+        let reason = "its client went unused and expired";
         for grant_id in self.store.grants_of_unused_dcr_clients(cutoff).await? {
-            self.revoke_grant_now(&grant_id).await?;
+            self.revoke_grant_now(&grant_id, Actor::System, reason)
+                .await?;
         }
-        Ok(self.store.delete_unused_dcr_clients(cutoff).await?)
+        let expired = self.store.delete_unused_dcr_clients(cutoff).await?;
+        for client_id in &expired {
+            let event = AuditEvent::new(EventKind::ClientExpired, Actor::System)
+                .client(client_id)
+                .detail(format!(
+                    "dynamic registration unused since {}: deleted, with its grants and consents",
+                    crate::utc::format_time(cutoff)
+                ));
+            audit::note(&self.store, event).await;
+        }
+        Ok(expired.len() as u64)
     }
 
-    /// The operator's `users disconnect`: every live grant of the user.
-    pub async fn disconnect_user(&self, user_id: &str) -> Result<OperatorRevocation, VaultError> {
+    /// The operator's `users disconnect`: every live grant of the user, and
+    /// every consent they gave (their next sign-in asks again).
+    pub async fn disconnect_user(
+        &self,
+        user_id: &str,
+        by: Actor,
+    ) -> Result<OperatorRevocation, VaultError> {
         let mut total = OperatorRevocation::default();
         for grant_id in self.store.live_grants_of_user(user_id).await? {
-            let one = self.revoke_grant_now(&grant_id).await?;
+            let one = self
+                .revoke_grant_now(&grant_id, by.clone(), "the user was disconnected")
+                .await?;
             total.grants += one.grants;
             total.links.revoked += one.links.revoked;
             total.links.retry_later += one.links.retry_later;
         }
+        for client_id in self.store.revoke_consents_of_user(user_id).await? {
+            let event = AuditEvent::new(EventKind::ConsentRevoked, by.clone())
+                .user(user_id)
+                .client(&client_id)
+                .detail("the user was disconnected");
+            audit::note(&self.store, event).await;
+        }
         Ok(total)
     }
 
-    /// Revokes and deletes every upstream link of a revoked grant.
-    pub async fn revoke_links(&self, grant_id: &str) -> Result<RevocationOutcome, VaultError> {
+    /// Revokes and deletes every upstream link of a revoked grant. `by`:
+    /// who revoked the grant, named in each link's ledger event.
+    pub async fn revoke_links(
+        &self,
+        grant_id: &str,
+        by: &Actor,
+    ) -> Result<RevocationOutcome, VaultError> {
         let mut outcome = RevocationOutcome::default();
         for link in self.store.upstream_links_of_grant(grant_id).await? {
             let tokens = self
@@ -96,6 +161,7 @@ impl Vault {
                         .transpose()?;
                     Ok((a, r))
                 });
+            let sent = self.providers.get(&link.provider).is_some() && tokens.is_ok();
             let result = match (self.providers.get(&link.provider), tokens) {
                 (Some(provider), Ok((access, refresh))) => {
                     revoke_upstream(&self.http, provider, &access, refresh.as_deref()).await
@@ -111,6 +177,14 @@ impl Vault {
                 // No provider definition or an unreadable token: nothing can
                 // be sent upstream, so only our copy can go.
                 _ => Ok(()),
+            };
+            let outcome_text = match &result {
+                Ok(()) if sent => "ok".to_string(),
+                Ok(()) => {
+                    "not sent (no provider definition or an unreadable token): our copy deleted"
+                        .to_string()
+                }
+                Err(e) => format!("refused upstream ({e}): our copy deleted"),
             };
             match result {
                 Ok(()) => {}
@@ -136,6 +210,11 @@ impl Vault {
             }
             tracing::info!(link = %link.id, provider = %link.provider, grant = %grant_id,
                 "upstream link revoked and deleted");
+            let event = AuditEvent::new(EventKind::UpstreamRevoked, by.clone())
+                .grant(grant_id)
+                .provider(&link.provider)
+                .outcome(outcome_text);
+            audit::note(&self.store, event).await;
             outcome.revoked += 1;
         }
         Ok(outcome)
@@ -164,7 +243,7 @@ impl Vault {
             let Some(last) = page.last() else { break };
             after = last.clone();
             for grant_id in &page {
-                revoked += self.revoke_links(grant_id).await?.revoked;
+                revoked += self.revoke_links(grant_id, &Actor::System).await?.revoked;
             }
         }
         Ok(revoked)

@@ -219,6 +219,25 @@ async fn sign_in_with_a_document(s: Setup) {
         2,
         "one fetch at /authorize, one at /token"
     );
+    // The first fetch registered it; the re-fetch was cache upkeep.
+    let filter = mcp_broker::audit::AuditFilter {
+        kind: Some("client.registered".into()),
+        client_id: Some(client.client_id.clone()),
+        ..Default::default()
+    };
+    let events = s
+        .broker
+        .state
+        .store
+        .audit_events(&filter, 10)
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].actor, format!("client:{}", client.client_id));
+    assert_eq!(
+        events[0].detail.as_deref(),
+        Some("client id metadata document: Metadata Doc App")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

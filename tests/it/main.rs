@@ -3,6 +3,7 @@
 mod support;
 
 mod audit;
+mod audit_events;
 mod cimd;
 mod clients;
 mod conformance;

@@ -349,7 +349,13 @@ async fn oidc_revocation_by_an_instance_whose_discovery_failed_keeps_the_link_fo
             .await
             .unwrap()
     );
-    let outcome = down.state.vault.revoke_links(&ours.grant_id).await.unwrap();
+    let system = mcp_broker::audit::Actor::System;
+    let outcome = down
+        .state
+        .vault
+        .revoke_links(&ours.grant_id, &system)
+        .await
+        .unwrap();
     assert_eq!(
         outcome,
         RevocationOutcome {

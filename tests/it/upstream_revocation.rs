@@ -213,7 +213,13 @@ async fn operator_revoking_a_grant_or_disconnecting_a_user_revokes_upstream() {
     assert_eq!(
         seen,
         [
-            ("operator:ops-alice", Some(first_grant.as_str()), None, "ok"),
+            // The grant's user is filled in from the grant.
+            (
+                "operator:ops-alice",
+                Some(first_grant.as_str()),
+                Some(user.as_str()),
+                "ok"
+            ),
             ("operator:ops-alice", None, Some(user.as_str()), "ok"),
             (
                 "operator:ops-alice",

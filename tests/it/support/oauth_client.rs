@@ -399,15 +399,22 @@ pub fn initialize_request(protocol_version: &str) -> Value {
 
 /// The grant our access token was issued under (its `grant_id` claim).
 pub fn grant_of(access_token: &str) -> String {
+    claims_of(access_token)["grant_id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The claims of one of our access tokens (read, not verified).
+pub fn claims_of(access_token: &str) -> Value {
     use base64::Engine;
     let payload = access_token.split('.').nth(1).unwrap();
-    let claims: Value = serde_json::from_slice(
+    serde_json::from_slice(
         &base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(payload)
             .unwrap(),
     )
-    .unwrap();
-    claims["grant_id"].as_str().unwrap().to_string()
+    .unwrap()
 }
 
 /// `initialize` + `initialized`: the session id to send with tool calls.
