@@ -102,8 +102,7 @@ async fn redeem_code(
         revoke_after_replay(state, &row.grant_id, now).await?;
     }
     check_code(&row, &redemption, now)?;
-    let (access, jti, expires_in) =
-        access_token(state, client, &row.grant_id, &row.scope, &row.resource, now).await?;
+    let access = access_token(state, client, &row.grant_id, &row.scope, &row.resource, now).await?;
     let refresh_token = client
         .grant_types
         .iter()
@@ -130,8 +129,9 @@ async fn redeem_code(
         revoke_after_replay(state, &row.grant_id, now).await?;
         return Err(OAuthError::invalid_grant("authorization code was already used").into());
     }
-    let event = issued_event(EventKind::TokenIssued, client, &row.grant_id).detail(format!(
-        "authorization code redeemed: access token {jti} (scope {}){}",
+    let event = access.event(EventKind::TokenIssued, client).detail(format!(
+        "authorization code redeemed: access token {} (scope {}){}",
+        access.claims.jti,
         row.scope,
         if refresh_token.is_some() {
             ", refresh token"
@@ -141,9 +141,9 @@ async fn redeem_code(
     ));
     crate::audit::note(&state.store, event).await;
     Ok(TokenResponse {
-        access_token: access,
+        access_token: access.token.clone(),
         token_type: "Bearer".into(),
-        expires_in,
+        expires_in: access.expires_in,
         refresh_token,
         scope: row.scope,
     })
@@ -186,13 +186,13 @@ async fn redeem_refresh_token(
                     .config
                     .scopes
                     .check_narrowing(&row.scope, params.get("scope").map(String::as_str))?;
-                let (access, jti, expires_in) =
+                let access =
                     access_token(state, client, &row.grant_id, &scope, &row.resource, now).await?;
                 let new_refresh = new_secret(REFRESH_TOKEN_PREFIX);
                 let answer = TokenResponse {
-                    access_token: access,
+                    access_token: access.token.clone(),
                     token_type: "Bearer".into(),
-                    expires_in,
+                    expires_in: access.expires_in,
                     refresh_token: Some(new_refresh.clone()),
                     scope,
                 };
@@ -211,10 +211,11 @@ async fn redeem_refresh_token(
                     .rotate_refresh_token(&token_hash, &new_row, &sealed, now)
                     .await?
                 {
-                    let event = issued_event(EventKind::TokenRefreshed, client, &row.grant_id)
+                    let event = access
+                        .event(EventKind::TokenRefreshed, client)
                         .detail(format!(
-                            "refresh token rotated: access token {jti} (scope {})",
-                            answer.scope
+                            "refresh token rotated: access token {} (scope {})",
+                            access.claims.jti, answer.scope
                         ));
                     crate::audit::note(&state.store, event).await;
                     return Ok(answer);
@@ -279,15 +280,24 @@ async fn ensure_grant_live(state: &AppState, grant_id: &str) -> Result<String, A
     }
 }
 
-/// The ledger event for tokens issued to `client`: ids only, never values
-/// (an access token's `jti` names it).
-fn issued_event(kind: EventKind, client: &ClientRow, grant_id: &str) -> AuditEvent {
-    AuditEvent::new(kind, Actor::Client(client.client_id.clone()))
-        .client(&client.client_id)
-        .grant(grant_id)
+/// A signed access token and what it says.
+struct AccessToken {
+    token: String,
+    claims: AccessClaims,
+    expires_in: u64,
 }
 
-/// A signed access token, its `jti` and lifetime.
+impl AccessToken {
+    /// The ledger event for tokens issued to `client`: ids only, never
+    /// values (the access token's `jti` names it).
+    fn event(&self, kind: EventKind, client: &ClientRow) -> AuditEvent {
+        AuditEvent::new(kind, Actor::Client(client.client_id.clone()))
+            .user(&self.claims.sub)
+            .client(&client.client_id)
+            .grant(&self.claims.grant_id)
+    }
+}
+
 async fn access_token(
     state: &AppState,
     client: &ClientRow,
@@ -295,7 +305,7 @@ async fn access_token(
     scope: &str,
     resource: &str,
     now: i64,
-) -> Result<(String, String, u64), AppError> {
+) -> Result<AccessToken, AppError> {
     let user_id = ensure_grant_live(state, grant_id).await?;
     let ttl = state.config.access_token_ttl_secs;
     let claims = AccessClaims {
@@ -309,8 +319,11 @@ async fn access_token(
         exp: now + ttl as i64,
         grant_id: grant_id.to_string(),
     };
-    let jti = claims.jti.clone();
-    Ok((issue_access_token(&state.keys.current(), &claims), jti, ttl))
+    Ok(AccessToken {
+        token: issue_access_token(&state.keys.current(), &claims),
+        claims,
+        expires_in: ttl,
+    })
 }
 
 fn refresh_row(
