@@ -4,9 +4,12 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
 use axum::Router;
+use base64::Engine;
+use mcp_broker::config::Config;
 use mcp_broker::store::{AuthorizationCodeRow, ClientRow, Store, UserRow, new_id};
 use mcp_broker::upstream::{Provider, UpstreamTokens};
 use mcp_broker::vault::Vault;
@@ -72,6 +75,44 @@ pub async fn seed_grant(store: &Store, vault: &Vault, seed: SeedGrant<'_>) -> (S
         .await
         .unwrap();
     (grant_id, user_id)
+}
+
+/// `providers/github.toml` with every URL pointing at the fake.
+fn provider_toml(fake: SocketAddr) -> String {
+    format!(
+        r#"id = "github"
+display_name = "GitHub (bench fake)"
+authorize_url = "http://{fake}/login/oauth/authorize"
+token_url = "http://{fake}/login/oauth/access_token"
+api_base_url = "http://{fake}"
+userinfo_url = "http://{fake}/user"
+client_id = "bench"
+client_secret = "bench"
+scopes = []
+"#
+    )
+}
+
+/// The broker's settings as a deployment has them: SQLite in `dir`, a
+/// providers folder, an encryption key; GitHub's URLs point at `fake`.
+pub fn broker_config(dir: &Path, public_url: &str, fake: SocketAddr) -> Config {
+    let providers = dir.join("providers");
+    std::fs::create_dir_all(&providers).unwrap();
+    std::fs::write(providers.join("github.toml"), provider_toml(fake)).unwrap();
+    let key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+    let env: Vec<(String, String)> = [
+        ("MCP_BROKER_PUBLIC_URL", public_url.to_string()),
+        (
+            "MCP_BROKER_DATABASE_URL",
+            format!("sqlite://{}", dir.join("broker.db").display()),
+        ),
+        ("MCP_BROKER_PROVIDERS_DIR", providers.display().to_string()),
+        ("MCP_BROKER_ENCRYPTION_KEY", key),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    Config::from_sources(None, &env).unwrap()
 }
 
 /// Serves `app` on 127.0.0.1 from its own thread and single-threaded

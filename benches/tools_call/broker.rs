@@ -2,54 +2,16 @@
 //! folder, an encryption key), with one grant seeded as a sign-in leaves it.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use base64::Engine;
 use mcp_broker::app::AppState;
-use mcp_broker::config::Config;
 use mcp_broker::store::new_id;
 use mcp_broker::tokens::AccessClaims;
 use mcp_broker::tokens::access::issue_access_token;
 use mcp_broker::upstream::UpstreamTokens;
 
-use crate::common::{SeedGrant, insert_client, seed_grant as seed_grant_in};
+use crate::common::{SeedGrant, broker_config, insert_client, seed_grant as seed_grant_in};
 use crate::{OWNER, UPSTREAM_TOKEN};
-
-/// `providers/github.toml` with every URL pointing at the fake.
-fn provider_toml(fake: SocketAddr) -> String {
-    format!(
-        r#"id = "github"
-display_name = "GitHub (bench fake)"
-authorize_url = "http://{fake}/login/oauth/authorize"
-token_url = "http://{fake}/login/oauth/access_token"
-api_base_url = "http://{fake}"
-userinfo_url = "http://{fake}/user"
-client_id = "bench"
-client_secret = "bench"
-scopes = []
-"#
-    )
-}
-
-fn broker_config(dir: &Path, public_url: &str, fake: SocketAddr) -> Config {
-    let providers = dir.join("providers");
-    std::fs::create_dir_all(&providers).unwrap();
-    std::fs::write(providers.join("github.toml"), provider_toml(fake)).unwrap();
-    let key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
-    let env: Vec<(String, String)> = [
-        ("MCP_BROKER_PUBLIC_URL", public_url.to_string()),
-        (
-            "MCP_BROKER_DATABASE_URL",
-            format!("sqlite://{}", dir.join("broker.db").display()),
-        ),
-        ("MCP_BROKER_PROVIDERS_DIR", providers.display().to_string()),
-        ("MCP_BROKER_ENCRYPTION_KEY", key),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    Config::from_sources(None, &env).unwrap()
-}
 
 /// A user, a grant with `UPSTREAM_TOKEN` sealed in its GitHub link (as a
 /// sign-in leaves it), and one of our access tokens for that grant with
