@@ -361,6 +361,12 @@ async fn bad_input_is_400_and_unknown_ids_404_never_5xx() {
         (Method::DELETE, "/admin/clients/a%0Ab", 400),
         (Method::POST, "/admin/users/nobody/disconnect", 404),
         (Method::GET, "/admin/grants/x/revoke", 405),
+        // A metadata document's client id is a URL: one encoded segment.
+        (
+            Method::GET,
+            "/admin/clients/https%3A%2F%2Fapp.example%2Fclient.json",
+            404,
+        ),
         (Method::GET, "/admin/nothing", 404),
     ] {
         let answer = admin(&broker, method.clone(), path).await;
@@ -370,4 +376,38 @@ async fn bad_input_is_400_and_unknown_ids_404_never_5xx() {
             assert!(answer.body["error_description"].is_string());
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_is_kept_while_its_upstream_tokens_await_an_unavailable_provider() {
+    let db = TestDb::sqlite();
+    let fake = FakeGithub::start(Mode::OAuthApp).await;
+    let broker = admin_broker(&db, &fake).await;
+    let session = sign_in(&broker.url).await;
+    let path = format!("/admin/clients/{}", session.client.client_id);
+    fake.set_revocation_down(true);
+
+    // Our grant ends at once; the sealed upstream token, and so the
+    // client whose deletion would cascade it away, wait for the provider.
+    let answer = admin(&broker, Method::DELETE, &path).await;
+    assert_eq!(answer.status, 503, "{}", answer.body);
+    assert!(answer.headers.get("retry-after").is_some());
+    assert_eq!(
+        mcp_status(&broker.mcp_url(), &session.access_token).await,
+        401
+    );
+    assert!(broker.github_link(&session.access_token).await.is_some());
+    assert_eq!(admin(&broker, Method::GET, &path).await.status, 200);
+    let event = last_event(&broker, "client.deleted").await;
+    assert!(
+        event.outcome.starts_with("refused: 1 grant(s) revoked"),
+        "{event:?}"
+    );
+
+    fake.set_revocation_down(false);
+    let answer = admin(&broker, Method::DELETE, &path).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["revoked"]["links_revoked"], 1);
+    assert!(broker.github_link(&session.access_token).await.is_none());
+    assert_eq!(admin(&broker, Method::GET, &path).await.status, 404);
 }
