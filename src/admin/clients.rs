@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::{AdminError, Revocation, check_client_id, check_limit, event, recorded};
 use crate::audit::{Actor, EventKind};
-use crate::store::{ClientDeletion, ClientSummary, GrantFilter, Store};
+use crate::store::{ClientDeletion, ClientSummary, Store};
 use crate::vault::Vault;
 
 /// How a client came to be registered.
@@ -108,12 +108,7 @@ pub async fn show(store: &Store, client_id: &str) -> Result<ClientDetail, AdminE
         .get_client(client_id)
         .await?
         .ok_or_else(|| AdminError::NotFound(format!("no client {client_id}")))?;
-    let live = GrantFilter {
-        client_id: Some(client_id.to_string()),
-        live: Some(true),
-        ..Default::default()
-    };
-    let live_grants = store.list_grants(&live, super::MAX_LIMIT).await?.len() as i64;
+    let live_grants = store.live_grant_count(client_id).await?;
     Ok(ClientDetail {
         confidential: client.client_secret_hash.is_some(),
         id: client.client_id,

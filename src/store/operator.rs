@@ -192,6 +192,17 @@ impl Store {
             .collect())
     }
 
+    /// How many live grants a client holds.
+    pub async fn live_grant_count(&self, client_id: &str) -> Result<i64, StoreError> {
+        let (count,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM grants WHERE client_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(client_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(count)
+    }
+
     /// Grants of a client that are live or still hold an upstream link
     /// (revoked, with the provider's revocation pending): what deleting the
     /// client must revoke first.

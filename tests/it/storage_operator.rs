@@ -190,6 +190,8 @@ async fn clients_are_listed_with_their_live_grant_count() {
         assert_eq!(configs.len(), 1);
         assert_eq!(configs[0].client_id, "c3");
         assert_eq!(store.list_clients(None, 1).await.unwrap().len(), 1);
+        assert_eq!(store.live_grant_count("c1").await.unwrap(), 1);
+        assert_eq!(store.live_grant_count("c3").await.unwrap(), 0);
     }
 }
 
