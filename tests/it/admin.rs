@@ -411,3 +411,33 @@ async fn a_client_is_kept_while_its_upstream_tokens_await_an_unavailable_provide
     assert!(broker.github_link(&session.access_token).await.is_none());
     assert_eq!(admin(&broker, Method::GET, &path).await.status, 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_action_whose_audit_record_fails_answers_500_saying_it_took_effect() {
+    let db = TestDb::sqlite();
+    let fake = FakeGithub::start(Mode::OAuthApp).await;
+    let broker = admin_broker(&db, &fake).await;
+    let session = sign_in(&broker.url).await;
+    // Every append starts by updating this row.
+    db.execute("DROP TABLE audit_head").await;
+    let grant = grant_of(&session.access_token);
+    let answer = admin(
+        &broker,
+        Method::POST,
+        &format!("/admin/grants/{grant}/revoke"),
+    )
+    .await;
+    assert_eq!(answer.status, 500);
+    assert!(
+        answer.body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("took effect"),
+        "{}",
+        answer.body
+    );
+    assert_eq!(
+        mcp_status(&broker.mcp_url(), &session.access_token).await,
+        401
+    );
+}

@@ -357,3 +357,25 @@ async fn users_list_shows_live_grants_and_last_activity() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_whose_audit_record_fails_fails_saying_what_it_did() {
+    let db = TestDb::sqlite();
+    let fake = FakeGithub::start(Mode::OAuthApp).await;
+    let broker = start_broker(&db, &fake).await;
+    let session = sign_in(&broker.url).await;
+    db.execute("DROP TABLE audit_head").await;
+    let (ok, out, err) = cli(
+        &broker,
+        &db,
+        &fake,
+        &["clients", "delete", &session.client.client_id],
+    );
+    assert!(!ok, "{out}");
+    assert!(err.contains("deleted; 1 grant(s) revoked"), "{err}");
+    assert!(err.contains("but the audit record failed"), "{err}");
+    assert_eq!(
+        mcp_status(&broker.mcp_url(), &session.access_token).await,
+        401
+    );
+}
