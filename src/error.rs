@@ -27,6 +27,11 @@ pub enum AppError {
         /// The scopes to ask for (space-separated).
         scope: Option<String>,
     },
+    /// An admin API request without the configured admin token: 401 with
+    /// a `Bearer` challenge.
+    AdminUnauthorized,
+    /// An operator operation's refusal or failure (the admin API).
+    Admin(crate::admin::AdminError),
     /// Something on our side failed; logged with its detail, answered as 500.
     Internal(String),
 }
@@ -47,6 +52,12 @@ impl AppError {
 impl From<OAuthError> for AppError {
     fn from(e: OAuthError) -> Self {
         AppError::OAuth(e)
+    }
+}
+
+impl From<crate::admin::AdminError> for AppError {
+    fn from(e: crate::admin::AdminError) -> Self {
+        AppError::Admin(e)
     }
 }
 
@@ -131,6 +142,19 @@ impl IntoResponse for AppError {
                 }
                 response
             }
+            AppError::AdminUnauthorized => {
+                let mut response = admin_json(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_token",
+                    "the admin API takes the configured admin token as a bearer token",
+                );
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"mcp-broker-admin\""),
+                );
+                response
+            }
+            AppError::Admin(e) => admin_error(e),
             AppError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
                 oauth_json(
@@ -159,5 +183,46 @@ fn oauth_json(status: StatusCode, e: &OAuthError) -> Response {
             HeaderValue::from_static(challenge),
         );
     }
+    response
+}
+
+/// Operator errors as JSON in the RFC 6749 shape the rest of the API uses.
+/// Store and vault failures stay in the log; an action whose audit record
+/// failed says so, since it did take effect.
+fn admin_error(e: crate::admin::AdminError) -> Response {
+    use crate::admin::AdminError;
+    match e {
+        AdminError::Invalid(m) => admin_json(StatusCode::BAD_REQUEST, "invalid_request", &m),
+        AdminError::NotFound(m) => admin_json(StatusCode::NOT_FOUND, "not_found", &m),
+        AdminError::Refused(m) => admin_json(StatusCode::CONFLICT, "conflict", &m),
+        AdminError::TryAgain(m) => {
+            let mut response = admin_json(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                &m,
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+            response
+        }
+        e @ AdminError::Unrecorded { .. } => {
+            tracing::error!(error = %e, "operator action not recorded");
+            admin_json(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "the action took effect, but its audit record failed",
+            )
+        }
+        e @ (AdminError::Store(_) | AdminError::Vault(_)) => AppError::internal(e).into_response(),
+    }
+}
+
+fn admin_json(status: StatusCode, error: &str, description: &str) -> Response {
+    let body = serde_json::json!({ "error": error, "error_description": description });
+    let mut response = (status, axum::Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }

@@ -3,6 +3,7 @@
 //! upstream tokens sealed and mapped to the grants behind our tokens, and uses
 //! them in its MCP tools. See `docs/architecture.md` for the map.
 
+pub mod admin;
 pub mod app;
 pub mod audit;
 pub mod clients;

@@ -7,6 +7,11 @@ use crate::utc::format_time;
 
 /// One JSON object, every stored field, on one line.
 pub fn json_line(record: &AuditRecord) -> String {
+    json_value(record).to_string()
+}
+
+/// Every stored field, as the JSON object `json_line` prints.
+pub fn json_value(record: &AuditRecord) -> serde_json::Value {
     serde_json::json!({
         "seq": record.seq,
         "time": record.time,
@@ -26,7 +31,6 @@ pub fn json_line(record: &AuditRecord) -> String {
         "prev_hash": record.prev_hash,
         "hash": record.hash,
     })
-    .to_string()
 }
 
 const HEADERS: [&str; 9] = [
@@ -96,7 +100,7 @@ pub fn table(records: &[AuditRecord]) -> String {
 
 /// A cell on one terminal line: control characters (a newline in a
 /// refusal reason, an escape sequence in a client-chosen value) escaped.
-fn printable(text: &str) -> String {
+pub fn printable(text: &str) -> String {
     text.chars()
         .map(|c| {
             if c.is_control() {

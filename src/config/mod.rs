@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use serde::Deserialize;
 
+mod admin;
 mod mcp;
 pub use mcp::Gateway;
 
@@ -49,6 +50,7 @@ struct FileConfig {
     mcp_allowed_origins: Vec<String>,
     #[serde(default)]
     gateways: Vec<mcp::GatewayFile>,
+    admin_token: Option<String>,
 }
 
 /// A pre-registered client as written in the file (`[[clients]]`).
@@ -143,6 +145,8 @@ pub struct Config {
     pub mcp_allowed_origins: Vec<String>,
     /// Downstream MCP servers proxied at `/mcp/<name>`.
     pub gateways: Vec<Gateway>,
+    /// SHA-256 of `admin_token`; `None`: the admin API is off (absent).
+    pub admin_token_hash: Option<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -180,6 +184,7 @@ impl std::fmt::Debug for Config {
             .field("mcp_allowed_hosts", &self.mcp_allowed_hosts)
             .field("mcp_allowed_origins", &self.mcp_allowed_origins)
             .field("gateways", &self.gateways)
+            .field("admin_api", &self.admin_token_hash.is_some())
             .finish()
     }
 }
@@ -231,6 +236,7 @@ pub const ENV_KEYS: &[&str] = &[
     "cimd_allow_http",
     "cimd_ca_file",
     "signing_key_rotation_secs",
+    "admin_token",
 ];
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -438,6 +444,8 @@ impl Config {
             });
         }
 
+        let admin_token_hash = admin::admin_token_hash(pick("admin_token", file.admin_token))?;
+
         Ok(Config {
             bind,
             public_url,
@@ -463,6 +471,7 @@ impl Config {
             mcp_allowed_hosts: mcp.hosts,
             mcp_allowed_origins: mcp.origins,
             gateways: mcp.gateways,
+            admin_token_hash,
         })
     }
 

@@ -1,6 +1,7 @@
 //! HTTP handlers only: parse, call the domain, map the result. Routes are all
 //! declared here so one file shows the whole surface.
 
+pub mod admin;
 pub mod authorize;
 pub mod callback;
 pub mod client_auth;
@@ -19,7 +20,7 @@ pub mod token_exchange;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Method, header};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use tower_http::cors::{Any, CorsLayer};
 
 use crate::app::AppState;
@@ -117,8 +118,34 @@ fn routes(state: AppState) -> Router<AppState> {
     Router::new()
         .merge(cross_origin)
         .merge(same_origin)
+        .merge(admin_routes(&state))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .merge(crate::mcp::router(state))
+}
+
+/// The operator API: only when an admin token is configured (otherwise
+/// these paths do not exist and answer 404), behind that token, no CORS.
+fn admin_routes(state: &AppState) -> Router<AppState> {
+    if state.config.admin_token_hash.is_none() {
+        return Router::new();
+    }
+    Router::new()
+        .route("/admin/grants", get(admin::list_grants))
+        .route("/admin/grants/{id}", get(admin::show_grant))
+        .route("/admin/grants/{id}/revoke", post(admin::revoke_grant))
+        .route("/admin/clients", get(admin::list_clients))
+        .route(
+            "/admin/clients/{id}",
+            get(admin::show_client).merge(delete(admin::delete_client)),
+        )
+        .route("/admin/users", get(admin::list_users))
+        .route("/admin/users/{id}/disconnect", post(admin::disconnect_user))
+        .route("/admin/audit", get(admin::audit_events))
+        .route("/admin/audit/verify", get(admin::verify_audit))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            admin::require_admin_token,
+        ))
 }
 
 fn cors() -> CorsLayer {

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod admin;
 mod audit;
 mod audit_events;
 mod cimd;
@@ -21,6 +22,7 @@ mod mcp_endpoint;
 mod mcp_protocol;
 mod oidc;
 mod oidc_vault;
+mod operator_cli;
 mod refresh;
 mod registration;
 mod revocation;
@@ -33,6 +35,7 @@ mod signing_keys;
 mod startup;
 mod storage;
 mod storage_links;
+mod storage_operator;
 mod token_exchange;
 mod upstream_refresh;
 mod upstream_revocation;

@@ -19,7 +19,7 @@ pub(crate) async fn stores() -> Vec<(TestDb, Store)> {
     out
 }
 
-fn client(id: &str) -> ClientRow {
+pub(crate) fn client(id: &str) -> ClientRow {
     ClientRow {
         client_id: id.into(),
         client_secret_hash: None,
@@ -35,7 +35,7 @@ fn client(id: &str) -> ClientRow {
     }
 }
 
-fn user(subject: &str, login: &str) -> UserRow {
+pub(crate) fn user(subject: &str, login: &str) -> UserRow {
     UserRow {
         id: new_id(),
         provider: "github".into(),

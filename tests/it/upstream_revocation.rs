@@ -210,6 +210,7 @@ async fn operator_revoking_a_grant_or_disconnecting_a_user_revokes_upstream() {
         })
         .collect();
     let first_grant = grant_of(&one.access_token);
+    let refusal = format!("refused: user {user} holds no live grant");
     assert_eq!(
         seen,
         [
@@ -225,7 +226,7 @@ async fn operator_revoking_a_grant_or_disconnecting_a_user_revokes_upstream() {
                 "operator:ops-alice",
                 None,
                 Some(user.as_str()),
-                "refused: no live grant matched"
+                refusal.as_str()
             ),
         ]
     );
@@ -277,12 +278,14 @@ async fn operator_commands_take_ids_that_start_with_a_dash() {
     let db = TestDb::sqlite();
     let fake = FakeGithub::start(Mode::OAuthApp).await;
     let broker = start_broker(&db, &fake).await;
-    for args in [
-        ["grants", "revoke", "-Xyz"],
-        ["users", "disconnect", "-Xyz"],
+    for (args, answer) in [
+        (["grants", "revoke", "-Xyz"], "no grant -Xyz"),
+        (["users", "disconnect", "-Xyz"], "no user -Xyz"),
+        (["grants", "show", "-Xyz"], "no grant -Xyz"),
+        (["clients", "delete", "-Xyz"], "no client -Xyz"),
     ] {
         let (ok, text) = operator(&broker, &db, &fake, &args);
         assert!(!ok);
-        assert!(text.contains("no live grant matched"), "{args:?}: {text}");
+        assert!(text.contains(answer), "{args:?}: {text}");
     }
 }

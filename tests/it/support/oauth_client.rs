@@ -292,9 +292,31 @@ pub struct Session {
     pub code: String,
 }
 
-/// Register, authorize, redeem: a signed-in MCP client.
+/// Register, authorize, redeem: a signed-in MCP client. Identical public
+/// registrations are one client, so every `sign_in` shares it.
 pub async fn sign_in(broker: &str) -> Session {
-    let client = register(broker).await;
+    sign_in_with(broker, register(broker).await).await
+}
+
+/// A public client of its own (its name sets it apart from the others).
+pub async fn register_named(broker: &str, name: &str) -> Client {
+    let body = register_metadata(
+        broker,
+        json!({
+            "client_name": name,
+            "redirect_uris": [REDIRECT_URI],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "token_endpoint_auth_method": "none",
+        }),
+    )
+    .await;
+    Client {
+        client_id: body["client_id"].as_str().unwrap().to_string(),
+    }
+}
+
+/// Authorize and redeem with an already registered client.
+pub async fn sign_in_with(broker: &str, client: Client) -> Session {
     let pkce = pkce();
     let back = authorize(broker, &client, &pkce, "st4te").await;
     let code = query_param(&back, "code").expect("code in the redirect");
