@@ -7,9 +7,8 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::http::rate_limit::RateLimiter;
-use crate::store::{ClientRow, Store, StoreError};
+use crate::store::{Store, StoreError};
 use crate::tokens::KeyRing;
-use crate::tokens::opaque::hash_secret;
 use crate::tokens::signing::SigningKeyError;
 use crate::upstream::provider::ProviderError;
 use crate::upstream::{ProviderSet, load_providers};
@@ -84,7 +83,6 @@ impl AppState {
         }
         let store = Store::connect(&config.database_url).await?;
         store.migrate().await?;
-        sync_configured_clients(&store, &config).await?;
         let keys = KeyRing::load(store.clone(), cipher.clone(), crate::now_unix()).await?;
         let timeout = std::time::Duration::from_secs(config.upstream_timeout_secs);
         let http = crate::upstream::http_client(timeout);
@@ -132,6 +130,7 @@ impl AppState {
             providers.clone(),
             timeout,
         );
+        crate::clients::configured::sync(&store, &vault, &config).await?;
         let registration_limiter =
             Arc::new(RateLimiter::per_minute(config.dcr_rate_limit_per_minute));
         Ok(AppState {
@@ -154,50 +153,6 @@ fn plain_http_off_loopback(public_url: &str) -> bool {
         return false;
     };
     url.scheme() == "http" && !crate::oauth::redirect_uri::is_loopback(&url)
-}
-
-/// Pre-registered clients live in the config; the database mirrors them so
-/// every lookup has one path.
-async fn sync_configured_clients(store: &Store, config: &Config) -> Result<(), StoreError> {
-    let now = crate::now_unix();
-    let rows: Vec<ClientRow> = config
-        .clients
-        .iter()
-        .map(|c| ClientRow {
-            client_id: c.client_id.clone(),
-            client_secret_hash: c.client_secret.as_deref().map(hash_secret),
-            client_name: c.registration.client_name.clone(),
-            redirect_uris: c.registration.redirect_uris.clone(),
-            grant_types: c.registration.grant_types.clone(),
-            token_endpoint_auth_method: c.registration.token_endpoint_auth_method.clone(),
-            application_type: c.registration.application_type.clone(),
-            registration: "config".into(),
-            created_at: now,
-            metadata_hash: None,
-            last_used_at: None,
-        })
-        .collect();
-    let sync = store.sync_configured_clients(&rows).await?;
-    if !sync.deleted.is_empty() {
-        tracing::info!(
-            removed = sync.deleted.len(),
-            "pre-registered clients removed from the config were deleted"
-        );
-    }
-    use crate::audit::{Actor, AuditEvent, EventKind, note};
-    for id in &sync.added {
-        let event = AuditEvent::new(EventKind::ClientRegistered, Actor::System)
-            .client(id)
-            .detail("pre-registered in the settings");
-        note(store, event).await;
-    }
-    for id in &sync.deleted {
-        let event = AuditEvent::new(EventKind::ClientDeleted, Actor::System)
-            .client(id)
-            .detail("removed from the settings: deleted with its grants and consents");
-        note(store, event).await;
-    }
-    Ok(())
 }
 
 /// Binds the configured address and serves until the process is stopped.

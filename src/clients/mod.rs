@@ -4,6 +4,7 @@
 //! Metadata Documents. Every handler that needs a client asks here.
 
 pub mod cimd;
+pub mod configured;
 pub mod ssrf;
 
 use crate::app::AppState;

@@ -461,11 +461,12 @@ async fn disconnecting_a_user_records_consent_revoked_and_token_revoked_by_the_o
 const ONE_CLIENT: &str = r#"
 [[clients]]
 client_id = "configured-app"
-redirect_uris = ["https://app.example/callback"]
+redirect_uris = ["http://127.0.0.1:53682/callback"]
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn clients_added_to_or_removed_from_the_settings_record_registered_and_deleted() {
+async fn clients_added_to_or_removed_from_the_settings_record_registered_and_deleted_after_revoking_upstream()
+ {
     let db = TestDb::sqlite();
     let fake = FakeGithub::start(Mode::OAuthApp).await;
     let first = start_broker_with_settings(&db, &fake, ONE_CLIENT).await;
@@ -477,6 +478,17 @@ async fn clients_added_to_or_removed_from_the_settings_record_registered_and_del
         Some("pre-registered in the settings")
     );
 
+    let client = crate::support::oauth_client::Client {
+        client_id: "configured-app".into(),
+    };
+    let pkce = pkce();
+    let back = authorize(&first.url, &client, &pkce, "s").await;
+    let code = query_param(&back, "code").unwrap();
+    assert_eq!(
+        redeem(&first.url, &client, &code, &pkce).await.status(),
+        200
+    );
+
     // A restart with the same settings registers nothing new.
     let again = start_broker_with_settings(&db, &fake, ONE_CLIENT).await;
     assert_eq!(events(&again, "client.registered").await.len(), 1);
@@ -485,6 +497,17 @@ async fn clients_added_to_or_removed_from_the_settings_record_registered_and_del
     let emptied = start_broker_with_settings(&db, &fake, "").await;
     let deleted = only(&emptied, "client.deleted").await;
     assert_eq!(deleted.actor, "system");
+    assert_eq!(deleted.outcome, "ok");
+    // Its grant was revoked, upstream too, before the delete took the link.
+    assert_eq!(fake.revoked_tokens().len(), 1);
+    let revoked = only(&emptied, "token.revoked").await;
+    assert!(
+        revoked
+            .detail
+            .unwrap()
+            .contains("removed from the settings")
+    );
+    assert_eq!(only(&emptied, "upstream.revoked").await.outcome, "ok");
     assert_eq!(deleted.client_id.as_deref(), Some("configured-app"));
     assert!(
         deleted
