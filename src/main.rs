@@ -142,12 +142,6 @@ enum KeysCommand {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("MCP_BROKER_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .init();
     let cli = Cli::parse();
     let config = match Config::load(cli.config.as_deref()) {
         Ok(config) => config,
@@ -156,6 +150,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    mcp_broker::ops::logs::init(config.ops.log_format);
     let runtime = tokio::runtime::Runtime::new().expect("the tokio runtime starts");
     let result = runtime.block_on(async {
         match cli.command.unwrap_or(Command::Serve) {

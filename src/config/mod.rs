@@ -9,7 +9,9 @@ use base64::Engine;
 use serde::Deserialize;
 
 mod mcp;
+mod ops;
 pub use mcp::Gateway;
+pub use ops::{LogFormat, OpsSettings};
 
 /// The settings file as written. Every field is optional; unknown keys are
 /// rejected so a typo never silently falls back to a default.
@@ -49,6 +51,10 @@ struct FileConfig {
     mcp_allowed_origins: Vec<String>,
     #[serde(default)]
     gateways: Vec<mcp::GatewayFile>,
+    log_format: Option<String>,
+    metrics_token: Option<String>,
+    shutdown_grace_secs: Option<u64>,
+    audit_retention_days: Option<u64>,
 }
 
 /// A pre-registered client as written in the file (`[[clients]]`).
@@ -143,6 +149,8 @@ pub struct Config {
     pub mcp_allowed_origins: Vec<String>,
     /// Downstream MCP servers proxied at `/mcp/<name>`.
     pub gateways: Vec<Gateway>,
+    /// Logs, metrics access, shutdown drain, audit retention.
+    pub ops: OpsSettings,
 }
 
 impl std::fmt::Debug for Config {
@@ -180,6 +188,7 @@ impl std::fmt::Debug for Config {
             .field("mcp_allowed_hosts", &self.mcp_allowed_hosts)
             .field("mcp_allowed_origins", &self.mcp_allowed_origins)
             .field("gateways", &self.gateways)
+            .field("ops", &self.ops)
             .finish()
     }
 }
@@ -231,6 +240,10 @@ pub const ENV_KEYS: &[&str] = &[
     "cimd_allow_http",
     "cimd_ca_file",
     "signing_key_rotation_secs",
+    "log_format",
+    "metrics_token",
+    "shutdown_grace_secs",
+    "audit_retention_days",
 ];
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -272,7 +285,7 @@ impl Config {
                     .map(Some)
                     .map_err(|_| ConfigError::Invalid {
                         key: name,
-                        message: format!("expected a whole number of seconds, got {v:?}"),
+                        message: format!("expected a whole number, got {v:?}"),
                     }),
                 None => Ok(from_file),
             }
@@ -429,6 +442,13 @@ impl Config {
             &scopes,
         )?;
 
+        let ops = ops::settings(
+            pick("log_format", file.log_format),
+            pick("metrics_token", file.metrics_token),
+            pick_u64("shutdown_grace_secs", file.shutdown_grace_secs)?,
+            pick_u64("audit_retention_days", file.audit_retention_days)?,
+        )?;
+
         let clients = each("clients", file.clients, |c| pre_registered(c, env))?;
         let mut ids = std::collections::HashSet::new();
         if let Some(dup) = clients.iter().find(|c| !ids.insert(c.client_id.clone())) {
@@ -463,6 +483,7 @@ impl Config {
             mcp_allowed_hosts: mcp.hosts,
             mcp_allowed_origins: mcp.origins,
             gateways: mcp.gateways,
+            ops,
         })
     }
 
