@@ -34,6 +34,8 @@ mod signing_keys;
 mod startup;
 mod storage;
 mod storage_links;
+mod storage_sweep;
 mod token_exchange;
+mod upkeep;
 mod upstream_refresh;
 mod upstream_revocation;
