@@ -347,16 +347,24 @@ fn escape(value: &str) -> String {
 }
 
 /// Counts every request by the route template that matched it (never the
-/// raw path: bounded cardinality) and its status.
+/// raw path: bounded cardinality) and its status, and logs it: the access
+/// log. The template, never the path or query, so no code or state a URL
+/// carried reaches the log.
 pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
     let route = request.extensions().get::<MatchedPath>().cloned();
+    let method = request.method().clone();
     let started = Instant::now();
     let response = next.run(request).await;
-    metrics.observe_http(
-        route.as_ref().map_or(UNMATCHED, MatchedPath::as_str),
-        response.status().as_u16(),
-        started.elapsed(),
-    );
+    let route = route.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
+    let (status, elapsed) = (response.status().as_u16(), started.elapsed());
+    metrics.observe_http(route, status, elapsed);
+    let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
+    // Probes and scrapes come every few seconds: only when debugging.
+    if matches!(route, "/healthz" | "/readyz" | "/metrics") {
+        tracing::debug!(%method, route, status, elapsed_ms, "request answered");
+    } else {
+        tracing::info!(%method, route, status, elapsed_ms, "request answered");
+    }
     response
 }
 

@@ -17,6 +17,7 @@ mod http_rules;
 mod instances;
 mod key_rotation;
 mod linked_providers;
+mod log_secrets;
 mod mcp_endpoint;
 mod mcp_protocol;
 mod metrics;
