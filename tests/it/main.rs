@@ -31,6 +31,7 @@ mod sdk_clients;
 mod sdk_scenarios;
 mod sdk_tools;
 mod secrets;
+mod shutdown;
 mod signing_keys;
 mod startup;
 mod storage;
