@@ -223,7 +223,8 @@ pub async fn serve_on(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
     spawn_maintenance(state.clone());
-    let (draining, state_grace) = (state.draining.clone(), state.config.ops.shutdown_grace_secs);
+    let draining = state.draining.clone();
+    let grace = std::time::Duration::from_secs(state.config.ops.shutdown_grace_secs);
     let router =
         crate::http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     use axum::serve::ListenerExt;
@@ -233,7 +234,6 @@ pub async fn serve_on(
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    let grace = std::time::Duration::from_secs(state_grace);
     crate::ops::shutdown::serve_draining(
         |stop| {
             axum::serve(listener, router)

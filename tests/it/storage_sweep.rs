@@ -86,8 +86,10 @@ async fn a_revoked_grant_is_deleted_after_30_days_once_nothing_is_left_under_it(
             .unwrap();
         assert_eq!(day_31.revoked_grants, 1, "{:?}", db.kind);
         assert_eq!(store.grant_status(&revoked).await.unwrap(), None);
-        // A live grant is never swept, however old.
+        // A live grant is never swept, however old; it is what the
+        // active-grants gauge counts.
         assert!(store.grant_status(&live).await.unwrap().is_some());
+        assert_eq!(store.count_live_grants().await.unwrap(), 1, "{:?}", db.kind);
         assert!(store.get_refresh_token("alive").await.unwrap().is_some());
     }
 }
