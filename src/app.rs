@@ -27,6 +27,9 @@ pub struct AppState {
     pub http: reqwest::Client,
     pub registration_limiter: Arc<RateLimiter>,
     pub mcp_sessions: Arc<crate::mcp::sessions::SessionOwners>,
+    pub metrics: Arc<crate::ops::metrics::Metrics>,
+    /// Set once a shutdown began (`/readyz` answers 503).
+    pub draining: crate::ops::shutdown::Draining,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -123,19 +126,23 @@ impl AppState {
             );
         }
         let providers = Arc::new(providers);
+        let metrics = Arc::new(crate::ops::metrics::Metrics::default());
         let vault = Vault::new(
             store.clone(),
             cipher.clone(),
             http.clone(),
             providers.clone(),
             timeout,
-        );
+        )
+        .with_metrics(metrics.clone());
         crate::clients::configured::sync(&store, &vault, &config).await?;
         let registration_limiter =
             Arc::new(RateLimiter::per_minute(config.dcr_rate_limit_per_minute));
         Ok(AppState {
             registration_limiter,
             mcp_sessions: Arc::default(),
+            metrics,
+            draining: Default::default(),
             config: Arc::new(config),
             store,
             cipher,
@@ -171,18 +178,21 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         mcp = %state.config.mcp_url(),
         "mcp-broker is serving"
     );
-    serve_on(listener, state, shutdown_signal()).await;
+    serve_on(listener, state, crate::ops::shutdown::signal()).await;
     Ok(())
 }
 
 /// Serves on an already-bound listener (tests bind port 0 first) until
-/// `shutdown` completes, letting in-flight requests finish.
+/// `shutdown` completes, letting in-flight requests finish for up to
+/// `shutdown_grace_secs`.
 pub async fn serve_on(
     listener: TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
     spawn_maintenance(state.clone());
+    let draining = state.draining.clone();
+    let grace = std::time::Duration::from_secs(state.config.ops.shutdown_grace_secs);
     let router =
         crate::http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     use axum::serve::ListenerExt;
@@ -192,19 +202,22 @@ pub async fn serve_on(
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    if let Err(e) = axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
-    {
-        tracing::error!(error = %e, "server stopped");
-    }
+    crate::ops::shutdown::serve_draining(
+        |stop| {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(stop)
+                .into_future()
+        },
+        shutdown,
+        draining,
+        grace,
+    )
+    .await;
 }
 
 /// Background upkeep, on every instance: signing keys (reload what other
 /// instances changed, rotate by age, retire superseded keys) every minute;
-/// at start and hourly, deletion of expired rows (pending requests, codes,
-/// refresh tokens, browser sessions, sealed grace answers) and of dynamic
-/// registrations nobody used for `dcr_client_ttl_secs`.
+/// at start and hourly, `upkeep`.
 fn spawn_maintenance(state: AppState) {
     let keys_state = state.clone();
     tokio::spawn(async move {
@@ -225,49 +238,46 @@ fn spawn_maintenance(state: AppState) {
         }
     });
     tokio::spawn(async move {
-        let ttl = state.config.dcr_client_ttl_secs as i64;
-        let grace = state.config.refresh_grace_secs as i64;
         let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
         loop {
             every.tick().await;
-            let now = crate::now_unix();
-            match state.store.sweep_expired(now, grace).await {
-                Ok(swept) if swept.total() > 0 => tracing::info!(?swept, "expired rows swept"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "sweep of expired rows failed"),
-            }
-            match state.vault.retry_revocations().await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(revoked = n, "upstream revocations retried"),
-                Err(e) => tracing::warn!(error = %e, "upstream revocation retry failed"),
-            }
-            if ttl == 0 {
-                continue;
-            }
-            match state.vault.expire_unused_clients(now - ttl).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(deleted = n, "expired unused dynamic client registrations"),
-                Err(e) => tracing::warn!(error = %e, "client sweep failed"),
-            }
+            upkeep(&state, crate::now_unix()).await;
         }
     });
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            s.recv().await;
+/// The hourly upkeep (also at start): the sweep of expired and dead rows,
+/// upstream revocations to retry, unused dynamic clients, and the audit
+/// ledger's retention. Each step logs its own failure and the next runs.
+pub async fn upkeep(state: &AppState, now: i64) {
+    let grace = state.config.refresh_grace_secs as i64;
+    match state.store.sweep_expired(now, grace).await {
+        Ok(swept) if swept.total() > 0 => tracing::info!(?swept, "expired rows swept"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "sweep of expired rows failed"),
+    }
+    match state.vault.retry_revocations().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(revoked = n, "upstream revocations retried"),
+        Err(e) => tracing::warn!(error = %e, "upstream revocation retry failed"),
+    }
+    let ttl = state.config.dcr_client_ttl_secs as i64;
+    if ttl > 0 {
+        match state.vault.expire_unused_clients(now - ttl).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "expired unused dynamic client registrations"),
+            Err(e) => tracing::warn!(error = %e, "client sweep failed"),
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
+    }
+    let retention_days = state.config.ops.audit_retention_days as i64;
+    if retention_days > 0 {
+        let before = now - retention_days * 24 * 3600;
+        match crate::audit::purge_before(&state.store, before, crate::audit::Actor::System).await {
+            Ok(p) if p.removed > 0 => {
+                tracing::info!(removed = p.removed, "audit events past retention purged")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "audit retention purge failed"),
+        }
     }
 }

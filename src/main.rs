@@ -9,12 +9,6 @@ use clap::Parser;
 use mcp_broker::config::Config;
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("MCP_BROKER_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .init();
     let cli = cli::Cli::parse();
     let config = match Config::load(cli.config.as_deref()) {
         Ok(config) => config,
@@ -23,6 +17,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    mcp_broker::ops::logs::init(config.ops.log_format);
     let runtime = tokio::runtime::Runtime::new().expect("the tokio runtime starts");
     match runtime.block_on(cli.run(config)) {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,7 +10,9 @@ use serde::Deserialize;
 
 mod admin;
 mod mcp;
+mod ops;
 pub use mcp::Gateway;
+pub use ops::{LogFormat, OpsSettings};
 
 /// The settings file as written. Every field is optional; unknown keys are
 /// rejected so a typo never silently falls back to a default.
@@ -51,6 +53,10 @@ struct FileConfig {
     #[serde(default)]
     gateways: Vec<mcp::GatewayFile>,
     admin_token: Option<String>,
+    log_format: Option<String>,
+    metrics_token: Option<String>,
+    shutdown_grace_secs: Option<u64>,
+    audit_retention_days: Option<u64>,
 }
 
 /// A pre-registered client as written in the file (`[[clients]]`).
@@ -147,6 +153,8 @@ pub struct Config {
     pub gateways: Vec<Gateway>,
     /// SHA-256 of `admin_token`; `None`: the admin API is off (absent).
     pub admin_token_hash: Option<String>,
+    /// Logs, metrics access, shutdown drain, audit retention.
+    pub ops: OpsSettings,
 }
 
 impl std::fmt::Debug for Config {
@@ -185,6 +193,7 @@ impl std::fmt::Debug for Config {
             .field("mcp_allowed_origins", &self.mcp_allowed_origins)
             .field("gateways", &self.gateways)
             .field("admin_api", &self.admin_token_hash.is_some())
+            .field("ops", &self.ops)
             .finish()
     }
 }
@@ -237,6 +246,10 @@ pub const ENV_KEYS: &[&str] = &[
     "cimd_ca_file",
     "signing_key_rotation_secs",
     "admin_token",
+    "log_format",
+    "metrics_token",
+    "shutdown_grace_secs",
+    "audit_retention_days",
 ];
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -278,7 +291,7 @@ impl Config {
                     .map(Some)
                     .map_err(|_| ConfigError::Invalid {
                         key: name,
-                        message: format!("expected a whole number of seconds, got {v:?}"),
+                        message: format!("expected a whole number, got {v:?}"),
                     }),
                 None => Ok(from_file),
             }
@@ -435,6 +448,13 @@ impl Config {
             &scopes,
         )?;
 
+        let ops = ops::settings(
+            pick("log_format", file.log_format),
+            pick("metrics_token", file.metrics_token),
+            pick_u64("shutdown_grace_secs", file.shutdown_grace_secs)?,
+            pick_u64("audit_retention_days", file.audit_retention_days)?,
+        )?;
+
         let clients = each("clients", file.clients, |c| pre_registered(c, env))?;
         let mut ids = std::collections::HashSet::new();
         if let Some(dup) = clients.iter().find(|c| !ids.insert(c.client_id.clone())) {
@@ -472,6 +492,7 @@ impl Config {
             mcp_allowed_origins: mcp.origins,
             gateways: mcp.gateways,
             admin_token_hash,
+            ops,
         })
     }
 

@@ -283,3 +283,48 @@ fn allowed_origins_are_normalised_and_include_the_public_url() {
         .to_string();
     assert!(err.contains("mcp_allowed_origins[0]"), "{err}");
 }
+
+#[test]
+fn ops_settings_default_to_text_logs_open_metrics_30s_grace_and_no_retention() {
+    let c = Config::from_sources(None, &[]).unwrap();
+    assert_eq!(c.ops.log_format, LogFormat::Text);
+    assert!(c.ops.metrics_token_hash.is_none());
+    assert_eq!(c.ops.shutdown_grace_secs, 30);
+    assert_eq!(c.ops.audit_retention_days, 0);
+}
+
+#[test]
+fn ops_settings_come_from_env_and_the_metrics_token_is_kept_hashed() {
+    let token = "scrape-me-0123456789";
+    let c = Config::from_sources(
+        None,
+        &env(&[
+            ("MCP_BROKER_LOG_FORMAT", "JSON"),
+            ("MCP_BROKER_METRICS_TOKEN", token),
+            ("MCP_BROKER_SHUTDOWN_GRACE_SECS", "5"),
+            ("MCP_BROKER_AUDIT_RETENTION_DAYS", "365"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(c.ops.log_format, LogFormat::Json);
+    assert_eq!(
+        c.ops.metrics_token_hash,
+        Some(crate::tokens::opaque::hash_secret(token))
+    );
+    assert_eq!(
+        (c.ops.shutdown_grace_secs, c.ops.audit_retention_days),
+        (5, 365)
+    );
+    assert!(!format!("{c:?}").contains(token));
+}
+
+#[test]
+fn a_bad_log_format_or_short_metrics_token_names_its_key() {
+    let e = Config::from_sources(None, &env(&[("MCP_BROKER_LOG_FORMAT", "xml")])).unwrap_err();
+    assert!(e.to_string().contains("MCP_BROKER_LOG_FORMAT"), "{e}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, "metrics_token = \"short\"\n").unwrap();
+    let e = Config::from_sources(Some(&path), &[]).unwrap_err();
+    assert!(e.to_string().contains("`metrics_token`"), "{e}");
+}

@@ -29,10 +29,24 @@ use crate::app::AppState;
 const MAX_BODY_BYTES: usize = 64 * 1024;
 
 pub fn router(state: AppState) -> Router {
-    // Outermost: every request, whatever answers it, gets an id first.
-    routes_at_issuer(state).layer(axum::middleware::from_fn(
-        crate::ops::request_id::middleware,
-    ))
+    use crate::ops::{health, metrics, request_id};
+    // For probes and scrapers, at the root only: no Host/Origin check, no
+    // OAuth (`/metrics` has its own optional bearer).
+    let ops = Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::scrape))
+        .with_state(state.clone());
+    let metrics = state.metrics.clone();
+    routes_at_issuer(state)
+        .merge(ops)
+        // Inside routing, so the matched route template is known.
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            metrics::track,
+        ))
+        // Outermost: every request, whatever answers it, gets an id first.
+        .layer(axum::middleware::from_fn(request_id::middleware))
 }
 
 fn routes_at_issuer(state: AppState) -> Router {

@@ -62,6 +62,7 @@ pub async fn token(
             );
         }
     };
+    state.metrics.token_issued(grant_type);
     // `last_used_at` only needs minute precision (it drives expiry of unused
     // registrations): skip the write when the loaded row is fresh enough.
     let now = crate::now_unix();

@@ -195,6 +195,14 @@ impl Store {
         }))
     }
 
+    /// Grants not revoked (the `active grants` gauge).
+    pub async fn count_live_grants(&self) -> Result<i64, StoreError> {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM grants WHERE revoked_at IS NULL")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n)
+    }
+
     pub async fn revoke_grant(&self, grant_id: &str, now: i64) -> Result<bool, StoreError> {
         let done =
             sqlx::query("UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")

@@ -121,6 +121,12 @@ impl Store {
         Ok(now)
     }
 
+    /// The cheapest round trip (readiness).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }

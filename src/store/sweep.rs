@@ -1,5 +1,7 @@
 //! Deleting what has expired, so no table grows without bound and no sealed
-//! secret outlives its use.
+//! secret outlives its use; and what a revocation left behind: the dead
+//! tokens of revoked grants, then the grants themselves. The audit ledger
+//! keeps their history.
 
 use super::{Store, StoreError};
 
@@ -11,16 +13,35 @@ pub struct Swept {
     pub refresh_tokens: u64,
     pub sessions: u64,
     pub sealed_successors: u64,
+    /// Refresh tokens and codes of grants revoked over `DEAD_TOKEN_KEEP_SECS` ago.
+    pub dead_tokens: u64,
+    /// Grants revoked over `REVOKED_GRANT_KEEP_SECS` ago, with nothing left under them.
+    pub revoked_grants: u64,
 }
 
 impl Swept {
     pub fn total(&self) -> u64 {
-        self.pending + self.codes + self.refresh_tokens + self.sessions + self.sealed_successors
+        self.pending
+            + self.codes
+            + self.refresh_tokens
+            + self.sessions
+            + self.sealed_successors
+            + self.dead_tokens
+            + self.revoked_grants
     }
 }
 
 /// Used codes are kept an hour past expiry so a late replay is still seen.
 const CODE_KEEP_SECS: i64 = 3600;
+/// The tokens of a revoked grant stay a day: a stolen refresh token replayed
+/// soon after a revocation is still recognised as the revoked grant's (and
+/// the incident is still being looked at); later it is just unknown, which
+/// answers the same `invalid_grant`.
+pub const DEAD_TOKEN_KEEP_SECS: i64 = 24 * 3600;
+/// A revoked grant's row stays 30 days, for operators looking it up. Never
+/// while an upstream link is left: its upstream revocation still awaits a
+/// retry, and the link's row needs its grant.
+pub const REVOKED_GRANT_KEEP_SECS: i64 = 30 * 24 * 3600;
 
 impl Store {
     /// `grace_secs`: how long a rotated refresh token's sealed answer must
@@ -54,6 +75,26 @@ impl Store {
                 "UPDATE refresh_tokens SET successor_enc = NULL \
                  WHERE successor_enc IS NOT NULL AND used_at < $1",
                 now - grace_secs,
+            )
+            .await?,
+            dead_tokens: run(
+                "DELETE FROM refresh_tokens WHERE grant_id IN \
+                 (SELECT id FROM grants WHERE revoked_at < $1)",
+                now - DEAD_TOKEN_KEEP_SECS,
+            )
+            .await?
+                + run(
+                    "DELETE FROM authorization_codes WHERE grant_id IN \
+                     (SELECT id FROM grants WHERE revoked_at < $1)",
+                    now - DEAD_TOKEN_KEEP_SECS,
+                )
+                .await?,
+            revoked_grants: run(
+                "DELETE FROM grants WHERE revoked_at < $1 \
+                 AND NOT EXISTS (SELECT 1 FROM upstream_links l WHERE l.grant_id = grants.id) \
+                 AND NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.grant_id = grants.id) \
+                 AND NOT EXISTS (SELECT 1 FROM authorization_codes c WHERE c.grant_id = grants.id)",
+                now - REVOKED_GRANT_KEEP_SECS,
             )
             .await?,
         })

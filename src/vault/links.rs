@@ -23,6 +23,8 @@ pub struct Vault {
     pub(super) flights: SingleFlight<super::refresh::Outcome>,
     /// How long one refresh may hold the cross-instance lease.
     pub(super) lease: Duration,
+    /// Where upstream refreshes are counted and timed.
+    pub(super) metrics: Arc<crate::ops::metrics::Metrics>,
 }
 
 /// An upstream access token ready for one API call. `Debug` hides it.
@@ -122,7 +124,14 @@ impl Vault {
             // Three attempts and their backoff fit inside the lease, so a
             // live refresher never loses it to another instance.
             lease: upstream_timeout * 3 + Duration::from_secs(5),
+            metrics: Arc::default(),
         }
+    }
+
+    /// Counts upstream refreshes in the broker's registry (`/metrics`).
+    pub fn with_metrics(mut self, metrics: Arc<crate::ops::metrics::Metrics>) -> Vault {
+        self.metrics = metrics;
+        self
     }
 
     pub(super) fn provider(&self, id: &str) -> Result<&Provider, VaultError> {

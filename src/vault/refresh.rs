@@ -208,7 +208,8 @@ impl Vault {
                     _ => return Err(Failure::Transient("the refresh lease was lost".into())),
                 }
             }
-            match refresh_tokens(&self.http, provider, refresh_token).await {
+            let call = refresh_tokens(&self.http, provider, refresh_token);
+            match self.metrics.upstream_refresh(provider, call).await {
                 Ok(tokens) => return Ok(tokens),
                 Err(e) => match classify(&provider.refresh, &e) {
                     Failure::Transient(_) if attempt < ATTEMPTS => {

@@ -83,6 +83,8 @@ struct FakeState {
     refresh_tokens: HashMap<String, bool>,
     /// Every secret value this fake handed out, for leak scans.
     issued: Vec<String>,
+    /// Secrets the broker sent it (PKCE verifiers), for leak scans.
+    received: Vec<String>,
     /// The `scope` of the last authorization request.
     last_scope: Option<String>,
     /// Who `GET /user` says is signed in (login, id).
@@ -120,6 +122,7 @@ impl FakeGithub {
             access_tokens: HashMap::new(),
             refresh_tokens: HashMap::new(),
             issued: Vec::new(),
+            received: Vec::new(),
             last_scope: None,
             user: (LOGIN.to_string(), USER_ID),
             api_tokens: Vec::new(),
@@ -189,6 +192,11 @@ impl FakeGithub {
     /// Every token and code this fake issued.
     pub fn issued_secrets(&self) -> Vec<String> {
         self.state.lock().unwrap().issued.clone()
+    }
+
+    /// Every secret the broker sent this fake (PKCE verifiers).
+    pub fn received_secrets(&self) -> Vec<String> {
+        self.state.lock().unwrap().received.clone()
     }
 
     /// From now on `GET /user` answers as this account (a second person
@@ -457,6 +465,7 @@ async fn access_token(State(state): Shared, headers: HeaderMap, body: Bytes) -> 
     }
     if let Some(challenge) = pending.code_challenge.clone() {
         let verifier = form.get("code_verifier").cloned().unwrap_or_default();
+        s.received.push(verifier.clone());
         if pkce_s256(&verifier) != challenge {
             return token_error(
                 &mut s,

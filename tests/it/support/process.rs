@@ -1,6 +1,7 @@
-//! The broker as a real process, for tests of several instances.
+//! The broker as a real process, for tests of several instances, of its
+//! logs and of its shutdown.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::TestDb;
 
@@ -16,6 +17,29 @@ impl Drop for BrokerProcess {
     }
 }
 
+impl BrokerProcess {
+    /// Sends SIGTERM, as an orchestrator stopping the broker would.
+    pub fn terminate(&self) {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -TERM");
+    }
+
+    /// The exit status, if the process ends within `limit`.
+    pub async fn exit_within(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let started = Instant::now();
+        while started.elapsed() < limit {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        None
+    }
+}
+
 /// A real `mcp-broker` process on `db`, answering on its own port but
 /// issuing tokens for `public_url` (as instances behind one load balancer).
 pub async fn spawn_broker(
@@ -24,29 +48,45 @@ pub async fn spawn_broker(
     public_url: &str,
     extra_env: &[(&str, &str)],
 ) -> BrokerProcess {
+    spawn_broker_with(db, providers, Some(public_url), extra_env, None).await
+}
+
+/// The general form: `public_url` `None` is the process's own URL; `stderr`
+/// (its logs) goes to that file instead of the test's.
+pub async fn spawn_broker_with(
+    db: &TestDb,
+    providers: &std::path::Path,
+    public_url: Option<&str>,
+    extra_env: &[(&str, &str)],
+    stderr: Option<std::fs::File>,
+) -> BrokerProcess {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_mcp-broker"));
+    command
+        .current_dir(providers)
+        .env("MCP_BROKER_BIND", format!("127.0.0.1:{port}"))
+        .env("MCP_BROKER_PUBLIC_URL", public_url.unwrap_or(&url))
+        .env("MCP_BROKER_DATABASE_URL", &db.url)
+        .env("MCP_BROKER_ENCRYPTION_KEY", db.encryption_key())
+        .env("MCP_BROKER_PROVIDERS_DIR", providers)
+        .env("MCP_BROKER_LOG", "warn")
+        .envs(extra_env.iter().copied())
+        .arg("serve");
+    if let Some(file) = stderr {
+        command.stderr(file);
+    }
     let process = BrokerProcess {
-        url: format!("http://127.0.0.1:{port}"),
-        child: std::process::Command::new(env!("CARGO_BIN_EXE_mcp-broker"))
-            .current_dir(providers)
-            .env("MCP_BROKER_BIND", format!("127.0.0.1:{port}"))
-            .env("MCP_BROKER_PUBLIC_URL", public_url)
-            .env("MCP_BROKER_DATABASE_URL", &db.url)
-            .env("MCP_BROKER_ENCRYPTION_KEY", db.encryption_key())
-            .env("MCP_BROKER_PROVIDERS_DIR", providers)
-            .env("MCP_BROKER_LOG", "warn")
-            .envs(extra_env.iter().copied())
-            .arg("serve")
-            .spawn()
-            .unwrap(),
+        url,
+        child: command.spawn().unwrap(),
     };
-    let health = format!("{}/.well-known/oauth-authorization-server", process.url);
+    let ready = format!("{}/readyz", process.url);
     for _ in 0..200 {
-        if reqwest::get(&health).await.is_ok_and(|r| r.status() == 200) {
+        if reqwest::get(&ready).await.is_ok_and(|r| r.status() == 200) {
             return process;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

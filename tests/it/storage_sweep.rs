@@ -1,0 +1,130 @@
+//! The sweep of what revocations leave behind, on both databases: the dead
+//! tokens of a revoked grant go after a day, the grant itself after 30
+//! days once nothing is under it, and never while an upstream link still
+//! awaits its revocation.
+
+use mcp_broker::store::{RefreshTokenRow, Store};
+
+use crate::storage::{grant_for, stores};
+
+const DAY: i64 = 24 * 3600;
+/// When the grants in these tests are revoked.
+const REVOKED_AT: i64 = 1_000_000;
+
+fn refresh(grant_id: &str, hash: &str) -> RefreshTokenRow {
+    RefreshTokenRow {
+        token_hash: hash.into(),
+        grant_id: grant_id.into(),
+        client_id: "c1".into(),
+        scope: "mcp".into(),
+        resource: "http://b/mcp".into(),
+        created_at: 1,
+        // Far from expiry: only the revocation makes these dead.
+        expires_at: REVOKED_AT + 365 * DAY,
+        used_at: None,
+        successor_enc: None,
+    }
+}
+
+/// A grant with a live refresh token; revoked at `REVOKED_AT` if `revoke`.
+async fn grant_with_token(store: &Store, client: &str, token: &str, revoke: bool) -> String {
+    let grant_id = grant_for(store, client, &format!("code-{token}")).await;
+    store
+        .insert_refresh_token(&refresh(&grant_id, token))
+        .await
+        .unwrap();
+    if revoke {
+        assert!(store.revoke_grant(&grant_id, REVOKED_AT).await.unwrap());
+    }
+    grant_id
+}
+
+async fn drop_links(store: &Store, grant_id: &str) {
+    for link in store.upstream_links_of_grant(grant_id).await.unwrap() {
+        assert!(store.delete_link(&link.id, link.version).await.unwrap());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_tokens_of_a_grant_revoked_over_a_day_ago_are_swept() {
+    for (db, store) in stores().await {
+        let revoked = grant_with_token(&store, "c1", "dead", true).await;
+        let live = grant_with_token(&store, "c2", "alive", false).await;
+
+        let early = store.sweep_expired(REVOKED_AT + DAY - 1, 10).await.unwrap();
+        assert_eq!(early.dead_tokens, 0, "{:?}", db.kind);
+        assert!(store.get_refresh_token("dead").await.unwrap().is_some());
+
+        let later = store.sweep_expired(REVOKED_AT + DAY + 1, 10).await.unwrap();
+        assert_eq!(later.dead_tokens, 1, "{:?}", db.kind);
+        assert!(store.get_refresh_token("dead").await.unwrap().is_none());
+        assert!(store.get_refresh_token("alive").await.unwrap().is_some());
+        // The grant rows themselves stay for now.
+        assert!(store.grant_status(&revoked).await.unwrap().unwrap().revoked);
+        assert!(!store.grant_status(&live).await.unwrap().unwrap().revoked);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_grant_is_deleted_after_30_days_once_nothing_is_left_under_it() {
+    for (db, store) in stores().await {
+        let revoked = grant_with_token(&store, "c1", "dead", true).await;
+        let live = grant_with_token(&store, "c2", "alive", false).await;
+        drop_links(&store, &revoked).await;
+        drop_links(&store, &live).await;
+
+        let day_29 = store
+            .sweep_expired(REVOKED_AT + 29 * DAY, 10)
+            .await
+            .unwrap();
+        assert_eq!(day_29.revoked_grants, 0, "{:?}", db.kind);
+        assert!(store.grant_status(&revoked).await.unwrap().is_some());
+
+        let day_31 = store
+            .sweep_expired(REVOKED_AT + 31 * DAY, 10)
+            .await
+            .unwrap();
+        assert_eq!(day_31.revoked_grants, 1, "{:?}", db.kind);
+        assert_eq!(store.grant_status(&revoked).await.unwrap(), None);
+        // A live grant is never swept, however old; it is what the
+        // active-grants gauge counts.
+        assert!(store.grant_status(&live).await.unwrap().is_some());
+        assert_eq!(store.count_live_grants().await.unwrap(), 1, "{:?}", db.kind);
+        assert!(store.get_refresh_token("alive").await.unwrap().is_some());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_grant_whose_upstream_revocation_awaits_a_retry_is_kept() {
+    for (db, store) in stores().await {
+        let revoked = grant_with_token(&store, "c1", "dead", true).await;
+        let swept = store
+            .sweep_expired(REVOKED_AT + 365 * DAY, 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            (swept.dead_tokens, swept.revoked_grants),
+            (1, 0),
+            "{:?}: our tokens go, the grant with its link stays",
+            db.kind
+        );
+        assert!(store.grant_status(&revoked).await.unwrap().is_some());
+        assert_eq!(
+            store.upstream_links_of_grant(&revoked).await.unwrap().len(),
+            1
+        );
+        assert_eq!(
+            store.revoked_grants_with_links("", 10).await.unwrap(),
+            vec![revoked.clone()],
+            "the retry still finds it"
+        );
+        // Once the retry revoked the link upstream and deleted it, the next
+        // sweep takes the grant.
+        drop_links(&store, &revoked).await;
+        let next = store
+            .sweep_expired(REVOKED_AT + 365 * DAY, 10)
+            .await
+            .unwrap();
+        assert_eq!(next.revoked_grants, 1, "{:?}", db.kind);
+    }
+}
