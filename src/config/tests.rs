@@ -1,5 +1,6 @@
 //! Settings: loading, precedence, and errors that name their key.
 use super::*;
+use base64::Engine;
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs
