@@ -261,6 +261,9 @@ pub async fn upkeep(state: &AppState, now: i64) {
         Ok(n) => tracing::info!(revoked = n, "upstream revocations retried"),
         Err(e) => tracing::warn!(error = %e, "upstream revocation retry failed"),
     }
+    if let Err(e) = crate::clients::configured::delete_removed(&state.store).await {
+        tracing::warn!(error = %e, "deleting removed clients failed");
+    }
     let ttl = state.config.dcr_client_ttl_secs as i64;
     if ttl > 0 {
         match state.vault.expire_unused_clients(now - ttl).await {

@@ -11,7 +11,7 @@ use crate::store::{ClientDeletion, ClientSummary, Store};
 use crate::vault::Vault;
 
 /// How a client came to be registered.
-pub const KINDS: [&str; 3] = ["dcr", "cimd", "config"];
+pub const KINDS: [&str; 4] = ["dcr", "cimd", "config", "removed"];
 
 pub fn parse_kind(text: &str) -> Result<String, AdminError> {
     KINDS

@@ -1,7 +1,10 @@
 //! Pre-registered clients live in the settings; the database mirrors them so
 //! every lookup has one path. At each start the mirror is made exact: new
-//! ones are added, changed ones updated, and ones gone from the settings are
-//! deleted — after their grants are revoked, upstream too.
+//! ones are added and changed ones updated. One gone from the settings is
+//! cut off at once (kind `removed`: it can no longer authenticate or
+//! authorize) and its grants are revoked; its row is deleted by the upkeep
+//! once the upstream tokens of its grants are revoked at their provider, so
+//! a provider that is down at start never costs a token we can still revoke.
 
 use crate::audit::{Actor, AuditEvent, EventKind, note};
 use crate::config::Config;
@@ -9,8 +12,8 @@ use crate::store::{ClientRow, Store, StoreError};
 use crate::tokens::opaque::hash_secret;
 use crate::vault::Vault;
 
-/// More pre-registered clients than any settings file holds.
-const MAX_CONFIGURED: i64 = 100_000;
+/// The kind a client removed from the settings has until its row goes.
+pub const REMOVED: &str = "removed";
 
 pub async fn sync(store: &Store, vault: &Vault, config: &Config) -> Result<(), StoreError> {
     let now = crate::now_unix();
@@ -31,68 +34,52 @@ pub async fn sync(store: &Store, vault: &Vault, config: &Config) -> Result<(), S
             last_used_at: None,
         })
         .collect();
-    let mut unrevoked = Vec::new();
-    for stored in store.list_clients(Some("config"), MAX_CONFIGURED).await? {
-        if !rows.iter().any(|c| c.client_id == stored.client_id) {
-            let left = revoke_grants_of(store, vault, &stored.client_id).await?;
-            if left > 0 {
-                unrevoked.push((stored.client_id, left));
-            }
-        }
-    }
     let sync = store.sync_configured_clients(&rows).await?;
-    if !sync.deleted.is_empty() {
-        tracing::info!(
-            removed = sync.deleted.len(),
-            "pre-registered clients removed from the config were deleted"
-        );
-    }
     for id in &sync.added {
         let event = AuditEvent::new(EventKind::ClientRegistered, Actor::System)
             .client(id)
             .detail("pre-registered in the settings");
         note(store, event).await;
     }
-    for id in &sync.deleted {
-        let mut event = AuditEvent::new(EventKind::ClientDeleted, Actor::System)
-            .client(id)
-            .detail("removed from the settings: deleted with its grants and consents");
-        if let Some((_, left)) = unrevoked.iter().find(|(c, _)| c == id) {
-            // The client must go (the operator removed it to cut it off);
-            // its grants are revoked on our side, but these upstream tokens
-            // stay valid at the provider until the user revokes them there.
-            tracing::error!(client_id = %id, links = left,
-                "a removed client's upstream tokens could not be revoked (provider unavailable): \
-                 they stay valid at the provider");
-            event = event.outcome(format!(
-                "ok; {left} upstream token(s) not revoked at the provider (unavailable)"
-            ));
+    for id in &sync.removed {
+        let reason = "its client was removed from the settings";
+        let mut revoked = 0;
+        for grant_id in store.grants_to_revoke_for_client(id).await? {
+            // The upstream cascade runs in the background (and the hourly
+            // retry after it): start-up never waits on a provider.
+            match vault
+                .revoke_grant(&grant_id, now, Actor::System, reason)
+                .await
+            {
+                Ok(true) => revoked += 1,
+                Ok(false) => {}
+                Err(e) => tracing::warn!(grant = %grant_id, error = %e,
+                    "revoking a removed client's grant failed; the upkeep retries"),
+            }
         }
+        tracing::info!(client_id = %id, grants_revoked = revoked,
+            "a pre-registered client removed from the settings was cut off");
+        let event = AuditEvent::new(EventKind::ClientDeleted, Actor::System)
+            .client(id)
+            .detail(format!(
+                "removed from the settings: cut off, {revoked} grant(s) revoked; the registration \
+                 is deleted once their upstream tokens are revoked"
+            ));
         note(store, event).await;
     }
+    delete_removed(store).await?;
     Ok(())
 }
 
-/// Revokes the client's grants and waits for the upstream cascade; returns
-/// how many upstream links could not be revoked.
-async fn revoke_grants_of(
-    store: &Store,
-    vault: &Vault,
-    client_id: &str,
-) -> Result<usize, StoreError> {
-    let reason = "its client was removed from the settings";
-    let mut left = 0;
-    for grant_id in store.grants_to_revoke_for_client(client_id).await? {
-        match vault
-            .revoke_grant_now(&grant_id, Actor::System, reason)
-            .await
-        {
-            Ok(done) => left += done.links.retry_later,
-            Err(e) => {
-                tracing::warn!(grant = %grant_id, error = %e, "revoking a removed client's grant failed");
-                left += 1;
-            }
-        }
+/// Deletes the removed clients none of whose grants holds an upstream link
+/// any more; run at start and by the hourly upkeep.
+pub async fn delete_removed(store: &Store) -> Result<(), StoreError> {
+    let deleted = store.delete_removed_clients().await?;
+    if !deleted.is_empty() {
+        tracing::info!(
+            deleted = deleted.len(),
+            "registrations of clients removed from the settings deleted"
+        );
     }
-    Ok(left)
+    Ok(())
 }

@@ -20,5 +20,11 @@ pub async fn find_client(
     if crate::oauth::cimd::is_document_url(client_id) {
         return cimd::resolve(state, client_id).await;
     }
-    state.store.get_client(client_id).await
+    // A client removed from the settings is kept only until its grants'
+    // upstream tokens are revoked: it is no client any more.
+    Ok(state
+        .store
+        .get_client(client_id)
+        .await?
+        .filter(|c| c.registration != configured::REMOVED))
 }

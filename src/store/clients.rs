@@ -72,7 +72,7 @@ fn from_row(r: Row) -> Result<ClientRow, StoreError> {
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct ConfigSync {
     pub added: Vec<String>,
-    pub deleted: Vec<String>,
+    pub removed: Vec<String>,
 }
 
 impl Store {
@@ -225,16 +225,17 @@ impl Store {
     }
 
     /// Makes the `registration = 'config'` clients exactly `configured`:
-    /// inserts or updates each, deletes those no longer configured (with their
-    /// grants). Returns the ids added and the ids deleted.
+    /// inserts or updates each (a removed one comes back), and marks those no
+    /// longer configured `removed`. Returns the ids added and removed.
     pub async fn sync_configured_clients(
         &self,
         configured: &[ClientRow],
     ) -> Result<ConfigSync, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let before: Vec<(String,)> = sqlx::query_as("SELECT client_id FROM clients")
-            .fetch_all(&mut *tx)
-            .await?;
+        let before: Vec<(String,)> =
+            sqlx::query_as("SELECT client_id FROM clients WHERE registration <> 'removed'")
+                .fetch_all(&mut *tx)
+                .await?;
         let added = configured
             .iter()
             .filter(|c| !before.iter().any(|(id,)| *id == c.client_id))
@@ -266,18 +267,38 @@ impl Store {
             sqlx::query_as("SELECT client_id FROM clients WHERE registration = 'config'")
                 .fetch_all(&mut *tx)
                 .await?;
-        let mut deleted = Vec::new();
+        let mut removed = Vec::new();
         for (id,) in existing {
             if !configured.iter().any(|c| c.client_id == id) {
-                sqlx::query("DELETE FROM clients WHERE client_id = $1")
-                    .bind(&id)
-                    .execute(&mut *tx)
-                    .await?;
-                deleted.push(id);
+                // Cut off now (no secret, and `find_client` refuses the
+                // kind); the row goes once no grant of it holds an upstream
+                // link (`delete_removed_clients`).
+                sqlx::query(
+                    "UPDATE clients SET registration = 'removed', client_secret_hash = NULL \
+                     WHERE client_id = $1",
+                )
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
+                removed.push(id);
             }
         }
         tx.commit().await?;
-        Ok(ConfigSync { added, deleted })
+        Ok(ConfigSync { added, removed })
+    }
+
+    /// Deletes clients removed from the settings once none of their grants
+    /// holds an upstream link (the cascade would take sealed tokens the
+    /// provider still honours). Returns the ids deleted.
+    pub async fn delete_removed_clients(&self) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "DELETE FROM clients WHERE registration = 'removed' \
+             AND NOT EXISTS (SELECT 1 FROM grants g JOIN upstream_links l ON l.grant_id = g.id \
+             WHERE g.client_id = clients.client_id) RETURNING client_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 
     /// Deletes a client and, by cascade, its grants, links and tokens.

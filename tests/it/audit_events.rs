@@ -497,9 +497,26 @@ async fn clients_added_to_or_removed_from_the_settings_record_registered_and_del
     let emptied = start_broker_with_settings(&db, &fake, "").await;
     let deleted = only(&emptied, "client.deleted").await;
     assert_eq!(deleted.actor, "system");
-    assert_eq!(deleted.outcome, "ok");
-    // Its grant was revoked, upstream too, before the delete took the link.
-    assert_eq!(fake.revoked_tokens().len(), 1);
+    assert_eq!(deleted.client_id.as_deref(), Some("configured-app"));
+    assert!(
+        deleted
+            .detail
+            .unwrap()
+            .contains("removed from the settings: cut off, 1 grant(s) revoked"),
+    );
+    // Cut off at once: it can no longer start an authorization.
+    let refused = crate::support::oauth_client::http()
+        .get(crate::support::oauth_client::authorize_url(
+            &emptied.url,
+            &client,
+            &pkce,
+            "s",
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    // Its grant is revoked, upstream too, in the background.
     let revoked = only(&emptied, "token.revoked").await;
     assert!(
         revoked
@@ -507,23 +524,59 @@ async fn clients_added_to_or_removed_from_the_settings_record_registered_and_del
             .unwrap()
             .contains("removed from the settings")
     );
-    assert_eq!(only(&emptied, "upstream.revoked").await.outcome, "ok");
-    assert_eq!(deleted.client_id.as_deref(), Some("configured-app"));
-    assert!(
-        deleted
-            .detail
-            .unwrap()
-            .contains("removed from the settings")
+    assert_eq!(eventually(&emptied, "upstream.revoked").await.outcome, "ok");
+    assert_eq!(fake.revoked_tokens().len(), 1);
+    // Only then does the registration go (the upkeep, or the next start).
+    let store = &emptied.state.store;
+    mcp_broker::clients::configured::delete_removed(store)
+        .await
+        .unwrap();
+    assert!(store.get_client("configured-app").await.unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_client_whose_upstream_tokens_cannot_be_revoked_yet_is_kept_cut_off() {
+    let db = TestDb::sqlite();
+    let fake = FakeGithub::start(Mode::OAuthApp).await;
+    let first = start_broker_with_settings(&db, &fake, ONE_CLIENT).await;
+    let client = crate::support::oauth_client::Client {
+        client_id: "configured-app".into(),
+    };
+    let pkce = pkce();
+    let back = authorize(&first.url, &client, &pkce, "s").await;
+    let code = query_param(&back, "code").unwrap();
+    assert_eq!(
+        redeem(&first.url, &client, &code, &pkce).await.status(),
+        200
     );
+
+    fake.set_revocation_down(true);
+    let emptied = start_broker_with_settings(&db, &fake, "").await;
+    let store = &emptied.state.store;
+    // Give the background cascade its chance to fail.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    mcp_broker::clients::configured::delete_removed(store)
+        .await
+        .unwrap();
+    let kept = store.get_client("configured-app").await.unwrap().unwrap();
+    assert_eq!(kept.registration, "removed");
+    assert_eq!(kept.client_secret_hash, None);
     assert!(
         emptied
             .state
             .store
-            .get_client("configured-app")
+            .upstream_links_of_grant(&only(&emptied, "token.revoked").await.grant_id.unwrap())
             .await
             .unwrap()
-            .is_none()
+            .len()
+            == 1
     );
+
+    // The provider is back: the hourly upkeep revokes, then deletes.
+    fake.set_revocation_down(false);
+    mcp_broker::app::upkeep(&emptied.state, mcp_broker::now_unix()).await;
+    assert_eq!(fake.revoked_tokens().len(), 1);
+    assert!(store.get_client("configured-app").await.unwrap().is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
