@@ -71,6 +71,12 @@ impl AppState {
                  unencrypted and cookies cannot be Secure. Use https (TLS at a proxy is fine)."
             );
         }
+        if config.ops.metrics_token_hash.is_none() && !plain_http_on_loopback(&config.public_url) {
+            tracing::warn!(
+                "/metrics is open (no metrics_token): it shows grant counts and provider names. \
+                 Keep it off the public proxy, or set metrics_token."
+            );
+        }
         let (cipher, source) = load_cipher(&config)?;
         match &source {
             KeySource::Configured => {}
@@ -152,6 +158,12 @@ impl AppState {
             http,
         })
     }
+}
+
+/// A local development setup: http on a loopback host.
+fn plain_http_on_loopback(public_url: &str) -> bool {
+    url::Url::parse(public_url)
+        .is_ok_and(|url| url.scheme() == "http" && crate::oauth::redirect_uri::is_loopback(&url))
 }
 
 /// http is for local development only; anything else must be https.

@@ -206,6 +206,7 @@ mod tests {
                 grants_revoked: 2,
                 links_revoked: 2,
                 links_retry_later: 0,
+                consents_revoked: 0,
             },
             grant_ids: vec!["g1".into(), "g2".into()],
         };

@@ -113,6 +113,8 @@ pub struct Revocation {
     pub links_revoked: usize,
     /// Links kept for the hourly retry: their provider was unavailable.
     pub links_retry_later: usize,
+    /// Consents withdrawn (`users disconnect`).
+    pub consents_revoked: usize,
 }
 
 impl Revocation {
@@ -120,12 +122,17 @@ impl Revocation {
         self.grants_revoked += one.grants;
         self.links_revoked += one.links.revoked;
         self.links_retry_later += one.links.retry_later;
+        self.consents_revoked += one.consents;
     }
 
     pub fn render(&self) -> String {
+        let consents = match self.consents_revoked {
+            0 => String::new(),
+            n => format!("; {n} consent(s) withdrawn"),
+        };
         format!(
             "{} grant(s) revoked; {} upstream link(s) revoked at their provider and deleted, \
-             {} kept for a retry (provider unavailable)",
+             {} kept for a retry (provider unavailable){consents}",
             self.grants_revoked, self.links_revoked, self.links_retry_later
         )
     }

@@ -61,8 +61,8 @@ pub async fn disconnect(
     let record = event(EventKind::OperatorAction, actor).user(user_id);
     let result = match store.get_user(user_id).await {
         Ok(Some(_)) => match vault.disconnect_user(user_id, actor.clone()).await {
-            Ok(all) if all.grants == 0 => Err(AdminError::Refused(format!(
-                "user {user_id} holds no live grant"
+            Ok(all) if all.grants == 0 && all.consents == 0 => Err(AdminError::Refused(format!(
+                "user {user_id} holds no live grant and no consent"
             ))),
             Ok(all) => Ok(Revocation::from(&all)),
             Err(e) => Err(e.into()),

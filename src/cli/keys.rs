@@ -41,8 +41,13 @@ async fn rotate_signing(config: Config) -> Result<(), String> {
         .rotate(mcp_broker::now_unix())
         .await
         .map_err(|e| e.to_string())?;
-    println!("new signing key {kid}; previous keys stay published until their tokens expire");
+    let event = AuditEvent::new(EventKind::KeyRotated, open::operator()).detail(format!(
+        "signing key: new key {kid} signs our access tokens"
+    ));
+    let recorded = mcp_broker::audit::record(&store, event).await;
     store.close().await;
+    println!("new signing key {kid}; previous keys stay published until their tokens expire");
+    recorded.map_err(|e| format!("rotated, but the audit record failed: {e}"))?;
     Ok(())
 }
 

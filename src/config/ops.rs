@@ -51,6 +51,10 @@ pub enum LogFormat {
 
 pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 30;
 
+/// A retention so long it cannot mean what it says: the purge's cut-off
+/// arithmetic would overflow.
+const MAX_AUDIT_RETENTION_DAYS: u64 = 36_500;
+
 /// Each value is `(the key or variable it came from, the value)`.
 pub(super) fn settings(
     log_format: Option<(String, String)>,
@@ -81,10 +85,19 @@ pub(super) fn settings(
         }
         Some((_, value)) => Some(crate::tokens::opaque::hash_secret(value.trim())),
     };
+    let audit_retention_days = audit_retention_days.unwrap_or(0);
+    if audit_retention_days > MAX_AUDIT_RETENTION_DAYS {
+        return Err(ConfigError::Invalid {
+            key: "audit_retention_days".into(),
+            message: format!(
+                "at most {MAX_AUDIT_RETENTION_DAYS} (100 years); 0 keeps events forever"
+            ),
+        });
+    }
     Ok(OpsSettings {
         log_format,
         metrics_token_hash,
         shutdown_grace_secs: shutdown_grace_secs.unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECS),
-        audit_retention_days: audit_retention_days.unwrap_or(0),
+        audit_retention_days,
     })
 }

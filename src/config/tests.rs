@@ -329,3 +329,15 @@ fn a_bad_log_format_or_short_metrics_token_names_its_key() {
     let e = Config::from_sources(Some(&path), &[]).unwrap_err();
     assert!(e.to_string().contains("`metrics_token`"), "{e}");
 }
+
+#[test]
+fn an_audit_retention_past_100_years_is_refused() {
+    let e = Config::from_sources(
+        None,
+        &env(&[("MCP_BROKER_AUDIT_RETENTION_DAYS", "18446744073709551615")]),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("audit_retention_days"), "{e}");
+    let ok = Config::from_sources(None, &env(&[("MCP_BROKER_AUDIT_RETENTION_DAYS", "36500")]));
+    assert_eq!(ok.unwrap().ops.audit_retention_days, 36_500);
+}

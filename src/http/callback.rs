@@ -191,6 +191,16 @@ pub async fn callback(
         },
         None => sign_in_leg(&state, &pending, provider, &identity, &tokens, now).await?,
     };
+    // The consent page was shown in this flow: its first leg came without a
+    // remembered user. (Later legs never carry one, whatever the first had.)
+    if pending.grant_id.is_none() && pending.consented_user_id.is_none() {
+        let event = AuditEvent::new(EventKind::ConsentGranted, Actor::User(user_id.clone()))
+            .user(&user_id)
+            .client(&pending.client_id)
+            .grant(&grant_id)
+            .detail(format!("approved scope: {}", pending.scope));
+        crate::audit::note(&state.store, event).await;
+    }
     let mut response = match next_provider(&state, &pending, &grant_id).await? {
         // More providers to link: the next leg, in this same browser.
         Some(next) => {
@@ -218,16 +228,6 @@ pub async fn callback(
                 .store
                 .record_consent(&user_id, &pending.client_id, &pending.scope, now)
                 .await?;
-            // Remembered consents were recorded when the user gave them.
-            if pending.consented_user_id.is_none() {
-                let event =
-                    AuditEvent::new(EventKind::ConsentGranted, Actor::User(user_id.clone()))
-                        .user(&user_id)
-                        .client(&pending.client_id)
-                        .grant(&grant_id)
-                        .detail(format!("approved scope: {}", pending.scope));
-                crate::audit::note(&state.store, event).await;
-            }
             tracing::info!(
                 grant_id = %grant_id,
                 user_id = %user_id,

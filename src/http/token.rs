@@ -54,7 +54,9 @@ pub async fn token(
         }
         // Allowed by the client's `token_exchange` list in the settings.
         token_exchange::GRANT_TYPE => {
-            Json(super::token_exchange::exchange(&state, &client, &params).await?).into_response()
+            let answer = super::token_exchange::exchange(&state, &client, &params).await?;
+            state.metrics.token_issued(token_exchange::GRANT_TYPE);
+            Json(answer).into_response()
         }
         _ => {
             return Err(
@@ -62,7 +64,6 @@ pub async fn token(
             );
         }
     };
-    state.metrics.token_issued(grant_type);
     // `last_used_at` only needs minute precision (it drives expiry of unused
     // registrations): skip the write when the loaded row is fresh enough.
     let now = crate::now_unix();
@@ -141,6 +142,7 @@ async fn redeem_code(
         }
     ));
     crate::audit::note(&state.store, event).await;
+    state.metrics.token_issued("authorization_code");
     Ok(TokenResponse {
         access_token: access.token.clone(),
         token_type: "Bearer".into(),
@@ -219,6 +221,9 @@ async fn redeem_refresh_token(
                             access.claims.jti, answer.scope
                         ));
                     crate::audit::note(&state.store, event).await;
+                    // Counted where tokens are minted: a retry inside the
+                    // grace window re-sends these and is not counted again.
+                    state.metrics.token_issued("refresh_token");
                     return Ok(answer);
                 }
             }

@@ -36,9 +36,9 @@ pub fn init(format: LogFormat) {
         .with_env_filter(filter)
         .with_writer(|| Redacting(std::io::stderr()));
     match format {
-        LogFormat::Text => builder
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .init(),
+        // No colours: escape codes glued to a field's value would hide a
+        // token's start from the redacting writer's word-boundary check.
+        LogFormat::Text => builder.with_ansi(false).init(),
         LogFormat::Json => builder
             .json()
             .flatten_event(true)

@@ -24,6 +24,20 @@ pub async fn scope<F: std::future::Future>(id: String, f: F) -> F::Output {
     REQUEST_ID.scope(id, f).await
 }
 
+/// `f`, to be spawned: it keeps the current request's id and tracing span
+/// (a task-local does not cross `tokio::spawn` by itself).
+pub fn carried<F: std::future::Future>(f: F) -> impl std::future::Future<Output = F::Output> {
+    use tracing::Instrument;
+    let id = current();
+    let f = f.instrument(tracing::Span::current());
+    async move {
+        match id {
+            Some(id) => scope(id, f).await,
+            None => f.await,
+        }
+    }
+}
+
 /// A caller's id is kept when it is short plain text (a proxy's id joins
 /// the logs up across hops); anything else is replaced, so a log line can
 /// never carry what a client chose to smuggle in.
@@ -74,6 +88,17 @@ mod tests {
             assert!(is_plain_id(&got), "{got}");
         }
         assert!(is_plain_id(&accept(None)));
+    }
+
+    #[tokio::test]
+    async fn spawned_work_carries_the_id_only_when_there_is_one() {
+        let inside = scope("r2".into(), async {
+            tokio::spawn(carried(async { current() })).await.unwrap()
+        })
+        .await;
+        assert_eq!(inside.as_deref(), Some("r2"));
+        let outside = tokio::spawn(carried(async { current() })).await.unwrap();
+        assert_eq!(outside, None);
     }
 
     #[tokio::test]

@@ -86,9 +86,8 @@ impl Vault {
                 // request cancelled) must not drop a rotated refresh token
                 // between the provider's answer and our write.
                 let (vault, owned) = (self.clone(), provider.clone());
-                let request_id = crate::ops::request_id::current().unwrap_or_default();
                 let task = async move { vault.refresh_leased(link, &owned).await };
-                return tokio::spawn(crate::ops::request_id::scope(request_id, task))
+                return tokio::spawn(crate::ops::request_id::carried(task))
                     .await
                     .unwrap_or_else(|e| {
                         tracing::error!(error = %e, "the refresh task failed");

@@ -14,9 +14,18 @@ pub struct OperatorRevocation {
     /// Grants revoked by this call.
     pub grants: usize,
     pub links: RevocationOutcome,
+    /// Consents withdrawn (`users disconnect`).
+    pub consents: usize,
 }
 
 impl OperatorRevocation {
+    pub fn add(&mut self, other: &OperatorRevocation) {
+        self.grants += other.grants;
+        self.links.revoked += other.links.revoked;
+        self.links.retry_later += other.links.retry_later;
+        self.consents += other.consents;
+    }
+
     pub fn render(&self) -> String {
         format!(
             "{} grant(s) revoked; {} upstream link(s) revoked at their provider and deleted, \
@@ -50,8 +59,7 @@ impl Vault {
         if revoked {
             let vault = self.clone();
             let grant_id = grant_id.to_string();
-            let request_id = crate::ops::request_id::current().unwrap_or_default();
-            tokio::spawn(crate::ops::request_id::scope(request_id, async move {
+            tokio::spawn(crate::ops::request_id::carried(async move {
                 if let Err(e) = vault.revoke_links(&grant_id, &by).await {
                     tracing::warn!(grant = %grant_id, error = %e, "upstream revocation failed; will retry");
                 }
@@ -71,7 +79,11 @@ impl Vault {
         let grants = usize::from(self.revoke_ours(grant_id, now, by.clone(), reason).await?);
         // Links of a grant revoked earlier whose cascade failed go too.
         let links = self.revoke_links(grant_id, &by).await?;
-        Ok(OperatorRevocation { grants, links })
+        Ok(OperatorRevocation {
+            grants,
+            links,
+            consents: 0,
+        })
     }
 
     /// Our side: the grant, and with it every token we issued for it.
@@ -128,11 +140,10 @@ impl Vault {
             let one = self
                 .revoke_grant_now(&grant_id, by.clone(), "the user was disconnected")
                 .await?;
-            total.grants += one.grants;
-            total.links.revoked += one.links.revoked;
-            total.links.retry_later += one.links.retry_later;
+            total.add(&one);
         }
         for client_id in self.store.revoke_consents_of_user(user_id).await? {
+            total.consents += 1;
             let event = AuditEvent::new(EventKind::ConsentRevoked, by.clone())
                 .user(user_id)
                 .client(&client_id)
@@ -143,7 +154,9 @@ impl Vault {
     }
 
     /// Revokes and deletes every upstream link of a revoked grant. `by`:
-    /// who revoked the grant, named in each link's ledger event.
+    /// who is revoking, named in each link's ledger event (the grant's
+    /// revoker at first; `system` for the upkeep's retries, whose event
+    /// follows that revoker's `token.revoked` in the ledger).
     pub async fn revoke_links(
         &self,
         grant_id: &str,

@@ -234,7 +234,12 @@ async fn each_mutation_works_and_is_audited_with_the_request_id() {
     assert_eq!(revoked.status, 200, "{}", revoked.body);
     assert_eq!(
         revoked.body,
-        json!({"grants_revoked": 1, "links_revoked": 1, "links_retry_later": 0})
+        json!({
+            "grants_revoked": 1,
+            "links_revoked": 1,
+            "links_retry_later": 0,
+            "consents_revoked": 0
+        })
     );
     assert_eq!(mcp_status(&broker.mcp_url(), &one.access_token).await, 401);
     let event = last_event(&broker, "operator.action").await;
@@ -304,6 +309,8 @@ async fn each_mutation_works_and_is_audited_with_the_request_id() {
     let disconnected = admin(&broker, Method::POST, &path).await;
     assert_eq!(disconnected.status, 200, "{}", disconnected.body);
     assert_eq!(disconnected.body["grants_revoked"], 1);
+    // Clients one and three (two's consent went with its registration).
+    assert_eq!(disconnected.body["consents_revoked"], 2);
     assert_eq!(
         mcp_status(&broker.mcp_url(), &three.access_token).await,
         401

@@ -165,6 +165,20 @@ async fn first_sign_in_asking_for_two_providers_links_both_before_issuing_a_code
     assert_eq!(status, 200, "{result}");
     assert_eq!(github.counters().code_exchanges, 1);
     assert_eq!(gitlab.counters().code_exchanges, 1);
+    // One consent page, one consent; one upstream token stored per leg.
+    let count = |kind: &str| {
+        let filter = mcp_broker::audit::AuditFilter {
+            kind: Some(kind.into()),
+            ..Default::default()
+        };
+        let store = broker.state.store.clone();
+        async move { store.audit_events(&filter, 10).await.unwrap() }
+    };
+    assert_eq!(count("consent.granted").await.len(), 1);
+    let stored = count("upstream.stored").await;
+    let providers: Vec<_> = stored.iter().map(|e| e.provider.as_deref()).collect();
+    assert_eq!(providers, [Some("github"), Some("gitlab")]);
+    assert_eq!(count("grant.created").await.len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -66,6 +66,15 @@ async fn rotation_by_command_publishes_both_keys_and_old_tokens_stay_valid() {
     let new_kid = kid_of(&after.access_token);
     assert_ne!(new_kid, old_kid);
     assert!(String::from_utf8_lossy(&out.stdout).contains(&new_kid));
+    // The operator's rotation is in the ledger, naming the new key.
+    let filter = mcp_broker::audit::AuditFilter {
+        kind: Some("key.rotated".into()),
+        ..Default::default()
+    };
+    let events = broker.state.store.audit_events(&filter, 10).await.unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert!(events[0].actor.starts_with("operator:"));
+    assert!(events[0].detail.as_deref().unwrap().contains(&new_kid));
     assert_eq!(
         mcp_status(&broker.mcp_url(), &before.access_token).await,
         200

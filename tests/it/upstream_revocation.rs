@@ -210,7 +210,7 @@ async fn operator_revoking_a_grant_or_disconnecting_a_user_revokes_upstream() {
         })
         .collect();
     let first_grant = grant_of(&one.access_token);
-    let refusal = format!("refused: user {user} holds no live grant");
+    let refusal = format!("refused: user {user} holds no live grant and no consent");
     assert_eq!(
         seen,
         [
