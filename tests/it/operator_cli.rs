@@ -9,41 +9,8 @@ use crate::support::fake_github::{CLIENT_SECRET, LOGIN};
 use crate::support::oauth_client::{
     Session, grant_of, mcp_status, register_named, sign_in, sign_in_with,
 };
+use crate::support::process::operator_command as cli;
 use crate::support::{FakeGithub, Mode, TestBroker, TestDb, start_broker};
-
-/// `mcp-broker <args>` on the test broker's database and providers, as
-/// operator `ops-alice`: (success, stdout, stderr).
-fn cli(
-    broker: &TestBroker,
-    db: &TestDb,
-    fake: &FakeGithub,
-    args: &[&str],
-) -> (bool, String, String) {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("github.toml"), fake.provider_toml()).unwrap();
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mcp-broker"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("MCP_BROKER_") {
-            cmd.env_remove(key);
-        }
-    }
-    let out = cmd
-        .current_dir(dir.path())
-        .env("MCP_BROKER_DATABASE_URL", &db.url)
-        .env("MCP_BROKER_ENCRYPTION_KEY", db.encryption_key())
-        .env("MCP_BROKER_PROVIDERS_DIR", dir.path())
-        .env("MCP_BROKER_PUBLIC_URL", &broker.url)
-        .env("MCP_BROKER_OPERATOR", "ops-alice")
-        .env("MCP_BROKER_LOG", "warn")
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn json_lines(out: &str) -> Vec<Value> {
     out.lines()

@@ -124,23 +124,10 @@ async fn revoking_one_connection_leaves_the_users_other_connections_working() {
     assert_ne!(result["isError"], json!(true), "{result}");
 }
 
-/// `mcp-broker <args>` against the test broker's database and providers.
+/// An operator command; its success and its stdout and stderr together.
 fn operator(broker: &TestBroker, db: &TestDb, fake: &FakeGithub, args: &[&str]) -> (bool, String) {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("github.toml"), fake.provider_toml()).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mcp-broker"))
-        .current_dir(dir.path())
-        .env("MCP_BROKER_DATABASE_URL", &db.url)
-        .env("MCP_BROKER_ENCRYPTION_KEY", db.encryption_key())
-        .env("MCP_BROKER_PROVIDERS_DIR", dir.path())
-        .env("MCP_BROKER_PUBLIC_URL", &broker.url)
-        .env("MCP_BROKER_OPERATOR", "ops-alice")
-        .args(args)
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
+    let (ok, out, err) = crate::support::process::operator_command(broker, db, fake, args);
+    (ok, out + &err)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -93,3 +93,38 @@ pub async fn spawn_broker_with(
     }
     panic!("the broker process did not start");
 }
+
+/// `mcp-broker <args>` as the operator `ops-alice` runs it, against
+/// `broker`'s database with the fake's provider file: (success, stdout,
+/// stderr). Inherited `MCP_BROKER_*` variables are dropped. The wait blocks
+/// only this worker (`block_in_place`, multi-thread tests), so the broker
+/// and the fake in this process keep answering the command.
+pub fn operator_command(
+    broker: &super::TestBroker,
+    db: &TestDb,
+    fake: &super::FakeGithub,
+    args: &[&str],
+) -> (bool, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("github.toml"), fake.provider_toml()).unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mcp-broker"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("MCP_BROKER_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.current_dir(dir.path())
+        .env("MCP_BROKER_DATABASE_URL", &db.url)
+        .env("MCP_BROKER_ENCRYPTION_KEY", db.encryption_key())
+        .env("MCP_BROKER_PROVIDERS_DIR", dir.path())
+        .env("MCP_BROKER_PUBLIC_URL", &broker.url)
+        .env("MCP_BROKER_OPERATOR", "ops-alice")
+        .env("MCP_BROKER_LOG", "warn")
+        .args(args);
+    let out = tokio::task::block_in_place(|| cmd.output()).unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
