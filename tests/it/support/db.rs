@@ -107,6 +107,30 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// The same PostgreSQL database reached through `addr` (a relay the test
+    /// can cut); the original still owns and drops the database.
+    pub fn through(&self, addr: std::net::SocketAddr) -> TestDb {
+        assert_eq!(self.kind, Kind::Postgres, "only a server can be relayed");
+        let mut url = url::Url::parse(&self.url).unwrap();
+        url.set_ip_host(addr.ip()).unwrap();
+        url.set_port(Some(addr.port())).unwrap();
+        TestDb {
+            url: url.to_string(),
+            kind: Kind::Postgres,
+            key: self.key,
+            _dir: None,
+            pg_name: None,
+        }
+    }
+
+    /// The server's address, as `host:port`.
+    pub fn server_addr(&self) -> String {
+        let url = url::Url::parse(&self.url).unwrap();
+        format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432))
+    }
+}
+
 fn hex_id() -> String {
     let n: u64 = rand::random();
     format!("{n:016x}")

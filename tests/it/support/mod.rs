@@ -6,6 +6,7 @@ pub mod downstream_mcp;
 pub mod fake_github;
 pub mod oauth_client;
 pub mod process;
+pub mod relay;
 pub mod tls;
 pub mod tool_session;
 
