@@ -32,16 +32,7 @@ pub async fn require_admin_token(
     let Some(expected) = state.config.admin_token_hash.as_deref() else {
         return axum::http::StatusCode::NOT_FOUND.into_response();
     };
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim);
-    match presented {
+    match super::form::bearer_token(request.headers()) {
         Some(token) if constant_time_eq(&hash_secret(token), expected) => {}
         _ => return AppError::AdminUnauthorized.into_response(),
     }

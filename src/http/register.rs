@@ -26,26 +26,24 @@ pub async fn register(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    admit(&state.config.dcr, bearer).map_err(|refusal| match refusal {
-        Refusal::Closed => AppError::OAuthStatus(
-            StatusCode::FORBIDDEN,
-            OAuthError::new(
-                ErrorCode::AccessDenied,
-                "dynamic client registration is disabled on this server",
+    admit(&state.config.dcr, super::form::bearer_token(&headers)).map_err(
+        |refusal| match refusal {
+            Refusal::Closed => AppError::OAuthStatus(
+                StatusCode::FORBIDDEN,
+                OAuthError::new(
+                    ErrorCode::AccessDenied,
+                    "dynamic client registration is disabled on this server",
+                ),
             ),
-        ),
-        Refusal::BadInitialAccessToken => AppError::OAuthStatus(
-            StatusCode::UNAUTHORIZED,
-            OAuthError::new(
-                ErrorCode::InvalidToken,
-                "a valid initial access token is required to register",
+            Refusal::BadInitialAccessToken => AppError::OAuthStatus(
+                StatusCode::UNAUTHORIZED,
+                OAuthError::new(
+                    ErrorCode::InvalidToken,
+                    "a valid initial access token is required to register",
+                ),
             ),
-        ),
-    })?;
+        },
+    )?;
     let now = crate::now_unix();
     if let Err(retry_after) = state.registration_limiter.check(peer.ip(), now) {
         return Err(AppError::RateLimited { retry_after });

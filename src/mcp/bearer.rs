@@ -5,7 +5,7 @@
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -67,15 +67,7 @@ pub(crate) async fn authenticate(
             Some(state.config.scopes.defaults()),
         )
     };
-    let Some(token) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-    else {
+    let Some(token) = crate::http::form::bearer_token(headers) else {
         // No credentials: a bare challenge (RFC 6750 §3.1) starts discovery.
         return Err(unauthorized(None, None));
     };

@@ -371,11 +371,8 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: 
 /// `GET /metrics`. With `metrics_token` set, only for its bearer.
 pub async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if let Some(hash) = &state.config.ops.metrics_token_hash {
-        let presented = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(|t| crate::tokens::opaque::hash_secret(t.trim()));
+        let presented =
+            crate::http::form::bearer_token(&headers).map(crate::tokens::opaque::hash_secret);
         if !presented.is_some_and(|p| crate::tokens::opaque::constant_time_eq(&p, hash)) {
             return (
                 StatusCode::UNAUTHORIZED,
