@@ -6,7 +6,7 @@ use mcp_broker::admin::grants::{self, GrantDetail, GrantQuery, GrantState, Grant
 use mcp_broker::config::Config;
 
 use super::table::{fields, maybe_time, or_dash, table, time};
-use super::{ListArgs, open, print_rows};
+use super::{ListArgs, open, print_one, print_rows};
 
 #[derive(Subcommand)]
 pub enum GrantsCommand {
@@ -77,14 +77,7 @@ pub async fn run(command: GrantsCommand, config: &Config) -> Result<(), String> 
             let detail = grants::show(&store, &grant_id, mcp_broker::now_unix()).await;
             store.close().await;
             let detail = detail.map_err(|e| e.to_string())?;
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string(&detail).expect("a view serializes")
-                );
-            } else {
-                print!("{}", render_detail(&detail));
-            }
+            print_one(&detail, json, render_detail);
             Ok(())
         }
         GrantsCommand::Revoke { grant_id } => {

@@ -140,3 +140,15 @@ fn print_rows<T: serde::Serialize>(
         );
     }
 }
+
+/// One record: a JSON object on one line, or its text form.
+fn print_one<T: serde::Serialize>(record: &T, json: bool, text: impl Fn(&T) -> String) {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string(record).expect("a view serializes")
+        );
+    } else {
+        print!("{}", text(record));
+    }
+}

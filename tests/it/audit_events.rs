@@ -56,8 +56,8 @@ fn request_id(headers: &reqwest::header::HeaderMap) -> String {
 }
 
 /// The user, client and grant of a signed-in session, as events name them.
-fn assert_names_the_mapping(event: &AuditRecord, broker: &TestBroker, session: &Session) {
-    let user = user_id(broker, session);
+fn assert_names_the_mapping(event: &AuditRecord, session: &Session) {
+    let user = user_id(session);
     assert_eq!(event.user_id.as_deref(), Some(user.as_str()), "{event:?}");
     assert_eq!(event.user_provider.as_deref(), Some("github"), "{event:?}");
     assert_eq!(
@@ -75,7 +75,7 @@ fn assert_names_the_mapping(event: &AuditRecord, broker: &TestBroker, session: &
     );
 }
 
-fn user_id(_broker: &TestBroker, session: &Session) -> String {
+fn user_id(session: &Session) -> String {
     claims_of(&session.access_token)["sub"]
         .as_str()
         .unwrap()
@@ -152,10 +152,10 @@ async fn signing_in_records_registration_consent_grant_upstream_token_and_our_to
             "{event:?}"
         );
 
-        let user = user_id(&broker, &session);
+        let user = user_id(&session);
         for kind in ["consent.granted", "grant.created", "upstream.stored"] {
             let event = only(&broker, kind).await;
-            assert_names_the_mapping(&event, &broker, &session);
+            assert_names_the_mapping(&event, &session);
             assert_eq!(event.actor, format!("user:{user}"), "{kind}");
             assert_eq!(event.outcome, "ok");
             // The callback's request: an id was given, and it is not the
@@ -177,7 +177,7 @@ async fn signing_in_records_registration_consent_grant_upstream_token_and_our_to
         );
 
         let issued = only(&broker, "token.issued").await;
-        assert_names_the_mapping(&issued, &broker, &session);
+        assert_names_the_mapping(&issued, &session);
         assert_eq!(issued.actor, format!("client:{client_id}"));
         assert_eq!(
             issued.request_id.as_deref(),
@@ -227,7 +227,7 @@ async fn refreshing_our_token_records_token_refreshed_with_its_request_id() {
     let new_access = body["access_token"].as_str().unwrap();
 
     let event = only(&broker, "token.refreshed").await;
-    assert_names_the_mapping(&event, &broker, &session);
+    assert_names_the_mapping(&event, &session);
     assert_eq!(event.actor, format!("client:{}", session.client.client_id));
     assert_eq!(event.request_id.as_deref(), Some(id.as_str()));
     let jti = claims_of(new_access)["jti"].as_str().unwrap().to_string();
@@ -258,13 +258,13 @@ async fn a_client_revoking_its_token_records_token_revoked_and_upstream_revoked_
 
     let client_actor = format!("client:{}", session.client.client_id);
     let revoked = only(&broker, "token.revoked").await;
-    assert_names_the_mapping(&revoked, &broker, &session);
+    assert_names_the_mapping(&revoked, &session);
     assert_eq!(revoked.actor, client_actor);
     assert!(revoked.detail.unwrap().contains("RFC 7009"));
 
     // The upstream cascade runs after the answer, under the same request id.
     let upstream = eventually(&broker, "upstream.revoked").await;
-    assert_names_the_mapping(&upstream, &broker, &session);
+    assert_names_the_mapping(&upstream, &session);
     assert_eq!(upstream.actor, client_actor);
     assert_eq!(upstream.provider.as_deref(), Some("github"));
     assert_eq!(upstream.outcome, "ok");
@@ -294,7 +294,7 @@ async fn a_refresh_token_reused_after_the_grace_window_records_token_revoked_by_
     assert_eq!(token_request(&broker.url, &form).await.status(), 400);
 
     let revoked = only(&broker, "token.revoked").await;
-    assert_names_the_mapping(&revoked, &broker, &session);
+    assert_names_the_mapping(&revoked, &session);
     assert_eq!(revoked.actor, "system");
     assert!(revoked.detail.unwrap().contains("after the grace window"));
     assert_eq!(
@@ -339,7 +339,7 @@ async fn an_upstream_refresh_records_upstream_refreshed_under_the_calling_reques
     assert_eq!(fake.counters().refreshes, 1);
 
     let event = only(&broker, "upstream.refreshed").await;
-    assert_names_the_mapping(&event, &broker, &session);
+    assert_names_the_mapping(&event, &session);
     assert_eq!(event.actor, "system");
     assert_eq!(event.provider.as_deref(), Some("github"));
     assert_eq!(event.outcome, "ok");
@@ -364,7 +364,7 @@ async fn a_refresh_the_provider_refuses_records_a_permanent_failure() {
     assert_eq!(status, 401);
 
     let event = only(&broker, "upstream.refresh_failed").await;
-    assert_names_the_mapping(&event, &broker, &session);
+    assert_names_the_mapping(&event, &session);
     assert_eq!(event.outcome, "failed: permanent");
     assert_eq!(event.request_id.as_deref(), Some(id.as_str()));
     assert!(event.detail.unwrap().contains("sign in again"));
@@ -381,7 +381,7 @@ async fn a_provider_outage_records_a_transient_failure_and_keeps_the_token() {
     assert_eq!(result["isError"], Value::Bool(true), "{result}");
 
     let event = only(&broker, "upstream.refresh_failed").await;
-    assert_names_the_mapping(&event, &broker, &session);
+    assert_names_the_mapping(&event, &session);
     assert_eq!(event.outcome, "failed: transient");
     assert!(event.detail.unwrap().contains("the stored token is kept"));
     assert!(broker.github_link(&session.access_token).await.is_some());
@@ -393,7 +393,7 @@ async fn an_unused_client_expiring_records_client_expired_and_its_revocations() 
     let fake = FakeGithub::start(Mode::OAuthApp).await;
     let broker = start_broker(&db, &fake).await;
     let session = sign_in(&broker.url).await;
-    let user = user_id(&broker, &session);
+    let user = user_id(&session);
     db.execute("UPDATE clients SET last_used_at = 1, created_at = 1")
         .await;
     assert_eq!(
@@ -422,7 +422,7 @@ async fn disconnecting_a_user_records_consent_revoked_and_token_revoked_by_the_o
     let fake = FakeGithub::start(Mode::OAuthApp).await;
     let broker = start_broker(&db, &fake).await;
     let session = sign_in(&broker.url).await;
-    let user = user_id(&broker, &session);
+    let user = user_id(&session);
     let ops = Actor::Operator("ops".into());
     let outcome = broker
         .state
@@ -441,7 +441,7 @@ async fn disconnecting_a_user_records_consent_revoked_and_token_revoked_by_the_o
         Some(session.client.client_id.as_str())
     );
     let revoked = only(&broker, "token.revoked").await;
-    assert_names_the_mapping(&revoked, &broker, &session);
+    assert_names_the_mapping(&revoked, &session);
     assert_eq!(revoked.actor, "operator:ops");
     let upstream = only(&broker, "upstream.revoked").await;
     assert_eq!(upstream.actor, "operator:ops");
@@ -464,6 +464,26 @@ client_id = "configured-app"
 redirect_uris = ["http://127.0.0.1:53682/callback"]
 "#;
 
+/// A sign-in through the configured client; it and the PKCE pair used.
+async fn sign_in_configured(
+    broker: &TestBroker,
+) -> (
+    crate::support::oauth_client::Client,
+    crate::support::oauth_client::Pkce,
+) {
+    let client = crate::support::oauth_client::Client {
+        client_id: "configured-app".into(),
+    };
+    let pkce = pkce();
+    let back = authorize(&broker.url, &client, &pkce, "s").await;
+    let code = query_param(&back, "code").unwrap();
+    assert_eq!(
+        redeem(&broker.url, &client, &code, &pkce).await.status(),
+        200
+    );
+    (client, pkce)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_added_to_or_removed_from_the_settings_record_registered_and_deleted_after_revoking_upstream()
  {
@@ -478,16 +498,7 @@ async fn clients_added_to_or_removed_from_the_settings_record_registered_and_del
         Some("pre-registered in the settings")
     );
 
-    let client = crate::support::oauth_client::Client {
-        client_id: "configured-app".into(),
-    };
-    let pkce = pkce();
-    let back = authorize(&first.url, &client, &pkce, "s").await;
-    let code = query_param(&back, "code").unwrap();
-    assert_eq!(
-        redeem(&first.url, &client, &code, &pkce).await.status(),
-        200
-    );
+    let (client, pkce) = sign_in_configured(&first).await;
 
     // A restart with the same settings registers nothing new.
     let again = start_broker_with_settings(&db, &fake, ONE_CLIENT).await;
@@ -539,16 +550,7 @@ async fn a_removed_client_whose_upstream_tokens_cannot_be_revoked_yet_is_kept_cu
     let db = TestDb::sqlite();
     let fake = FakeGithub::start(Mode::OAuthApp).await;
     let first = start_broker_with_settings(&db, &fake, ONE_CLIENT).await;
-    let client = crate::support::oauth_client::Client {
-        client_id: "configured-app".into(),
-    };
-    let pkce = pkce();
-    let back = authorize(&first.url, &client, &pkce, "s").await;
-    let code = query_param(&back, "code").unwrap();
-    assert_eq!(
-        redeem(&first.url, &client, &code, &pkce).await.status(),
-        200
-    );
+    sign_in_configured(&first).await;
 
     fake.set_revocation_down(true);
     let emptied = start_broker_with_settings(&db, &fake, "").await;
