@@ -195,8 +195,8 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
 }
 
 /// Serves on an already-bound listener (tests bind port 0 first) until
-/// `shutdown` completes, letting in-flight requests finish for up to
-/// `shutdown_grace_secs`.
+/// `shutdown` completes (after `shutdown_delay_secs` of failing readiness),
+/// letting in-flight requests finish for up to `shutdown_grace_secs`.
 pub async fn serve_on(
     listener: TcpListener,
     state: AppState,
@@ -205,6 +205,7 @@ pub async fn serve_on(
     spawn_maintenance(state.clone());
     let draining = state.draining.clone();
     let grace = std::time::Duration::from_secs(state.config.ops.shutdown_grace_secs);
+    let delay = std::time::Duration::from_secs(state.config.ops.shutdown_delay_secs);
     let router =
         crate::http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     use axum::serve::ListenerExt;
@@ -222,6 +223,7 @@ pub async fn serve_on(
         },
         shutdown,
         draining,
+        delay,
         grace,
     )
     .await;

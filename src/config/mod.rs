@@ -62,6 +62,7 @@ struct FileConfig {
     log_format: Option<String>,
     metrics_token: Option<String>,
     shutdown_grace_secs: Option<u64>,
+    shutdown_delay_secs: Option<u64>,
     audit_retention_days: Option<u64>,
 }
 
@@ -214,6 +215,7 @@ pub const ENV_KEYS: &[&str] = &[
     "log_format",
     "metrics_token",
     "shutdown_grace_secs",
+    "shutdown_delay_secs",
     "audit_retention_days",
 ];
 
@@ -417,6 +419,7 @@ impl Config {
             pick("log_format", file.log_format),
             pick("metrics_token", file.metrics_token),
             pick_u64("shutdown_grace_secs", file.shutdown_grace_secs)?,
+            pick_u64("shutdown_delay_secs", file.shutdown_delay_secs)?,
             pick_u64("audit_retention_days", file.audit_retention_days)?,
         )?;
 

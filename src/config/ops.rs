@@ -12,6 +12,9 @@ pub struct OpsSettings {
     /// After SIGTERM, how long in-flight requests (and open MCP streams) may
     /// run before the process exits anyway.
     pub shutdown_grace_secs: u64,
+    /// After SIGTERM, how long `/readyz` fails while connections are still
+    /// accepted, so load balancers stop sending before the listener closes.
+    pub shutdown_delay_secs: u64,
     /// Audit events older than this many days are purged (0 = kept forever).
     pub audit_retention_days: u64,
 }
@@ -22,6 +25,7 @@ impl Default for OpsSettings {
             log_format: LogFormat::Text,
             metrics_token_hash: None,
             shutdown_grace_secs: DEFAULT_SHUTDOWN_GRACE_SECS,
+            shutdown_delay_secs: 0,
             audit_retention_days: 0,
         }
     }
@@ -36,6 +40,7 @@ impl std::fmt::Debug for OpsSettings {
                 &self.metrics_token_hash.as_ref().map(|_| "<redacted>"),
             )
             .field("shutdown_grace_secs", &self.shutdown_grace_secs)
+            .field("shutdown_delay_secs", &self.shutdown_delay_secs)
             .field("audit_retention_days", &self.audit_retention_days)
             .finish()
     }
@@ -60,6 +65,7 @@ pub(super) fn settings(
     log_format: Option<(String, String)>,
     metrics_token: Option<(String, String)>,
     shutdown_grace_secs: Option<u64>,
+    shutdown_delay_secs: Option<u64>,
     audit_retention_days: Option<u64>,
 ) -> Result<OpsSettings, ConfigError> {
     let log_format = match log_format {
@@ -98,6 +104,7 @@ pub(super) fn settings(
         log_format,
         metrics_token_hash,
         shutdown_grace_secs: shutdown_grace_secs.unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECS),
+        shutdown_delay_secs: shutdown_delay_secs.unwrap_or(0),
         audit_retention_days,
     })
 }

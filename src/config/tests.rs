@@ -291,6 +291,7 @@ fn ops_settings_default_to_text_logs_open_metrics_30s_grace_and_no_retention() {
     assert_eq!(c.ops.log_format, LogFormat::Text);
     assert!(c.ops.metrics_token_hash.is_none());
     assert_eq!(c.ops.shutdown_grace_secs, 30);
+    assert_eq!(c.ops.shutdown_delay_secs, 0);
     assert_eq!(c.ops.audit_retention_days, 0);
 }
 
@@ -303,10 +304,12 @@ fn ops_settings_come_from_env_and_the_metrics_token_is_kept_hashed() {
             ("MCP_BROKER_LOG_FORMAT", "JSON"),
             ("MCP_BROKER_METRICS_TOKEN", token),
             ("MCP_BROKER_SHUTDOWN_GRACE_SECS", "5"),
+            ("MCP_BROKER_SHUTDOWN_DELAY_SECS", "3"),
             ("MCP_BROKER_AUDIT_RETENTION_DAYS", "365"),
         ]),
     )
     .unwrap();
+    assert_eq!(c.ops.shutdown_delay_secs, 3);
     assert_eq!(c.ops.log_format, LogFormat::Json);
     assert_eq!(
         c.ops.metrics_token_hash,

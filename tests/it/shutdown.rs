@@ -1,6 +1,8 @@
-//! Stopping the real binary with SIGTERM: it stops accepting at once, lets
-//! a request in flight finish with its answer, and exits 0 once the
-//! shutdown grace has passed even though an MCP event stream stays open.
+//! Stopping the real binary with SIGTERM: it stops accepting at once (or
+//! after the configured delay, failing readiness meanwhile), lets a request
+//! in flight finish with its answer, and exits 0 once the shutdown grace has
+//! passed even though an MCP event stream stays open; a second SIGTERM ends
+//! the wait at once.
 
 use std::time::{Duration, Instant};
 
@@ -89,5 +91,71 @@ async fn sigterm_drains_requests_in_flight_refuses_new_ones_and_exits_within_the
         took >= Duration::from_secs(GRACE_SECS) - Duration::from_millis(500),
         "the open stream was given the grace: exited after {took:?}"
     );
+    drop(stream);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_delay_readiness_fails_first_and_a_second_sigterm_exits_at_once() {
+    let db = TestDb::sqlite();
+    let fake = FakeGithub::start(Mode::OAuthApp).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("github.toml"), fake.provider_toml()).unwrap();
+    let mut broker = spawn_broker_with(
+        &db,
+        dir.path(),
+        None,
+        &[
+            ("MCP_BROKER_SHUTDOWN_DELAY_SECS", "2"),
+            ("MCP_BROKER_SHUTDOWN_GRACE_SECS", "60"),
+        ],
+        None,
+    )
+    .await;
+    let session = sign_in(&broker.url).await;
+    let mcp = format!("{}/mcp", broker.url);
+    let mcp_session = open_mcp_session(&mcp, &session.access_token).await;
+    // Holds the drain open: only the grace, or a second signal, ends it.
+    let stream = reqwest::Client::new()
+        .get(&mcp)
+        .bearer_auth(&session.access_token)
+        .header("mcp-session-id", &mcp_session)
+        .header(reqwest::header::ACCEPT, "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+
+    let stopped_at = Instant::now();
+    broker.terminate();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Still accepting during the delay, but no longer ready.
+    let readyz = reqwest::Client::new()
+        .get(format!("{}/readyz", broker.url))
+        .send()
+        .await
+        .expect("connections are still accepted during the delay");
+    assert_eq!(readyz.status(), 503);
+    let body: serde_json::Value = readyz.json().await.unwrap();
+    assert_eq!(body["failed"], json!(["shutting_down"]));
+
+    // After the delay the listener closes.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let late = reqwest::Client::new()
+        .get(format!("{}/healthz", broker.url))
+        .send()
+        .await;
+    assert!(
+        late.as_ref().is_err_and(|e| e.is_connect()),
+        "a new connection after the delay: {late:?}"
+    );
+
+    // The open stream would hold the drain for 60 s: a second SIGTERM ends it.
+    broker.terminate();
+    let exit = broker
+        .exit_within(Duration::from_secs(5))
+        .await
+        .expect("a second SIGTERM exits at once");
+    assert!(exit.success(), "{exit:?}");
+    assert!(stopped_at.elapsed() < Duration::from_secs(10));
     drop(stream);
 }
