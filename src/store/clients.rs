@@ -68,6 +68,12 @@ fn from_row(r: Row) -> Result<ClientRow, StoreError> {
     })
 }
 
+/// The condition every deletion of a client carries: no grant of it still
+/// holds an upstream link. The delete cascades to its grants and their links,
+/// and must never take a sealed token the provider has not revoked.
+pub(super) const NO_LINK_LEFT: &str = "NOT EXISTS (SELECT 1 FROM grants g \
+    JOIN upstream_links l ON l.grant_id = g.id WHERE g.client_id = clients.client_id)";
+
 /// What syncing the settings' clients into the database changed.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct ConfigSync {
@@ -197,11 +203,10 @@ impl Store {
         // A client whose grants still hold upstream links waits: deleting it
         // would cascade the sealed tokens away before they are revoked
         // upstream (`Vault::expire_unused_clients` revokes them first).
-        let rows: Vec<(String,)> = sqlx::query_as(
-            "DELETE FROM clients WHERE registration = 'dcr' AND COALESCE(last_used_at, created_at) < $1 \
-             AND NOT EXISTS (SELECT 1 FROM grants g JOIN upstream_links l ON l.grant_id = g.id \
-             WHERE g.client_id = clients.client_id) RETURNING client_id",
-        )
+        let rows: Vec<(String,)> = sqlx::query_as(&format!(
+            "DELETE FROM clients WHERE registration = 'dcr' \
+             AND COALESCE(last_used_at, created_at) < $1 AND {NO_LINK_LEFT} RETURNING client_id"
+        ))
         .bind(cutoff)
         .fetch_all(&self.pool)
         .await?;
@@ -291,11 +296,10 @@ impl Store {
     /// holds an upstream link (the cascade would take sealed tokens the
     /// provider still honours). Returns the ids deleted.
     pub async fn delete_removed_clients(&self) -> Result<Vec<String>, StoreError> {
-        let rows: Vec<(String,)> = sqlx::query_as(
-            "DELETE FROM clients WHERE registration = 'removed' \
-             AND NOT EXISTS (SELECT 1 FROM grants g JOIN upstream_links l ON l.grant_id = g.id \
-             WHERE g.client_id = clients.client_id) RETURNING client_id",
-        )
+        let rows: Vec<(String,)> = sqlx::query_as(&format!(
+            "DELETE FROM clients WHERE registration = 'removed' AND {NO_LINK_LEFT} \
+             RETURNING client_id"
+        ))
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.into_iter().map(|(id,)| id).collect())

@@ -228,11 +228,10 @@ impl Store {
         &self,
         client_id: &str,
     ) -> Result<ClientDeletion, StoreError> {
-        let done = sqlx::query(
-            "DELETE FROM clients WHERE client_id = $1 AND registration <> 'config' \
-             AND NOT EXISTS (SELECT 1 FROM grants g JOIN upstream_links l ON l.grant_id = g.id \
-             WHERE g.client_id = $1)",
-        )
+        let done = sqlx::query(&format!(
+            "DELETE FROM clients WHERE client_id = $1 AND registration <> 'config' AND {}",
+            super::clients::NO_LINK_LEFT
+        ))
         .bind(client_id)
         .execute(&self.pool)
         .await?;
