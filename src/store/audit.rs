@@ -134,18 +134,12 @@ impl Store {
             }
         }
         let new = new.as_ref();
-        let mut tx = self.pool.begin().await?;
-        // The first statement writes, so it takes the lock before reading
-        // anything: the next append waits here, then sees this one's hash.
-        let (seq, prev_hash): (i64, String) =
-            sqlx::query_as("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
-                .fetch_one(&mut *tx)
-                .await?;
+        // Read before the ledger's lock, which every append waits on.
         let identity: Option<(String, String, String)> = match &new.user_id {
             Some(id) => {
                 sqlx::query_as("SELECT provider, subject, login FROM users WHERE id = $1")
                     .bind(id)
-                    .fetch_optional(&mut *tx)
+                    .fetch_optional(&self.pool)
                     .await?
             }
             None => None,
@@ -154,6 +148,13 @@ impl Store {
             Some((p, s, l)) => (Some(p), Some(s), Some(l)),
             None => (None, None, None),
         };
+        let mut tx = self.pool.begin().await?;
+        // The first statement writes, so it takes the lock before reading
+        // anything: the next append waits here, then sees this one's hash.
+        let (seq, prev_hash): (i64, String) =
+            sqlx::query_as("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
+                .fetch_one(&mut *tx)
+                .await?;
         let mut record = AuditRecord {
             seq,
             time: new.time,
