@@ -131,7 +131,7 @@ async fn redeem_code(
         revoke_after_replay(state, &row.grant_id, now).await?;
         return Err(OAuthError::invalid_grant("authorization code was already used").into());
     }
-    let event = access.event(EventKind::TokenIssued, client).detail(format!(
+    let event = issued_event(EventKind::TokenIssued, client, &access.claims).detail(format!(
         "authorization code redeemed: access token {} (scope {}){}",
         access.claims.jti,
         row.scope,
@@ -144,7 +144,7 @@ async fn redeem_code(
     crate::audit::note(&state.store, event).await;
     state.metrics.token_issued("authorization_code");
     Ok(TokenResponse {
-        access_token: access.token.clone(),
+        access_token: access.token,
         token_type: "Bearer".into(),
         expires_in: access.expires_in,
         refresh_token,
@@ -189,16 +189,12 @@ async fn redeem_refresh_token(
                     .config
                     .scopes
                     .check_narrowing(&row.scope, params.get("scope").map(String::as_str))?;
-                let access =
-                    access_token(state, client, &row.grant_id, &scope, &row.resource, now).await?;
+                let AccessToken {
+                    token,
+                    claims,
+                    expires_in,
+                } = access_token(state, client, &row.grant_id, &scope, &row.resource, now).await?;
                 let new_refresh = new_secret(REFRESH_TOKEN_PREFIX);
-                let answer = TokenResponse {
-                    access_token: access.token.clone(),
-                    token_type: "Bearer".into(),
-                    expires_in: access.expires_in,
-                    refresh_token: Some(new_refresh.clone()),
-                    scope,
-                };
                 let new_row = refresh_row(
                     state,
                     &new_refresh,
@@ -208,17 +204,23 @@ async fn redeem_refresh_token(
                     &row.resource,
                     now,
                 );
+                let answer = TokenResponse {
+                    access_token: token,
+                    token_type: "Bearer".into(),
+                    expires_in,
+                    refresh_token: Some(new_refresh),
+                    scope,
+                };
                 let sealed = seal_answer(state, &token_hash, &answer);
                 if state
                     .store
                     .rotate_refresh_token(&token_hash, &new_row, &sealed, now)
                     .await?
                 {
-                    let event = access
-                        .event(EventKind::TokenRefreshed, client)
-                        .detail(format!(
+                    let event =
+                        issued_event(EventKind::TokenRefreshed, client, &claims).detail(format!(
                             "refresh token rotated: access token {} (scope {})",
-                            access.claims.jti, answer.scope
+                            claims.jti, answer.scope
                         ));
                     crate::audit::note(&state.store, event).await;
                     // Counted where tokens are minted: a retry inside the
@@ -293,15 +295,13 @@ struct AccessToken {
     expires_in: u64,
 }
 
-impl AccessToken {
-    /// The ledger event for tokens issued to `client`: ids only, never
-    /// values (the access token's `jti` names it).
-    fn event(&self, kind: EventKind, client: &ClientRow) -> AuditEvent {
-        AuditEvent::new(kind, Actor::Client(client.client_id.clone()))
-            .user(&self.claims.sub)
-            .client(&client.client_id)
-            .grant(&self.claims.grant_id)
-    }
+/// The ledger event for tokens issued to `client`: ids only, never values
+/// (the access token's `jti` names it).
+fn issued_event(kind: EventKind, client: &ClientRow, claims: &AccessClaims) -> AuditEvent {
+    AuditEvent::new(kind, Actor::Client(client.client_id.clone()))
+        .user(&claims.sub)
+        .client(&client.client_id)
+        .grant(&claims.grant_id)
 }
 
 async fn access_token(
