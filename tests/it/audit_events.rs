@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use mcp_broker::audit::{Actor, AuditFilter, AuditRecord};
 
 use crate::support::fake_github::{LOGIN, TokenFailure, USER_ID};
+use crate::support::let_upstream_token_expire;
 use crate::support::oauth_client::{
     Session, authorize, claims_of, grant_of, mcp_post, open_mcp_session, pkce, query_param, redeem,
     register, revoke_refresh_token, sign_in, token_request,
@@ -310,8 +311,7 @@ async fn expired_upstream_token(db: &TestDb) -> (FakeGithub, TestBroker, Session
     let broker = start_broker(db, &fake).await;
     let session = sign_in(&broker.url).await;
     let mcp = open_mcp_session(&broker.mcp_url(), &session.access_token).await;
-    db.execute("UPDATE upstream_links SET expires_at = 1").await;
-    fake.expire_access_tokens();
+    let_upstream_token_expire(db, &fake).await;
     (fake, broker, session, mcp)
 }
 

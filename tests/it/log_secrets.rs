@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::support::fake_github::CLIENT_SECRET;
+use crate::support::let_upstream_token_expire;
 use crate::support::oauth_client::{
     Client, REDIRECT_URI, authorize_url, call_tool, follow_with_jar, http, keep_cookies, location,
     mcp_status, open_consent, pkce, query_param, register_metadata, submit_consent, token_request,
@@ -105,8 +106,7 @@ async fn no_token_code_secret_or_key_appears_in_the_logs() {
     .await;
 
     // The upstream token lapses: the tool call refreshes it first.
-    db.execute("UPDATE upstream_links SET expires_at = 1").await;
-    fake.expire_access_tokens();
+    let_upstream_token_expire(&db, &fake).await;
     let result = call_tool(&resource, &access_2, "github_whoami", json!({})).await;
     assert_eq!(result["isError"], json!(false), "{result}");
     assert!(fake.counters().refreshes >= 1);

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::support::fake_github::TokenFailure;
+use crate::support::let_upstream_token_expire;
 use crate::support::oauth_client::{
     call_tool, open_mcp_session, session_tool_call, sign_in, token_request,
 };
@@ -108,8 +109,7 @@ async fn upstream_refreshes_are_counted_by_provider_and_outcome() {
     let broker = start_broker(&db, &fake).await;
     let session = sign_in(&broker.url).await;
     let expire = || async {
-        db.execute("UPDATE upstream_links SET expires_at = 1").await;
-        fake.expire_access_tokens();
+        let_upstream_token_expire(&db, &fake).await;
     };
     expire().await;
     let result = call_tool(

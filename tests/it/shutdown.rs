@@ -8,54 +8,68 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use crate::support::let_upstream_token_expire;
 use crate::support::oauth_client::{open_mcp_session, session_tool_call, sign_in};
-use crate::support::process::spawn_broker_with;
+use crate::support::process::{BrokerProcess, spawn_broker_with};
 use crate::support::{FakeGithub, Mode, TestDb};
 
 const GRACE_SECS: u64 = 4;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_drains_requests_in_flight_refuses_new_ones_and_exits_within_the_grace() {
-    let db = TestDb::sqlite();
-    let fake = FakeGithub::start(Mode::GitHubApp).await;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("github.toml"), fake.provider_toml()).unwrap();
-    let grace = GRACE_SECS.to_string();
-    let mut broker = spawn_broker_with(
-        &db,
-        dir.path(),
-        None,
-        &[("MCP_BROKER_SHUTDOWN_GRACE_SECS", &grace)],
-        None,
-    )
-    .await;
-    let session = sign_in(&broker.url).await;
-    let mcp = format!("{}/mcp", broker.url);
-    let mcp_session = open_mcp_session(&mcp, &session.access_token).await;
+/// A broker process with `env`, a signed-in client and its MCP session whose
+/// event stream is held open, as SDK clients hold it.
+struct Running {
+    broker: BrokerProcess,
+    mcp: String,
+    token: String,
+    session: String,
+    _stream: reqwest::Response,
+    _providers: tempfile::TempDir,
+}
 
-    // A client holding the session's event stream open, as SDKs do.
+async fn running(db: &TestDb, fake: &FakeGithub, env: &[(&str, &str)]) -> Running {
+    let providers = tempfile::tempdir().unwrap();
+    std::fs::write(providers.path().join("github.toml"), fake.provider_toml()).unwrap();
+    let broker = spawn_broker_with(db, providers.path(), None, env, None).await;
+    let token = sign_in(&broker.url).await.access_token;
+    let mcp = format!("{}/mcp", broker.url);
+    let session = open_mcp_session(&mcp, &token).await;
     let stream = reqwest::Client::new()
         .get(&mcp)
-        .bearer_auth(&session.access_token)
-        .header("mcp-session-id", &mcp_session)
+        .bearer_auth(&token)
+        .header("mcp-session-id", &session)
         .header(reqwest::header::ACCEPT, "text/event-stream")
         .send()
         .await
         .unwrap();
     assert_eq!(stream.status(), 200);
+    Running {
+        broker,
+        mcp,
+        token,
+        session,
+        _stream: stream,
+        _providers: providers,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_requests_in_flight_refuses_new_ones_and_exits_within_the_grace() {
+    let db = TestDb::sqlite();
+    let fake = FakeGithub::start(Mode::GitHubApp).await;
+    let grace = GRACE_SECS.to_string();
+    let mut running = running(&db, &fake, &[("MCP_BROKER_SHUTDOWN_GRACE_SECS", &grace)]).await;
+    let (mcp, token, mcp_session) = (
+        running.mcp.clone(),
+        running.token.clone(),
+        running.session.clone(),
+    );
 
     // A tool call that needs an upstream refresh, which takes 2 s.
-    db.execute("UPDATE upstream_links SET expires_at = 1").await;
-    fake.expire_access_tokens();
+    let_upstream_token_expire(&db, &fake).await;
     fake.set_refresh_delay(Duration::from_secs(2));
-    let call = {
-        let (mcp, token, id) = (
-            mcp.clone(),
-            session.access_token.clone(),
-            mcp_session.clone(),
-        );
-        tokio::spawn(async move { session_tool_call(&mcp, &token, &id, "github_whoami").await })
-    };
+    let call = tokio::spawn(async move {
+        session_tool_call(&mcp, &token, &mcp_session, "github_whoami").await
+    });
     let started = Instant::now();
     while fake.counters().refresh_attempts == 0 {
         assert!(
@@ -66,10 +80,10 @@ async fn sigterm_drains_requests_in_flight_refuses_new_ones_and_exits_within_the
     }
 
     let stopped_at = Instant::now();
-    broker.terminate();
+    running.broker.terminate();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let fresh = reqwest::Client::new()
-        .get(format!("{}/healthz", broker.url))
+        .get(format!("{}/healthz", running.broker.url))
         .send()
         .await;
     assert!(
@@ -81,7 +95,8 @@ async fn sigterm_drains_requests_in_flight_refuses_new_ones_and_exits_within_the
     assert_eq!(status, 200, "the request in flight was answered");
     assert_eq!(result["isError"], json!(false), "{result}");
 
-    let exit = broker
+    let exit = running
+        .broker
         .exit_within(Duration::from_secs(GRACE_SECS + 3))
         .await
         .expect("the broker exits within the grace despite the open stream");
@@ -91,46 +106,30 @@ async fn sigterm_drains_requests_in_flight_refuses_new_ones_and_exits_within_the
         took >= Duration::from_secs(GRACE_SECS) - Duration::from_millis(500),
         "the open stream was given the grace: exited after {took:?}"
     );
-    drop(stream);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_a_delay_readiness_fails_first_and_a_second_sigterm_exits_at_once() {
     let db = TestDb::sqlite();
     let fake = FakeGithub::start(Mode::OAuthApp).await;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("github.toml"), fake.provider_toml()).unwrap();
-    let mut broker = spawn_broker_with(
+    // The open event stream holds the drain: only the grace (60 s), or a
+    // second signal, ends it.
+    let mut running = running(
         &db,
-        dir.path(),
-        None,
+        &fake,
         &[
             ("MCP_BROKER_SHUTDOWN_DELAY_SECS", "2"),
             ("MCP_BROKER_SHUTDOWN_GRACE_SECS", "60"),
         ],
-        None,
     )
     .await;
-    let session = sign_in(&broker.url).await;
-    let mcp = format!("{}/mcp", broker.url);
-    let mcp_session = open_mcp_session(&mcp, &session.access_token).await;
-    // Holds the drain open: only the grace, or a second signal, ends it.
-    let stream = reqwest::Client::new()
-        .get(&mcp)
-        .bearer_auth(&session.access_token)
-        .header("mcp-session-id", &mcp_session)
-        .header(reqwest::header::ACCEPT, "text/event-stream")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(stream.status(), 200);
 
     let stopped_at = Instant::now();
-    broker.terminate();
+    running.broker.terminate();
     tokio::time::sleep(Duration::from_millis(300)).await;
     // Still accepting during the delay, but no longer ready.
     let readyz = reqwest::Client::new()
-        .get(format!("{}/readyz", broker.url))
+        .get(format!("{}/readyz", running.broker.url))
         .send()
         .await
         .expect("connections are still accepted during the delay");
@@ -141,7 +140,7 @@ async fn with_a_delay_readiness_fails_first_and_a_second_sigterm_exits_at_once()
     // After the delay the listener closes.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let late = reqwest::Client::new()
-        .get(format!("{}/healthz", broker.url))
+        .get(format!("{}/healthz", running.broker.url))
         .send()
         .await;
     assert!(
@@ -150,12 +149,12 @@ async fn with_a_delay_readiness_fails_first_and_a_second_sigterm_exits_at_once()
     );
 
     // The open stream would hold the drain for 60 s: a second SIGTERM ends it.
-    broker.terminate();
-    let exit = broker
+    running.broker.terminate();
+    let exit = running
+        .broker
         .exit_within(Duration::from_secs(5))
         .await
         .expect("a second SIGTERM exits at once");
     assert!(exit.success(), "{exit:?}");
     assert!(stopped_at.elapsed() < Duration::from_secs(10));
-    drop(stream);
 }

@@ -5,6 +5,7 @@
 use serde_json::Value;
 
 use crate::support::fake_github::LOGIN;
+use crate::support::let_upstream_token_expire;
 use crate::support::oauth_client::{grant_of, http, revoke_refresh_token, sign_in};
 use crate::support::{FakeGithub, Mode, TestBroker, TestDb, start_broker_with_settings};
 use mcp_broker::store::{AuditFilter, AuditRecord};
@@ -246,8 +247,7 @@ async fn an_expired_upstream_token_is_refreshed_before_it_is_handed_out() {
     let db = TestDb::sqlite();
     let (fake, broker) = start(&db, Mode::GitHubApp).await;
     let user = sign_in(&broker.url).await;
-    db.execute("UPDATE upstream_links SET expires_at = 1").await;
-    fake.expire_access_tokens();
+    let_upstream_token_expire(&db, &fake).await;
     let (status, body, _) = exchange(
         &broker,
         ("tool-server", SECRET),

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::support::fake_github::TokenFailure;
+use crate::support::let_upstream_token_expire;
 use crate::support::oauth_client::{
     Session, open_mcp_session, session_tool_call, sign_in, token_request,
 };
@@ -18,13 +19,6 @@ async fn start(db: &TestDb, mode: Mode, env: &[(&str, &str)]) -> (FakeGithub, Te
     let fake = FakeGithub::start(mode).await;
     let broker = start_broker_with_env(db, &[("github.toml", fake.provider_toml())], env).await;
     (fake, broker)
-}
-
-/// As if the upstream token's lifetime had run out: the link says so, and
-/// the fake refuses the old token.
-async fn let_upstream_token_expire(db: &TestDb, fake: &FakeGithub) {
-    db.execute("UPDATE upstream_links SET expires_at = 1").await;
-    fake.expire_access_tokens();
 }
 
 async fn link(broker: &TestBroker, session: &Session) -> mcp_broker::store::UpstreamLinkRow {

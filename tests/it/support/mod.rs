@@ -147,6 +147,13 @@ pub async fn start_broker(db: &TestDb, fake: &FakeGithub) -> TestBroker {
     start_broker_with(db, &[("github.toml", fake.provider_toml())]).await
 }
 
+/// As if the upstream tokens' lifetime had run out: every link says so, and
+/// the fake refuses the old tokens (the next tool call refreshes).
+pub async fn let_upstream_token_expire(db: &TestDb, fake: &FakeGithub) {
+    db.execute("UPDATE upstream_links SET expires_at = 1").await;
+    fake.expire_access_tokens();
+}
+
 /// Prints past the test harness's output capture, so a skipped half is
 /// visible even when the test passes.
 pub fn notice(message: &str) {
