@@ -1,39 +1,14 @@
 //! Users as an operator sees them, and disconnecting one: every live grant
 //! they hold is revoked, upstream too.
 
-use serde::Serialize;
-
 use super::{AdminError, Revocation, check_id, check_limit, event, recorded};
 use crate::audit::{Actor, EventKind};
 use crate::store::{Store, UserSummary};
 use crate::vault::Vault;
 
-/// One user. Times are Unix seconds.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct UserView {
-    pub id: String,
-    pub provider: String,
-    pub subject: String,
-    pub login: String,
-    pub created_at: i64,
-    pub live_grants: i64,
-    /// The latest sign-in or refresh of our tokens, when known.
-    pub last_seen_at: Option<i64>,
-}
-
-impl From<UserSummary> for UserView {
-    fn from(u: UserSummary) -> Self {
-        UserView {
-            id: u.id,
-            provider: u.provider,
-            subject: u.subject,
-            login: u.login,
-            created_at: u.created_at,
-            live_grants: u.live_grants,
-            last_seen_at: u.last_seen_at,
-        }
-    }
-}
+/// One user as the operator sees it (the store's summary: it holds nothing
+/// secret). Times are Unix seconds.
+pub type UserView = UserSummary;
 
 /// Users, newest first, optionally of one sign-in provider.
 pub async fn list(
@@ -46,7 +21,7 @@ pub async fn list(
         check_id("provider", provider)?;
     }
     let rows = store.list_users(provider, limit).await?;
-    Ok(rows.into_iter().map(UserView::from).collect())
+    Ok(rows)
 }
 
 /// Revokes every live grant of the user, waiting for the upstream cascade.

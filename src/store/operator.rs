@@ -48,7 +48,7 @@ pub struct ClientSummary {
 }
 
 /// A user with how many live grants they hold and when they were last seen.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct UserSummary {
     pub id: String,
     pub provider: String,
