@@ -222,13 +222,7 @@ impl Metrics {
             env!("CARGO_PKG_VERSION")
         );
 
-        let routes: BTreeMap<String, Arc<RouteSeries>> = self
-            .routes
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect();
+        let routes = sorted(&self.routes);
         header_lines(
             &mut out,
             "mcp_broker_http_requests_total",
@@ -252,20 +246,13 @@ impl Metrics {
                 );
             }
         }
-        header_lines(
+        histograms(
             &mut out,
             "mcp_broker_http_request_duration_seconds",
-            "histogram",
             "Time until the answer's headers (for an event stream: until it opened), by route template.",
+            "route",
+            routes.iter().map(|(route, s)| (route, &s.duration)),
         );
-        for (route, s) in &routes {
-            let labels = format!("route=\"{}\"", escape(route));
-            s.duration.render(
-                &mut out,
-                "mcp_broker_http_request_duration_seconds",
-                &labels,
-            );
-        }
 
         header_lines(
             &mut out,
@@ -281,13 +268,7 @@ impl Metrics {
             );
         }
 
-        let refreshes: BTreeMap<String, Arc<RefreshSeries>> = self
-            .refreshes
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect();
+        let refreshes = sorted(&self.refreshes);
         header_lines(
             &mut out,
             "mcp_broker_upstream_refreshes_total",
@@ -305,20 +286,15 @@ impl Metrics {
                 );
             }
         }
-        header_lines(
+        histograms(
             &mut out,
             "mcp_broker_upstream_refresh_duration_seconds",
-            "histogram",
             "Duration of each call to a provider's token endpoint to refresh.",
+            "provider",
+            refreshes
+                .iter()
+                .map(|(provider, s)| (provider, &s.duration)),
         );
-        for (provider, s) in &refreshes {
-            let labels = format!("provider=\"{}\"", escape(provider));
-            s.duration.render(
-                &mut out,
-                "mcp_broker_upstream_refresh_duration_seconds",
-                &labels,
-            );
-        }
 
         if let Some(n) = active_grants {
             header_lines(
@@ -330,6 +306,30 @@ impl Metrics {
             let _ = writeln!(out, "mcp_broker_active_grants {n}");
         }
         out
+    }
+}
+
+/// A copy of the series, sorted by key: the exposition is stable, and the
+/// lock is not held while rendering.
+fn sorted<T>(map: &RwLock<HashMap<Box<str>, Arc<T>>>) -> BTreeMap<String, Arc<T>> {
+    map.read()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
+}
+
+/// One histogram family, a series per `label` value.
+fn histograms<'a>(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    label: &str,
+    series: impl Iterator<Item = (&'a String, &'a Histogram)>,
+) {
+    header_lines(out, name, "histogram", help);
+    for (value, histogram) in series {
+        histogram.render(out, name, &format!("{label}=\"{}\"", escape(value)));
     }
 }
 
