@@ -269,6 +269,11 @@ const VERIFY_PAGE: i64 = 1000;
 /// moved is checked once more from the new floor.
 pub async fn verify_ledger(store: &Store) -> Result<u64, VerifyError> {
     let state = store.audit_chain_state().await?;
+    verify_since(store, state).await
+}
+
+/// The check against `state`, read when it began.
+async fn verify_since(store: &Store, state: AuditChainState) -> Result<u64, VerifyError> {
     match verify_from(store, &state).await {
         Err(VerifyError::Broken(link)) => {
             let now = store.audit_chain_state().await?;
@@ -300,6 +305,43 @@ async fn verify_from(store: &Store, state: &AuditChainState) -> Result<u64, Veri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    async fn ledger_of(n: i64) -> Store {
+        let store = Store::connect("sqlite::memory:").await.unwrap();
+        store.migrate().await.unwrap();
+        for i in 0..n {
+            let event = AuditEvent::new(EventKind::KeyRotated, Actor::System).detail(i.to_string());
+            record_at(&store, event, 1_000 + i).await.unwrap();
+        }
+        store
+    }
+
+    #[tokio::test]
+    async fn a_purge_during_a_check_is_not_reported_as_a_broken_chain() {
+        let store = ledger_of(6).await;
+        let before = store.audit_chain_state().await.unwrap();
+        // The purge lands after the check read where the chain starts.
+        purge_before(&store, 1_003, Actor::System).await.unwrap();
+        assert!(matches!(
+            verify_from(&store, &before).await,
+            Err(VerifyError::Broken(_))
+        ));
+        assert_eq!(verify_since(&store, before).await.unwrap(), 4);
+    }
+
+    #[tokio::test]
+    async fn a_break_without_a_purge_is_reported() {
+        let store = ledger_of(3).await;
+        let before = store.audit_chain_state().await.unwrap();
+        sqlx::query("UPDATE audit_events SET detail = 'edited' WHERE seq = 2")
+            .execute(store.pool_for_tests())
+            .await
+            .unwrap();
+        assert!(matches!(
+            verify_since(&store, before).await,
+            Err(VerifyError::Broken(_))
+        ));
+    }
 
     #[test]
     fn every_kind_parses_back_from_its_name() {

@@ -127,6 +127,12 @@ impl Store {
         Ok(())
     }
 
+    /// The pool itself, for unit tests that play an attacker editing rows.
+    #[cfg(test)]
+    pub(crate) fn pool_for_tests(&self) -> &AnyPool {
+        &self.pool
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }
