@@ -16,7 +16,7 @@ use base64::Engine;
 use serde_json::Value;
 use sha2::Digest;
 
-use common::{SeedGrant, broker_config, fmt_duration, percentile, seed_grant};
+use common::{SeedGrant, fmt_duration, percentile, seed_grant};
 use mcp_broker::app::AppState;
 use mcp_broker::audit::{self, Actor, AuditEvent, EventKind};
 use mcp_broker::store::{AuthorizationCodeRow, ClientRow, RefreshTokenRow, new_id};
@@ -123,35 +123,22 @@ async fn seed(state: &AppState) -> (String, Vec<String>, Vec<String>) {
     (client_id, codes, refresh_tokens)
 }
 
-/// Starts the broker on its own thread and runtime; returns what was seeded
-/// and the ledger append's cost, measured on the broker's own store first.
+/// Starts the broker; returns what was seeded and the ledger append's
+/// cost, measured on the broker's own store first.
 fn start(dir: std::path::PathBuf) -> (Seeded, Duration) {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let url = format!("http://{}", listener.local_addr().unwrap());
-            // No upstream is called: token requests never leave the broker.
-            let nowhere = "127.0.0.1:9".parse().unwrap();
-            let config = broker_config(&dir, &url, nowhere);
-            let state = AppState::load(config, &|_| None).await.unwrap();
-            let (client_id, codes, refresh_tokens) = seed(&state).await;
-            let append = ledger_append(&state).await;
-            let seeded = Seeded {
-                url,
-                client_id,
-                codes,
-                refresh_tokens,
-            };
-            tx.send((seeded, append)).unwrap();
-            mcp_broker::app::serve_on(listener, state, std::future::pending()).await;
-        });
-    });
-    rx.recv().unwrap()
+    // No upstream is called: token requests never leave the broker.
+    let nowhere = "127.0.0.1:9".parse().unwrap();
+    common::start_broker(dir, nowhere, |state| async move {
+        let (client_id, codes, refresh_tokens) = seed(&state).await;
+        let append = ledger_append(&state).await;
+        let seeded = Seeded {
+            url: state.config.public_url.clone(),
+            client_id,
+            codes,
+            refresh_tokens,
+        };
+        (seeded, append)
+    })
 }
 
 /// One `token.issued`-shaped append, sequential, per op.

@@ -115,6 +115,39 @@ pub fn broker_config(dir: &Path, public_url: &str, fake: SocketAddr) -> Config {
     Config::from_sources(None, &env).unwrap()
 }
 
+/// Starts the broker (settings from `broker_config`, GitHub at `upstream`)
+/// on its own thread and multi-threaded runtime, as its own process would
+/// run, serving the way `mcp-broker serve` does. `seed` prepares it first;
+/// what it returns is handed back.
+pub fn start_broker<T, F>(
+    dir: std::path::PathBuf,
+    upstream: SocketAddr,
+    seed: impl FnOnce(mcp_broker::app::AppState) -> F + Send + 'static,
+) -> T
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = T>,
+{
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let public_url = format!("http://{}", listener.local_addr().unwrap());
+            let config = broker_config(&dir, &public_url, upstream);
+            let state = mcp_broker::app::AppState::load(config, &|_| None)
+                .await
+                .unwrap();
+            tx.send(seed(state.clone()).await).unwrap();
+            mcp_broker::app::serve_on(listener, state, std::future::pending()).await;
+        });
+    });
+    rx.recv().unwrap()
+}
+
 /// Serves `app` on 127.0.0.1 from its own thread and single-threaded
 /// runtime, so a fake upstream's work is not scheduled among the callers
 /// being measured.

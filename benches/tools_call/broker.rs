@@ -10,7 +10,7 @@ use mcp_broker::tokens::AccessClaims;
 use mcp_broker::tokens::access::issue_access_token;
 use mcp_broker::upstream::UpstreamTokens;
 
-use crate::common::{SeedGrant, broker_config, insert_client, seed_grant as seed_grant_in};
+use crate::common::{SeedGrant, insert_client, seed_grant as seed_grant_in};
 use crate::{OWNER, UPSTREAM_TOKEN};
 
 /// A user, a grant with `UPSTREAM_TOKEN` sealed in its GitHub link (as a
@@ -49,25 +49,10 @@ async fn seed_grant(state: &AppState) -> String {
     issue_access_token(&state.keys.current(), &claims)
 }
 
-/// Starts the broker on its own thread and multi-threaded runtime, as its
-/// own process would run; returns its MCP URL and an access token.
+/// Starts the broker; returns its MCP URL and an access token.
 pub fn start(dir: PathBuf, fake: SocketAddr) -> (String, String) {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let public_url = format!("http://{}", listener.local_addr().unwrap());
-            let config = broker_config(&dir, &public_url, fake);
-            let state = AppState::load(config, &|_| None).await.unwrap();
-            let token = seed_grant(&state).await;
-            tx.send((state.config.mcp_url(), token)).unwrap();
-            // The serve path `mcp-broker serve` uses, socket options included.
-            mcp_broker::app::serve_on(listener, state, std::future::pending()).await;
-        });
-    });
-    rx.recv().unwrap()
+    crate::common::start_broker(dir, fake, |state| async move {
+        let token = seed_grant(&state).await;
+        (state.config.mcp_url(), token)
+    })
 }
