@@ -260,6 +260,10 @@ fn spawn_maintenance(state: AppState) {
     });
 }
 
+/// How long a revoked grant's own upstream cascade has before the upkeep
+/// takes its leftover links as failed and retries them.
+const REVOCATION_RETRY_AFTER_SECS: i64 = 60;
+
 /// The hourly upkeep (also at start): the sweep of expired and dead rows,
 /// upstream revocations to retry, unused dynamic clients, and the audit
 /// ledger's retention. Each step logs its own failure and the next runs.
@@ -270,7 +274,13 @@ pub async fn upkeep(state: &AppState, now: i64) {
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "sweep of expired rows failed"),
     }
-    match state.vault.retry_revocations().await {
+    // A grant revoked moments ago is still in its own background cascade;
+    // retrying it now would revoke the same token upstream twice.
+    match state
+        .vault
+        .retry_revocations(now - REVOCATION_RETRY_AFTER_SECS)
+        .await
+    {
         Ok(0) => {}
         Ok(n) => tracing::info!(revoked = n, "upstream revocations retried"),
         Err(e) => tracing::warn!(error = %e, "upstream revocation retry failed"),

@@ -347,19 +347,22 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Grants that were revoked while an upstream link survived (the
-    /// provider was unreachable): the sweep retries their revocation.
+    /// Grants revoked at or before `revoked_before` while an upstream link
+    /// survived (the provider was unreachable): the sweep retries their
+    /// revocation.
     pub async fn revoked_grants_with_links(
         &self,
+        revoked_before: i64,
         after: &str,
         limit: i64,
     ) -> Result<Vec<String>, StoreError> {
         let rows: Vec<(String,)> = sqlx::query_as(
             "SELECT DISTINCT l.grant_id FROM upstream_links l JOIN grants g ON g.id = l.grant_id \
-             WHERE g.revoked_at IS NOT NULL AND l.grant_id > $1 ORDER BY l.grant_id LIMIT $2",
+             WHERE g.revoked_at <= $3 AND l.grant_id > $1 ORDER BY l.grant_id LIMIT $2",
         )
         .bind(after)
         .bind(limit)
+        .bind(revoked_before)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.into_iter().map(|(id,)| id).collect())

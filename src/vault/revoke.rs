@@ -246,13 +246,17 @@ impl Vault {
     }
 
     /// The sweep's retry of revocations that met an unavailable provider:
-    /// every such grant, in pages, so grants stuck on a provider that keeps
-    /// failing never starve the others.
-    pub async fn retry_revocations(&self) -> Result<usize, VaultError> {
+    /// every grant revoked at or before `revoked_before` that still holds a
+    /// link, in pages, so grants stuck on a provider that keeps failing never
+    /// starve the others.
+    pub async fn retry_revocations(&self, revoked_before: i64) -> Result<usize, VaultError> {
         let mut revoked = 0;
         let mut after = String::new();
         loop {
-            let page = self.store.revoked_grants_with_links(&after, 100).await?;
+            let page = self
+                .store
+                .revoked_grants_with_links(revoked_before, &after, 100)
+                .await?;
             let Some(last) = page.last() else { break };
             after = last.clone();
             for grant_id in &page {

@@ -568,9 +568,10 @@ async fn a_removed_client_whose_upstream_tokens_cannot_be_revoked_yet_is_kept_cu
     let links = store.upstream_links_of_grant(&grant).await.unwrap();
     assert_eq!(links.len(), 1);
 
-    // The provider is back: the hourly upkeep revokes, then deletes.
+    // The provider is back: the next hourly upkeep revokes, then deletes.
     fake.set_revocation_down(false);
-    mcp_broker::app::upkeep(&emptied.state, mcp_broker::now_unix()).await;
+    let an_hour_later = mcp_broker::now_unix() + 3600;
+    mcp_broker::app::upkeep(&emptied.state, an_hour_later).await;
     assert_eq!(fake.revoked_tokens().len(), 1);
     assert!(store.get_client("configured-app").await.unwrap().is_none());
 }

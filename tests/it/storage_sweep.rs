@@ -114,7 +114,10 @@ async fn a_revoked_grant_whose_upstream_revocation_awaits_a_retry_is_kept() {
             1
         );
         assert_eq!(
-            store.revoked_grants_with_links("", 10).await.unwrap(),
+            store
+                .revoked_grants_with_links(REVOKED_AT + 365 * DAY, "", 10)
+                .await
+                .unwrap(),
             vec![revoked.clone()],
             "the retry still finds it"
         );
@@ -126,5 +129,30 @@ async fn a_revoked_grant_whose_upstream_revocation_awaits_a_retry_is_kept() {
             .await
             .unwrap();
         assert_eq!(next.revoked_grants, 1, "{:?}", db.kind);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_revocation_retry_leaves_a_grant_revoked_after_its_cutoff_to_its_own_cascade() {
+    for (db, store) in stores().await {
+        let revoked = grant_with_token(&store, "c1", "dead", true).await;
+        assert!(
+            store
+                .revoked_grants_with_links(REVOKED_AT - 1, "", 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{:?}: revoked after the cutoff, so not yet a retry's",
+            db.kind
+        );
+        assert_eq!(
+            store
+                .revoked_grants_with_links(REVOKED_AT, "", 10)
+                .await
+                .unwrap(),
+            vec![revoked],
+            "{:?}: revoked at the cutoff",
+            db.kind
+        );
     }
 }
