@@ -171,6 +171,10 @@ async fn send(
     if let Some(id) = session {
         request = request.header(SESSION_HEADER, id);
     }
+    // The downstream's logs can then be joined with ours and the ledger.
+    if let Some(id) = crate::ops::request_id::current() {
+        request = request.header(crate::ops::request_id::HEADER, id);
+    }
     for (name, value) in &parts.headers {
         if headers::passes_downstream(name.as_str()) {
             request = request.header(name, value);

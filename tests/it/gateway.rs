@@ -237,3 +237,22 @@ async fn a_gateway_session_is_usable_only_by_the_user_who_opened_it() {
         initialize_through(&gw.route(), Some(&alice.access_token), &evil_page).await;
     assert_eq!(status, 403);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_downstream_gets_the_request_id_our_answer_carries() {
+    let gw = Gateway::start(Mode::OAuthApp, "repo:read").await;
+    let session = sign_in(&gw.broker.url).await;
+    let token = Some(session.access_token.as_str());
+
+    let (status, headers, _) =
+        initialize_through(&gw.route(), token, &[("x-request-id", "gateway-trace-1")]).await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["x-request-id"], "gateway-trace-1");
+    assert_eq!(gw.downstream.request_ids_seen(), ["gateway-trace-1"]);
+
+    // Without one offered, the id we made for the request goes downstream.
+    let (status, headers, _) = initialize_through(&gw.route(), token, &[]).await;
+    assert_eq!(status, 200);
+    let ours = headers["x-request-id"].to_str().unwrap();
+    assert_eq!(gw.downstream.request_ids_seen()[1], ours);
+}

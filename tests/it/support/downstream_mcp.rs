@@ -19,6 +19,7 @@ use rmcp::{ErrorData as McpError, ServerHandler, tool, tool_handler, tool_router
 pub struct DownstreamMcp {
     pub url: String,
     seen: Arc<Mutex<Vec<String>>>,
+    request_ids: Arc<Mutex<Vec<String>>>,
 }
 
 #[derive(Clone)]
@@ -26,6 +27,7 @@ struct Checker {
     github: String,
     http: reqwest::Client,
     seen: Arc<Mutex<Vec<String>>>,
+    request_ids: Arc<Mutex<Vec<String>>>,
 }
 
 impl DownstreamMcp {
@@ -33,6 +35,7 @@ impl DownstreamMcp {
     /// accepts.
     pub async fn start(github: &str) -> DownstreamMcp {
         let seen = Arc::new(Mutex::new(Vec::new()));
+        let request_ids = Arc::new(Mutex::new(Vec::new()));
         let checker = Checker {
             github: github.to_string(),
             http: reqwest::Client::builder()
@@ -40,6 +43,7 @@ impl DownstreamMcp {
                 .build()
                 .unwrap(),
             seen: seen.clone(),
+            request_ids: request_ids.clone(),
         };
         let tool_checker = checker.clone();
         let service = StreamableHttpService::new(
@@ -55,12 +59,22 @@ impl DownstreamMcp {
         tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
-        DownstreamMcp { url, seen }
+        DownstreamMcp {
+            url,
+            seen,
+            request_ids,
+        }
     }
 
     /// The `Authorization` header of every request received, in order.
     pub fn authorizations_seen(&self) -> Vec<String> {
         self.seen.lock().unwrap().clone()
+    }
+
+    /// The `X-Request-Id` of every request received, in order (empty when
+    /// a request carried none).
+    pub fn request_ids_seen(&self) -> Vec<String> {
+        self.request_ids.lock().unwrap().clone()
     }
 }
 
@@ -99,6 +113,13 @@ async fn check_bearer(State(checker): State<Checker>, request: Request, next: Ne
         .unwrap_or_default()
         .to_string();
     checker.seen.lock().unwrap().push(header);
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    checker.request_ids.lock().unwrap().push(request_id);
     let live = match bearer(request.headers()) {
         Some(token) => checker.login(&token).await.is_some(),
         None => false,
