@@ -27,9 +27,13 @@ pub enum AppError {
         /// The scopes to ask for (space-separated).
         scope: Option<String>,
     },
-    /// An admin API request without the configured admin token: 401 with
-    /// a `Bearer` challenge.
-    AdminUnauthorized,
+    /// An operator endpoint (the admin API, `/metrics` with a token) asked
+    /// without its configured bearer token: 401 with a `Bearer` challenge
+    /// naming the realm, and what to present.
+    OperatorUnauthorized {
+        realm: &'static str,
+        description: &'static str,
+    },
     /// An operator operation's refusal or failure (the admin API).
     Admin(crate::admin::AdminError),
     /// Something on our side failed; logged with its detail, answered as 500.
@@ -142,16 +146,12 @@ impl IntoResponse for AppError {
                 }
                 response
             }
-            AppError::AdminUnauthorized => {
-                let mut response = admin_json(
-                    StatusCode::UNAUTHORIZED,
-                    "invalid_token",
-                    "the admin API takes the configured admin token as a bearer token",
-                );
-                response.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Bearer realm=\"mcp-broker-admin\""),
-                );
+            AppError::OperatorUnauthorized { realm, description } => {
+                let mut response =
+                    admin_json(StatusCode::UNAUTHORIZED, "invalid_token", description);
+                if let Ok(v) = HeaderValue::from_str(&format!("Bearer realm=\"{realm}\"")) {
+                    response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+                }
                 response
             }
             AppError::Admin(e) => admin_error(e),

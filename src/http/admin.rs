@@ -34,7 +34,13 @@ pub async fn require_admin_token(
     };
     match super::form::bearer_token(request.headers()) {
         Some(token) if constant_time_eq(&hash_secret(token), expected) => {}
-        _ => return AppError::AdminUnauthorized.into_response(),
+        _ => {
+            return AppError::OperatorUnauthorized {
+                realm: "mcp-broker-admin",
+                description: "the admin API takes the configured admin token as a bearer token",
+            }
+            .into_response();
+        }
     }
     let mut response = next.run(request).await;
     response

@@ -10,7 +10,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -375,12 +375,11 @@ pub async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Respon
         let presented =
             crate::http::form::bearer_token(&headers).map(crate::tokens::opaque::hash_secret);
         if !presented.is_some_and(|p| crate::tokens::opaque::constant_time_eq(&p, hash)) {
-            return (
-                StatusCode::UNAUTHORIZED,
-                [(header::WWW_AUTHENTICATE, "Bearer realm=\"metrics\"")],
-                "a bearer token is required\n",
-            )
-                .into_response();
+            return crate::error::AppError::OperatorUnauthorized {
+                realm: "metrics",
+                description: "/metrics takes the configured metrics token as a bearer token",
+            }
+            .into_response();
         }
     }
     let active = state.metrics.active_grants(&state.store).await;

@@ -166,7 +166,9 @@ async fn with_a_metrics_token_only_its_bearer_may_scrape() {
         &[("MCP_BROKER_METRICS_TOKEN", token)],
     )
     .await;
-    assert_eq!(scrape(&broker.url, None).await.0, 401);
+    let (status, refusal) = scrape(&broker.url, None).await;
+    assert_eq!(status, 401);
+    assert!(refusal.contains("\"invalid_token\""), "{refusal}");
     assert_eq!(
         scrape(&broker.url, Some("metrics-scrape-token-wrong"))
             .await
