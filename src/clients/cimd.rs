@@ -14,7 +14,7 @@ use crate::audit::{Actor, AuditEvent, EventKind};
 use crate::oauth::cimd::{
     MAX_DOCUMENT_BYTES, STALE_GRACE_SECS, cache_lifetime, check_client_id_url, validate_document,
 };
-use crate::store::{ClientRow, StoreError};
+use crate::store::{CimdStored, ClientRow, StoreError};
 use crate::upstream::flow::describe_transport_error;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -215,20 +215,29 @@ pub async fn resolve(state: &AppState, client_id: &str) -> Result<Option<ClientR
         last_used_at: None,
     };
     let expires_at = now + cache_lifetime(fetched.cache_control.as_deref());
-    if !state.store.upsert_cimd_client(&row, expires_at).await? {
-        return Ok(refuse(
-            client_id,
-            "a client registered another way has this id",
-        ));
-    }
-    // Re-fetches of a known document are cache upkeep, not registrations.
-    if cached.is_none() {
+    let stored = state.store.upsert_cimd_client(&row, expires_at).await?;
+    let detail = match stored {
+        CimdStored::Refused => {
+            return Ok(refuse(
+                client_id,
+                "a client registered another way has this id",
+            ));
+        }
+        CimdStored::Inserted => Some(format!(
+            "client id metadata document: {}",
+            row.client_name.as_deref().unwrap_or("(no name)")
+        )),
+        // Re-fetches are cache upkeep; one that changes what the client may
+        // do, or what the consent page shows, is recorded like a registration.
+        CimdStored::Updated => cached
+            .as_ref()
+            .and_then(|(before, _)| document_changes(before, &row))
+            .map(|changes| format!("client id metadata document changed: {changes}")),
+    };
+    if let Some(detail) = detail {
         let event = AuditEvent::new(EventKind::ClientRegistered, Actor::Client(client_id.into()))
             .client(client_id)
-            .detail(format!(
-                "client id metadata document: {}",
-                row.client_name.as_deref().unwrap_or("(no name)")
-            ));
+            .detail(detail);
         crate::audit::note(&state.store, event).await;
     }
     Ok(state
@@ -238,10 +247,88 @@ pub async fn resolve(state: &AppState, client_id: &str) -> Result<Option<ClientR
         .map(|(row, _)| row))
 }
 
+/// The registration fields a re-fetched document changed, named for the
+/// ledger (`None` when it is the same client as before).
+fn document_changes(before: &ClientRow, after: &ClientRow) -> Option<String> {
+    let mut changes = Vec::new();
+    if before.redirect_uris != after.redirect_uris {
+        changes.push(format!(
+            "redirect_uris now {}",
+            after.redirect_uris.join(" ")
+        ));
+    }
+    if before.grant_types != after.grant_types {
+        changes.push(format!("grant_types now {}", after.grant_types.join(" ")));
+    }
+    if before.token_endpoint_auth_method != after.token_endpoint_auth_method {
+        changes.push(format!(
+            "token_endpoint_auth_method now {}",
+            after.token_endpoint_auth_method
+        ));
+    }
+    if before.client_name != after.client_name {
+        changes.push(format!(
+            "client_name now {}",
+            after.client_name.as_deref().unwrap_or("(no name)")
+        ));
+    }
+    (!changes.is_empty()).then(|| changes.join("; "))
+}
+
 /// Refusals are the client's problem, but operators need the reason: the
 /// handlers only say "unknown client".
 fn refuse(client_id: &str, why: &str) -> Option<ClientRow> {
     // Debug formatting: the id is attacker-chosen and must not forge log lines.
     tracing::info!(client_id = ?client_id, reason = %why, "client metadata document refused");
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row() -> ClientRow {
+        ClientRow {
+            client_id: "https://app.example/c.json".into(),
+            client_secret_hash: None,
+            client_name: Some("App".into()),
+            redirect_uris: vec!["https://app.example/cb".into()],
+            grant_types: vec!["authorization_code".into()],
+            token_endpoint_auth_method: "none".into(),
+            application_type: "web".into(),
+            registration: "cimd".into(),
+            created_at: 1,
+            metadata_hash: None,
+            last_used_at: None,
+        }
+    }
+
+    #[test]
+    fn a_refetch_that_changes_nothing_the_client_may_do_is_no_change() {
+        // The creation time differs between the stored row and a fresh one.
+        let fresh = ClientRow {
+            created_at: 99,
+            ..row()
+        };
+        assert_eq!(document_changes(&row(), &fresh), None);
+    }
+
+    #[test]
+    fn each_changed_registration_field_is_named() {
+        let after = ClientRow {
+            redirect_uris: vec!["https://evil.example/cb".into()],
+            grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+            token_endpoint_auth_method: "private_key_jwt".into(),
+            client_name: None,
+            ..row()
+        };
+        assert_eq!(
+            document_changes(&row(), &after).as_deref(),
+            Some(
+                "redirect_uris now https://evil.example/cb; \
+                 grant_types now authorization_code refresh_token; \
+                 token_endpoint_auth_method now private_key_jwt; client_name now (no name)"
+            )
+        );
+    }
 }

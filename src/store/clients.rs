@@ -74,6 +74,17 @@ fn from_row(r: Row) -> Result<ClientRow, StoreError> {
 pub(super) const NO_LINK_LEFT: &str = "NOT EXISTS (SELECT 1 FROM grants g \
     JOIN upstream_links l ON l.grant_id = g.id WHERE g.client_id = clients.client_id)";
 
+/// What storing a fetched client metadata document did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CimdStored {
+    /// The first copy: the client is new here.
+    Inserted,
+    /// A known document's copy was replaced.
+    Updated,
+    /// Another kind of client has this id; nothing changed.
+    Refused,
+}
+
 /// What syncing the settings' clients into the database changed.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct ConfigSync {
@@ -134,24 +145,18 @@ impl Store {
     }
 
     /// Stores a client from its freshly fetched document, keeping its
-    /// creation and last use. Returns false, changing nothing, when another
-    /// kind of client already has this id.
+    /// creation and last use. Of concurrent first fetches exactly one is
+    /// `Inserted`; the rest, and every re-fetch, are `Updated`. `Refused`,
+    /// changing nothing, when another kind of client already has this id.
     pub async fn upsert_cimd_client(
         &self,
         c: &ClientRow,
         metadata_expires_at: i64,
-    ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+    ) -> Result<CimdStored, StoreError> {
+        let inserted = sqlx::query(
             "INSERT INTO clients (client_id, client_secret_hash, client_name, redirect_uris, grant_types, \
              token_endpoint_auth_method, application_type, registration, created_at, metadata_expires_at) \
-             VALUES ($1, NULL, $2, $3, $4, $5, $6, 'cimd', $7, $8) \
-             ON CONFLICT (client_id) DO UPDATE SET client_secret_hash = NULL, \
-             client_name = excluded.client_name, redirect_uris = excluded.redirect_uris, \
-             grant_types = excluded.grant_types, \
-             token_endpoint_auth_method = excluded.token_endpoint_auth_method, \
-             application_type = excluded.application_type, \
-             metadata_expires_at = excluded.metadata_expires_at \
-             WHERE clients.registration = 'cimd'",
+             VALUES ($1, NULL, $2, $3, $4, $5, $6, 'cimd', $7, $8) ON CONFLICT (client_id) DO NOTHING",
         )
         .bind(&c.client_id)
         .bind(&c.client_name)
@@ -163,7 +168,28 @@ impl Store {
         .bind(metadata_expires_at)
         .execute(&self.pool)
         .await?;
-        Ok(done.rows_affected() > 0)
+        if inserted.rows_affected() == 1 {
+            return Ok(CimdStored::Inserted);
+        }
+        let updated = sqlx::query(
+            "UPDATE clients SET client_secret_hash = NULL, client_name = $2, redirect_uris = $3, \
+             grant_types = $4, token_endpoint_auth_method = $5, application_type = $6, \
+             metadata_expires_at = $7 WHERE client_id = $1 AND registration = 'cimd'",
+        )
+        .bind(&c.client_id)
+        .bind(&c.client_name)
+        .bind(json_list(&c.redirect_uris))
+        .bind(json_list(&c.grant_types))
+        .bind(&c.token_endpoint_auth_method)
+        .bind(&c.application_type)
+        .bind(metadata_expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(if updated.rows_affected() == 1 {
+            CimdStored::Updated
+        } else {
+            CimdStored::Refused
+        })
     }
 
     /// A dynamically registered public client with exactly this metadata.

@@ -14,7 +14,7 @@ mod sweep;
 mod tokens;
 
 pub use audit::{AuditChainState, AuditFilter, AuditPurge, AuditRecord, NewAuditRecord};
-pub use clients::{ClientRow, ConfigSync};
+pub use clients::{CimdStored, ClientRow, ConfigSync};
 pub use grants::{GrantStatus, NewGrant, UserRow};
 pub use keys::SigningKeyRow;
 pub use links::{NewUpstreamLink, UpstreamLinkRow};

@@ -330,6 +330,47 @@ async fn oversized_document_is_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refetched_document_that_changes_its_redirect_uris_is_recorded() {
+    let s = setup(Some(ALLOW_LOCAL_DOCUMENTS)).await;
+    let client = Client {
+        client_id: s.docs.publish("moving.json", Some("no-store")),
+    };
+    let registered = |s: &Setup, id: String| {
+        let store = s.broker.state.store.clone();
+        async move {
+            let filter = mcp_broker::audit::AuditFilter {
+                kind: Some("client.registered".into()),
+                client_id: Some(id),
+                ..Default::default()
+            };
+            store.audit_events(&filter, 10).await.unwrap()
+        }
+    };
+    open_consent(&authorize_url(&s.broker.url, &client, &pkce(), "s")).await;
+    // The same document again: cache upkeep, not recorded.
+    open_consent(&authorize_url(&s.broker.url, &client, &pkce(), "s")).await;
+    assert_eq!(registered(&s, client.client_id.clone()).await.len(), 1);
+
+    let moved = "http://127.0.0.1:9/moved";
+    s.docs.publish_json(
+        "moving.json",
+        document(&client.client_id, moved),
+        Some("no-store"),
+    );
+    try_authorize(&s.broker, &client.client_id).await;
+    let events = registered(&s, client.client_id.clone()).await;
+    assert_eq!(events.len(), 2, "{events:?}");
+    let changed = events
+        .iter()
+        .find_map(|e| e.detail.as_deref().filter(|d| d.contains("changed")))
+        .expect("the change is recorded");
+    assert_eq!(
+        changed,
+        format!("client id metadata document changed: redirect_uris now {moved}")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn document_is_fetched_once_within_its_max_age() {
     let s = setup(Some(ALLOW_LOCAL_DOCUMENTS)).await;
     let client = Client {

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use mcp_broker::store::{
-    AuthorizationCodeRow, ClientRow, NewUpstreamLink, PendingAuthorization, RefreshTokenRow, Store,
-    UserRow, new_id,
+    AuthorizationCodeRow, CimdStored, ClientRow, NewUpstreamLink, PendingAuthorization,
+    RefreshTokenRow, Store, UserRow, new_id,
 };
 
 use crate::support::TestDb;
@@ -508,5 +508,65 @@ async fn failed_redemption_does_not_burn_the_code() {
             db.kind
         );
         assert!(store.redeem_code("h1", None, 21).await.unwrap());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_concurrent_first_fetches_of_a_client_document_exactly_one_inserts() {
+    for (db, store) in stores().await {
+        let store = Arc::new(store);
+        let id = "https://app.example/client.json";
+        let document = ClientRow {
+            registration: "cimd".into(),
+            ..client(id)
+        };
+        let fetches: Vec<_> = (0..8)
+            .map(|_| {
+                let (store, document) = (store.clone(), document.clone());
+                tokio::spawn(async move { store.upsert_cimd_client(&document, 100).await.unwrap() })
+            })
+            .collect();
+        let mut inserted = 0;
+        for fetch in fetches {
+            match fetch.await.unwrap() {
+                CimdStored::Inserted => inserted += 1,
+                CimdStored::Updated => {}
+                CimdStored::Refused => panic!("{:?}: refused its own document", db.kind),
+            }
+        }
+        assert_eq!(inserted, 1, "{:?}", db.kind);
+
+        // A re-fetch replaces the copy; an id held by another kind of
+        // client is never taken over.
+        let moved = ClientRow {
+            redirect_uris: vec!["http://127.0.0.1/elsewhere".into()],
+            ..document.clone()
+        };
+        assert_eq!(
+            store.upsert_cimd_client(&moved, 200).await.unwrap(),
+            CimdStored::Updated
+        );
+        let (row, expires_at) = store.get_cimd_client(id).await.unwrap().unwrap();
+        assert_eq!((row.redirect_uris, expires_at), (moved.redirect_uris, 200));
+        store
+            .insert_client(&client("https://dcr.example/c"))
+            .await
+            .unwrap();
+        let squatter = ClientRow {
+            client_id: "https://dcr.example/c".into(),
+            ..document
+        };
+        assert_eq!(
+            store.upsert_cimd_client(&squatter, 100).await.unwrap(),
+            CimdStored::Refused,
+            "{:?}",
+            db.kind
+        );
+        let kept = store
+            .get_client("https://dcr.example/c")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(kept.registration, "dcr");
     }
 }
