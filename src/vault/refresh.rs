@@ -253,6 +253,20 @@ impl Vault {
                 version: link.version + 1,
             });
         }
+        // The grant was revoked while the provider answered: its cascade
+        // revoked the tokens it read, not these, and no one may use them.
+        let revoked = self
+            .store
+            .grant_status(&link.grant_id)
+            .await?
+            .is_none_or(|g| g.revoked);
+        if revoked {
+            self.revoke_unstored(&link.grant_id, provider, tokens).await;
+            return Err(VaultError::ReauthRequired {
+                provider: provider.display_name.clone(),
+                reason: "this authorization was revoked".into(),
+            });
+        }
         // Our lease lapsed and another instance wrote first: its tokens are
         // the live ones (with a rotating provider, ours may already be dead).
         tracing::warn!(link = %link.id, "a newer refresh landed first; dropping ours");

@@ -5,8 +5,8 @@
 
 use super::links::{Vault, VaultError};
 use crate::audit::{self, Actor, AuditEvent, EventKind};
-use crate::upstream::UpstreamError;
 use crate::upstream::revoke::revoke_upstream;
+use crate::upstream::{Provider, UpstreamError, UpstreamTokens};
 
 /// What an operator's revocation did.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -231,6 +231,38 @@ impl Vault {
             outcome.revoked += 1;
         }
         Ok(outcome)
+    }
+
+    /// Tokens a refresh got after its grant was revoked: never stored, so
+    /// revoked now or never (a provider that is down leaves them to expire,
+    /// and the ledger says so).
+    pub(super) async fn revoke_unstored(
+        &self,
+        grant_id: &str,
+        provider: &Provider,
+        tokens: &UpstreamTokens,
+    ) {
+        let result = revoke_upstream(
+            &self.http,
+            provider,
+            &tokens.access_token,
+            tokens.refresh_token.as_deref(),
+        )
+        .await;
+        let outcome = match &result {
+            Ok(()) => "ok".to_string(),
+            Err(e) => {
+                tracing::warn!(grant = %grant_id, provider = %provider.id, error = %e,
+                    "tokens refreshed for a revoked grant could not be revoked upstream");
+                format!("failed: {e}")
+            }
+        };
+        let event = AuditEvent::new(EventKind::UpstreamRevoked, Actor::System)
+            .grant(grant_id)
+            .provider(&provider.id)
+            .outcome(outcome)
+            .detail("tokens of a refresh that finished after the grant was revoked; never stored");
+        audit::note(&self.store, event).await;
     }
 
     fn is_undiscovered(&self, provider_id: &str) -> bool {

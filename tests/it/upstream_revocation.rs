@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::oauth_client::{Session, call_tool, grant_of, revoke_refresh_token, sign_in};
+use crate::support::oauth_client::{
+    Session, call_tool, grant_of, open_mcp_session, revoke_refresh_token, session_tool_call,
+    sign_in,
+};
 use crate::support::{FakeGithub, Mode, TestBroker, TestDb, start_broker};
 
 async fn revoke_ours(broker: &TestBroker, session: &Session) {
@@ -291,4 +294,60 @@ async fn operator_commands_take_ids_that_start_with_a_dash() {
         assert!(!ok);
         assert!(text.contains(answer), "{args:?}: {text}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_a_refresh_gets_after_its_grant_was_revoked_are_revoked_upstream() {
+    let db = TestDb::sqlite();
+    let fake = FakeGithub::start(Mode::GitHubApp).await;
+    let broker = start_broker(&db, &fake).await;
+    let session = sign_in(&broker.url).await;
+    crate::support::let_upstream_token_expire(&db, &fake).await;
+    // The provider takes its time, and the grant is revoked meanwhile.
+    fake.set_refresh_delay(Duration::from_secs(2));
+    let mcp_session = open_mcp_session(&broker.mcp_url(), &session.access_token).await;
+    let call = {
+        let (mcp, token) = (broker.mcp_url(), session.access_token.clone());
+        tokio::spawn(
+            async move { session_tool_call(&mcp, &token, &mcp_session, "github_whoami").await },
+        )
+    };
+    wait_for(|| fake.counters().refresh_attempts == 1).await;
+    revoke_ours(&broker, &session).await;
+    wait_for(|| fake.counters().revocations == 1).await;
+    assert_eq!(
+        fake.counters().refreshes,
+        0,
+        "the cascade must finish while the refresh is still at the provider"
+    );
+
+    // The call's grant is gone: 401, so the client signs in again.
+    let (status, challenge, _) = call.await.unwrap();
+    assert_eq!(status, 401);
+    assert!(challenge.unwrap().contains("invalid_token"));
+    assert_eq!(fake.counters().refreshes, 1, "the provider did refresh");
+    // The cascade revoked the token it had; the fresh one went at once.
+    assert_eq!(fake.revoked_tokens().len(), 2);
+    for token in fake
+        .issued_secrets()
+        .iter()
+        .filter(|s| s.starts_with("ghu_"))
+    {
+        assert!(!fake.token_is_live(token), "{token} is still live");
+    }
+    let events = broker
+        .state
+        .store
+        .audit_events(
+            &mcp_broker::audit::AuditFilter {
+                kind: Some("upstream.revoked".into()),
+                ..Default::default()
+            },
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert!(events.iter().all(|e| e.outcome == "ok"), "{events:?}");
+    assert!(!has_link(&broker, &session).await);
 }
