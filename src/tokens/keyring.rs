@@ -21,6 +21,10 @@ pub struct KeyRing {
     store: Store,
     cipher: Cipher,
     keys: RwLock<Arc<SigningKeys>>,
+    /// Held from reading the keys to installing them: two reloads that
+    /// overlap (the minute tick and a rotation, say) could otherwise install
+    /// the older read last, bringing back a superseded key.
+    reloading: tokio::sync::Mutex<()>,
     last_reload: Mutex<Instant>,
     verified: VerifiedTokens,
 }
@@ -32,6 +36,7 @@ impl KeyRing {
             store,
             cipher,
             keys: RwLock::new(Arc::new(keys)),
+            reloading: tokio::sync::Mutex::new(()),
             last_reload: Mutex::new(Instant::now()),
             verified: VerifiedTokens::default(),
         })
@@ -42,6 +47,7 @@ impl KeyRing {
     }
 
     pub async fn reload(&self) -> Result<(), SigningKeyError> {
+        let _one_at_a_time = self.reloading.lock().await;
         let keys =
             SigningKeys::load_or_create(&self.store, &self.cipher, crate::now_unix()).await?;
         *self.keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(keys);

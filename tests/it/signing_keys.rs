@@ -161,3 +161,25 @@ async fn instances_on_one_database_honour_each_others_tokens_after_rotation() {
         assert!(claims.is_ok(), "{:?}: {claims:?}", db.kind);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn overlapping_reloads_never_bring_back_a_superseded_key() {
+    let (db, fake) = (TestDb::sqlite(), FakeGithub::start(Mode::OAuthApp).await);
+    let broker = start_broker(&db, &fake).await;
+    let keys = &broker.state.keys;
+    for round in 0..20 {
+        // Reloads that read before the rotation's insert must not install
+        // their older snapshot after the rotation's own reload.
+        let reloads: Vec<_> = (0..8)
+            .map(|_| {
+                let state = broker.state.clone();
+                tokio::spawn(async move { state.keys.reload().await.unwrap() })
+            })
+            .collect();
+        let newest = keys.rotate(mcp_broker::now_unix()).await.unwrap();
+        for reload in reloads {
+            reload.await.unwrap();
+        }
+        assert_eq!(keys.current().current_kid(), newest, "round {round}");
+    }
+}
