@@ -268,11 +268,15 @@ const REVOCATION_RETRY_AFTER_SECS: i64 = 60;
 /// upstream revocations to retry, unused dynamic clients, and the audit
 /// ledger's retention. Each step logs its own failure and the next runs.
 pub async fn upkeep(state: &AppState, now: i64) {
+    let metrics = &state.metrics;
     let grace = state.config.refresh_grace_secs as i64;
     match state.store.sweep_expired(now, grace).await {
         Ok(swept) if swept.total() > 0 => tracing::info!(?swept, "expired rows swept"),
         Ok(_) => {}
-        Err(e) => tracing::warn!(error = %e, "sweep of expired rows failed"),
+        Err(e) => {
+            metrics.upkeep_step_failed("sweep");
+            tracing::warn!(error = %e, "sweep of expired rows failed");
+        }
     }
     // A grant revoked moments ago is still in its own background cascade;
     // retrying it now would revoke the same token upstream twice.
@@ -283,9 +287,13 @@ pub async fn upkeep(state: &AppState, now: i64) {
     {
         Ok(0) => {}
         Ok(n) => tracing::info!(revoked = n, "upstream revocations retried"),
-        Err(e) => tracing::warn!(error = %e, "upstream revocation retry failed"),
+        Err(e) => {
+            metrics.upkeep_step_failed("revocation_retry");
+            tracing::warn!(error = %e, "upstream revocation retry failed");
+        }
     }
     if let Err(e) = crate::clients::configured::delete_removed(&state.store).await {
+        metrics.upkeep_step_failed("removed_clients");
         tracing::warn!(error = %e, "deleting removed clients failed");
     }
     let ttl = state.config.dcr_client_ttl_secs as i64;
@@ -293,7 +301,10 @@ pub async fn upkeep(state: &AppState, now: i64) {
         match state.vault.expire_unused_clients(now - ttl).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(deleted = n, "expired unused dynamic client registrations"),
-            Err(e) => tracing::warn!(error = %e, "client sweep failed"),
+            Err(e) => {
+                metrics.upkeep_step_failed("client_expiry");
+                tracing::warn!(error = %e, "client sweep failed");
+            }
         }
     }
     let retention_days = state.config.ops.audit_retention_days as i64;
@@ -304,7 +315,11 @@ pub async fn upkeep(state: &AppState, now: i64) {
                 tracing::info!(removed = p.removed, "audit events past retention purged")
             }
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "audit retention purge failed"),
+            Err(e) => {
+                metrics.upkeep_step_failed("audit_retention");
+                tracing::warn!(error = %e, "audit retention purge failed");
+            }
         }
     }
+    metrics.upkeep_completed(crate::now_unix());
 }

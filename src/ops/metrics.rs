@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -32,6 +32,14 @@ const REFRESH_BUCKETS: &[f64] = &[0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.
 const GRANT_TYPES: [&str; 3] = ["authorization_code", "refresh_token", "token-exchange"];
 /// Outcomes of one call to a provider's token endpoint to refresh.
 const REFRESH_OUTCOMES: [&str; 3] = ["ok", "permanent", "transient"];
+/// The steps of the hourly upkeep (`app::upkeep`), as labelled.
+pub const UPKEEP_STEPS: [&str; 5] = [
+    "sweep",
+    "revocation_retry",
+    "removed_clients",
+    "client_expiry",
+    "audit_retention",
+];
 
 /// How long one count of active grants answers later scrapes: several
 /// Prometheus servers (or a curious caller) cost one query per window.
@@ -46,6 +54,9 @@ pub struct Metrics {
     tokens_issued: [AtomicU64; 3],
     refreshes: RwLock<HashMap<Box<str>, Arc<RefreshSeries>>>,
     active_grants: tokio::sync::Mutex<Option<(Instant, i64)>>,
+    upkeeps: AtomicU64,
+    upkeep_completed_at: AtomicI64,
+    upkeep_failures: [AtomicU64; UPKEEP_STEPS.len()],
 }
 
 struct RouteSeries {
@@ -181,6 +192,24 @@ impl Metrics {
         result
     }
 
+    /// One upkeep step (one of `UPKEEP_STEPS`) failed; the others ran.
+    pub fn upkeep_step_failed(&self, step: &str) {
+        if let Some(i) = UPKEEP_STEPS.iter().position(|s| *s == step) {
+            self.upkeep_failures[i].fetch_add(1, Relaxed);
+        }
+    }
+
+    /// An upkeep pass ended (at Unix time `at`), whatever its steps did.
+    pub fn upkeep_completed(&self, at: i64) {
+        self.upkeep_completed_at.store(at, Relaxed);
+        self.upkeeps.fetch_add(1, Relaxed);
+    }
+
+    /// Upkeep passes ended since start.
+    pub fn upkeeps_completed(&self) -> u64 {
+        self.upkeeps.load(Relaxed)
+    }
+
     /// Non-revoked grants, counted at most once per `ACTIVE_GRANTS_CACHE`;
     /// concurrent scrapes wait for the one count. `None`: the database did
     /// not answer in time.
@@ -295,6 +324,43 @@ impl Metrics {
                 .iter()
                 .map(|(provider, s)| (provider, &s.duration)),
         );
+
+        header_lines(
+            &mut out,
+            "mcp_broker_upkeep_runs_total",
+            "counter",
+            "Upkeep passes this instance completed (at start, then hourly).",
+        );
+        let _ = writeln!(
+            out,
+            "mcp_broker_upkeep_runs_total {}",
+            self.upkeeps_completed()
+        );
+        header_lines(
+            &mut out,
+            "mcp_broker_upkeep_last_completed_timestamp_seconds",
+            "gauge",
+            "When this instance last completed an upkeep pass (0: not yet); \
+             more than two hours ago means its sweeps and retries have stopped.",
+        );
+        let _ = writeln!(
+            out,
+            "mcp_broker_upkeep_last_completed_timestamp_seconds {}",
+            self.upkeep_completed_at.load(Relaxed)
+        );
+        header_lines(
+            &mut out,
+            "mcp_broker_upkeep_step_failures_total",
+            "counter",
+            "Upkeep steps that failed (logged with the reason), by step.",
+        );
+        for (step, n) in UPKEEP_STEPS.iter().zip(&self.upkeep_failures) {
+            let _ = writeln!(
+                out,
+                "mcp_broker_upkeep_step_failures_total{{step=\"{step}\"}} {}",
+                n.load(Relaxed)
+            );
+        }
 
         if let Some(n) = active_grants {
             header_lines(

@@ -179,3 +179,39 @@ async fn with_a_metrics_token_only_its_bearer_may_scrape() {
     assert_eq!(status, 200);
     assert!(text.contains("# TYPE mcp_broker_http_requests_total counter"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_upkeep_reports_each_pass_and_each_failed_step() {
+    let db = TestDb::sqlite();
+    let fake = FakeGithub::start(Mode::OAuthApp).await;
+    let broker = start_broker_with_env(
+        &db,
+        &[("github.toml", fake.provider_toml())],
+        &[("MCP_BROKER_AUDIT_RETENTION_DAYS", "30")],
+    )
+    .await;
+    let (_, text) = scrape(&broker.url, None).await;
+    let runs = sample(&text, "mcp_broker_upkeep_runs_total").unwrap();
+    assert!(runs >= 1.0, "the pass at start: {text}");
+    let last = sample(&text, "mcp_broker_upkeep_last_completed_timestamp_seconds").unwrap();
+    assert!(last >= (mcp_broker::now_unix() - 60) as f64, "{last}");
+    let retention = "mcp_broker_upkeep_step_failures_total{step=\"audit_retention\"}";
+    assert_eq!(sample(&text, retention), Some(0.0));
+
+    // The ledger's head is gone: the retention step fails, the pass ends.
+    db.execute("DROP TABLE audit_head").await;
+    mcp_broker::app::upkeep(&broker.state, mcp_broker::now_unix()).await;
+    let (_, text) = scrape(&broker.url, None).await;
+    assert_eq!(sample(&text, retention), Some(1.0), "{text}");
+    assert_eq!(
+        sample(
+            &text,
+            "mcp_broker_upkeep_step_failures_total{step=\"sweep\"}"
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(&text, "mcp_broker_upkeep_runs_total"),
+        Some(runs + 1.0)
+    );
+}

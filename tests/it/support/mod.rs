@@ -120,6 +120,16 @@ pub async fn start_broker_on(
         serve_state,
         std::future::pending(),
     ));
+    // The start-up upkeep (sweep, retries, expiry, purge) runs in the
+    // background; a test that counts rows or events must not race it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while state.metrics.upkeeps_completed() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the start-up upkeep did not finish within 30 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
     TestBroker {
         url,
         state,
