@@ -264,18 +264,36 @@ fn spawn_maintenance(state: AppState) {
 /// takes its leftover links as failed and retries them.
 const REVOCATION_RETRY_AFTER_SECS: i64 = 60;
 
+/// A grant younger than this is never taken for dead: a sign-in that links
+/// several providers may sit between its legs (each up to
+/// `PENDING_TTL_SECS`) with no code issued yet.
+const DEAD_GRANT_MIN_AGE_SECS: i64 = 3600;
+
 /// The hourly upkeep (also at start): the sweep of expired and dead rows,
-/// upstream revocations to retry, unused dynamic clients, and the audit
+/// grants no one can use any more, upstream revocations to retry, unused dynamic clients, and the audit
 /// ledger's retention. Each step logs its own failure and the next runs.
 pub async fn upkeep(state: &AppState, now: i64) {
     let metrics = &state.metrics;
     let grace = state.config.refresh_grace_secs as i64;
-    match state.store.sweep_expired(now, grace).await {
+    let access_ttl = state.config.access_token_ttl_secs as i64;
+    match state.store.sweep_expired(now, grace, access_ttl).await {
         Ok(swept) if swept.total() > 0 => tracing::info!(?swept, "expired rows swept"),
         Ok(_) => {}
         Err(e) => {
             metrics.upkeep_step_failed("sweep");
             tracing::warn!(error = %e, "sweep of expired rows failed");
+        }
+    }
+    match state
+        .vault
+        .revoke_dead_grants(now - DEAD_GRANT_MIN_AGE_SECS)
+        .await
+    {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(revoked = n, "grants no one can use any more revoked"),
+        Err(e) => {
+            metrics.upkeep_step_failed("dead_grants");
+            tracing::warn!(error = %e, "revoking dead grants failed");
         }
     }
     // A grant revoked moments ago is still in its own background cascade;

@@ -359,6 +359,17 @@ impl Config {
                 });
             }
         }
+        // A refresh token that dies before the access token issued with it
+        // buys nothing, and the upkeep reads a grant whose refresh tokens are
+        // all gone as one no token of ours can use any more.
+        if refresh_token_ttl_secs < access_token_ttl_secs {
+            return Err(ConfigError::Invalid {
+                key: "refresh_token_ttl_secs".into(),
+                message: format!(
+                    "must be at least access_token_ttl_secs ({access_token_ttl_secs})"
+                ),
+            });
+        }
 
         let dcr = dcr_policy(
             pick("dcr_mode", file.dcr_mode),

@@ -64,6 +64,26 @@ fn invalid_values_name_their_key() {
 }
 
 #[test]
+fn a_refresh_token_may_not_live_shorter_than_an_access_token() {
+    let err = Config::from_sources(
+        None,
+        &env(&[
+            ("MCP_BROKER_ACCESS_TOKEN_TTL_SECS", "7200"),
+            ("MCP_BROKER_REFRESH_TOKEN_TTL_SECS", "3600"),
+        ]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("refresh_token_ttl_secs"), "{err}");
+    assert!(err.contains("at least access_token_ttl_secs (7200)"), "{err}");
+    let equal = env(&[
+        ("MCP_BROKER_ACCESS_TOKEN_TTL_SECS", "3600"),
+        ("MCP_BROKER_REFRESH_TOKEN_TTL_SECS", "3600"),
+    ]);
+    assert!(Config::from_sources(None, &equal).is_ok());
+}
+
+#[test]
 fn pre_registered_clients_are_validated_and_secrets_resolved() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.toml");

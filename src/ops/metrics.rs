@@ -33,8 +33,9 @@ const GRANT_TYPES: [&str; 3] = ["authorization_code", "refresh_token", "token-ex
 /// Outcomes of one call to a provider's token endpoint to refresh.
 const REFRESH_OUTCOMES: [&str; 3] = ["ok", "permanent", "transient"];
 /// The steps of the hourly upkeep (`app::upkeep`), as labelled.
-pub const UPKEEP_STEPS: [&str; 5] = [
+pub const UPKEEP_STEPS: [&str; 6] = [
     "sweep",
+    "dead_grants",
     "revocation_retry",
     "removed_clients",
     "client_expiry",

@@ -31,7 +31,9 @@ impl Swept {
     }
 }
 
-/// Used codes are kept an hour past expiry so a late replay is still seen.
+/// Used codes are kept an hour past expiry so a late replay is still seen,
+/// and at least as long as the access token a code bought lives: a grant
+/// without codes or refresh tokens must be one nothing can use (`dead_grants`).
 const CODE_KEEP_SECS: i64 = 3600;
 /// The tokens of a revoked grant stay a day: a stolen refresh token replayed
 /// soon after a revocation is still recognised as the revoked grant's (and
@@ -46,7 +48,13 @@ pub const REVOKED_GRANT_KEEP_SECS: i64 = 30 * 24 * 3600;
 impl Store {
     /// `grace_secs`: how long a rotated refresh token's sealed answer must
     /// stay (the replay grace window); after it the answer is erased.
-    pub async fn sweep_expired(&self, now: i64, grace_secs: i64) -> Result<Swept, StoreError> {
+    /// `access_ttl_secs`: the lifetime of our access tokens.
+    pub async fn sweep_expired(
+        &self,
+        now: i64,
+        grace_secs: i64,
+        access_ttl_secs: i64,
+    ) -> Result<Swept, StoreError> {
         let run = |sql: &'static str, bound: i64| async move {
             Ok::<u64, StoreError>(
                 sqlx::query(sql)
@@ -64,7 +72,7 @@ impl Store {
             .await?,
             codes: run(
                 "DELETE FROM authorization_codes WHERE expires_at < $1",
-                now - CODE_KEEP_SECS,
+                now - CODE_KEEP_SECS.max(access_ttl_secs),
             )
             .await?,
             // Used refresh tokens stay until they expire: reuse after the
@@ -98,5 +106,34 @@ impl Store {
             )
             .await?,
         })
+    }
+
+    /// Live grants nothing issued under can still be used, created before
+    /// `created_before` (so a sign-in between its legs is never taken), in
+    /// pages after `after`. Such a grant has no refresh token (those stay
+    /// until they expire, and outlive the access token issued with them), no
+    /// code (kept at least an access token's lifetime past expiry) and no
+    /// sign-in in progress: its user stopped using it, or never finished
+    /// signing in, and its sealed upstream tokens serve no one.
+    pub async fn dead_grants(
+        &self,
+        created_before: i64,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT g.id FROM grants g WHERE g.revoked_at IS NULL AND g.created_at < $1 \
+             AND g.id > $2 \
+             AND NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.grant_id = g.id) \
+             AND NOT EXISTS (SELECT 1 FROM authorization_codes c WHERE c.grant_id = g.id) \
+             AND NOT EXISTS (SELECT 1 FROM pending_authorizations p WHERE p.grant_id = g.id) \
+             ORDER BY g.id LIMIT $3",
+        )
+        .bind(created_before)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 }

@@ -43,6 +43,10 @@ pub struct RevocationOutcome {
     pub retry_later: usize,
 }
 
+/// Why the upkeep revoked a grant no one can use.
+const DEAD_GRANT_REASON: &str =
+    "nothing issued under it can still be used (expired, or a sign-in never finished)";
+
 impl Vault {
     /// Revokes one of our grants now and its upstream links in the
     /// background: the caller (an RFC 7009 request, theft detection) must not
@@ -231,6 +235,26 @@ impl Vault {
             outcome.revoked += 1;
         }
         Ok(outcome)
+    }
+
+    /// The upkeep's revocation of grants nothing issued under can still be
+    /// used (`Store::dead_grants`): ours, then upstream, now. Returns how
+    /// many it revoked.
+    pub async fn revoke_dead_grants(&self, created_before: i64) -> Result<usize, VaultError> {
+        let mut revoked = 0;
+        let mut after = String::new();
+        loop {
+            let page = self.store.dead_grants(created_before, &after, 100).await?;
+            let Some(last) = page.last() else { break };
+            after = last.clone();
+            for grant_id in &page {
+                revoked += self
+                    .revoke_grant_now(grant_id, Actor::System, DEAD_GRANT_REASON)
+                    .await?
+                    .grants;
+            }
+        }
+        Ok(revoked)
     }
 
     /// Tokens a refresh got after its grant was revoked: never stored, so

@@ -202,3 +202,55 @@ async fn a_second_provider_that_ended_the_link_gets_its_leg_again() {
     let (status, _, result) = account_whoami(&broker, &again, "gitlab").await;
     assert_eq!(status, 200, "{result}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_abandoned_between_its_legs_has_its_grant_revoked_upstream_by_the_upkeep() {
+    let (_db, github, gitlab, broker) = start().await;
+    let client = register(&broker.url).await;
+    let url = format!(
+        "{}&scope=profile%20gitlab%3Aprofile",
+        authorize_url(&broker.url, &client, &pkce(), "st")
+    );
+    let page = open_consent(&url).await;
+    let approved = submit_consent(&broker.url, &page, "approve", Some(&page.cookie)).await;
+    let mut jar = vec![];
+    keep_cookies(&approved, &mut jar);
+    // GitHub's leg completes; the user never comes back from GitLab's.
+    follow_with_jar(location(&approved), &mut jar, &gitlab.url).await;
+    let store = &broker.state.store;
+    let grant = store
+        .audit_events(
+            &mcp_broker::audit::AuditFilter {
+                kind: Some("grant.created".into()),
+                ..Default::default()
+            },
+            10,
+        )
+        .await
+        .unwrap()
+        .remove(0)
+        .grant_id
+        .unwrap();
+    assert_eq!(
+        store.upstream_links_of_grant(&grant).await.unwrap().len(),
+        1
+    );
+
+    // Within the hour it may still be a sign-in in progress.
+    let now = mcp_broker::now_unix();
+    mcp_broker::app::upkeep(&broker.state, now).await;
+    assert!(!store.grant_status(&grant).await.unwrap().unwrap().revoked);
+    assert!(github.revoked_tokens().is_empty());
+
+    // Past the pending leg's expiry and the hour: no one can finish it.
+    mcp_broker::app::upkeep(&broker.state, now + 2 * 3600).await;
+    assert!(store.grant_status(&grant).await.unwrap().unwrap().revoked);
+    assert_eq!(github.revoked_tokens().len(), 1, "GitHub's token revoked");
+    assert!(
+        store
+            .upstream_links_of_grant(&grant)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -9,6 +9,7 @@ mod cimd;
 mod clients;
 mod conformance;
 mod consent;
+mod dead_grants;
 mod discovery;
 mod flow;
 mod gateway;

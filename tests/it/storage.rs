@@ -436,7 +436,7 @@ async fn sweep_deletes_what_expired_and_erases_sealed_grace_answers() {
             .await
             .unwrap();
 
-        let swept = store.sweep_expired(1000, 10).await.unwrap();
+        let swept = store.sweep_expired(1000, 10, 3600).await.unwrap();
         assert_eq!(
             (
                 swept.refresh_tokens,
@@ -474,7 +474,7 @@ async fn sweep_deletes_what_expired_and_erases_sealed_grace_answers() {
         );
         // The code (expired at 100) is kept an hour past expiry, then swept.
         assert!(store.get_code("code-live").await.unwrap().is_some());
-        let later = store.sweep_expired(100 + 3601, 10).await.unwrap();
+        let later = store.sweep_expired(100 + 3601, 10, 3600).await.unwrap();
         assert_eq!(later.codes, 1, "{:?}", db.kind);
     }
 }

@@ -3,9 +3,9 @@
 //! days once nothing is under it, and never while an upstream link still
 //! awaits its revocation.
 
-use mcp_broker::store::{RefreshTokenRow, Store};
+use mcp_broker::store::{NewGrant, PendingAuthorization, RefreshTokenRow, Store, new_id};
 
-use crate::storage::{grant_for, stores};
+use crate::storage::{client, grant_for, link, stores, user};
 
 const DAY: i64 = 24 * 3600;
 /// When the grants in these tests are revoked.
@@ -51,11 +51,17 @@ async fn refresh_tokens_of_a_grant_revoked_over_a_day_ago_are_swept() {
         let revoked = grant_with_token(&store, "c1", "dead", true).await;
         let live = grant_with_token(&store, "c2", "alive", false).await;
 
-        let early = store.sweep_expired(REVOKED_AT + DAY - 1, 10).await.unwrap();
+        let early = store
+            .sweep_expired(REVOKED_AT + DAY - 1, 10, 3600)
+            .await
+            .unwrap();
         assert_eq!(early.dead_tokens, 0, "{:?}", db.kind);
         assert!(store.get_refresh_token("dead").await.unwrap().is_some());
 
-        let later = store.sweep_expired(REVOKED_AT + DAY + 1, 10).await.unwrap();
+        let later = store
+            .sweep_expired(REVOKED_AT + DAY + 1, 10, 3600)
+            .await
+            .unwrap();
         assert_eq!(later.dead_tokens, 1, "{:?}", db.kind);
         assert!(store.get_refresh_token("dead").await.unwrap().is_none());
         assert!(store.get_refresh_token("alive").await.unwrap().is_some());
@@ -74,14 +80,14 @@ async fn a_revoked_grant_is_deleted_after_30_days_once_nothing_is_left_under_it(
         drop_links(&store, &live).await;
 
         let day_29 = store
-            .sweep_expired(REVOKED_AT + 29 * DAY, 10)
+            .sweep_expired(REVOKED_AT + 29 * DAY, 10, 3600)
             .await
             .unwrap();
         assert_eq!(day_29.revoked_grants, 0, "{:?}", db.kind);
         assert!(store.grant_status(&revoked).await.unwrap().is_some());
 
         let day_31 = store
-            .sweep_expired(REVOKED_AT + 31 * DAY, 10)
+            .sweep_expired(REVOKED_AT + 31 * DAY, 10, 3600)
             .await
             .unwrap();
         assert_eq!(day_31.revoked_grants, 1, "{:?}", db.kind);
@@ -99,7 +105,7 @@ async fn a_revoked_grant_whose_upstream_revocation_awaits_a_retry_is_kept() {
     for (db, store) in stores().await {
         let revoked = grant_with_token(&store, "c1", "dead", true).await;
         let swept = store
-            .sweep_expired(REVOKED_AT + 365 * DAY, 10)
+            .sweep_expired(REVOKED_AT + 365 * DAY, 10, 3600)
             .await
             .unwrap();
         assert_eq!(
@@ -125,7 +131,7 @@ async fn a_revoked_grant_whose_upstream_revocation_awaits_a_retry_is_kept() {
         // sweep takes the grant.
         drop_links(&store, &revoked).await;
         let next = store
-            .sweep_expired(REVOKED_AT + 365 * DAY, 10)
+            .sweep_expired(REVOKED_AT + 365 * DAY, 10, 3600)
             .await
             .unwrap();
         assert_eq!(next.revoked_grants, 1, "{:?}", db.kind);
@@ -154,5 +160,81 @@ async fn the_revocation_retry_leaves_a_grant_revoked_after_its_cutoff_to_its_own
             "{:?}: revoked at the cutoff",
             db.kind
         );
+    }
+}
+
+/// A sign-in's pending leg after the first, joining `grant_id`.
+fn next_leg(grant_id: &str) -> PendingAuthorization {
+    PendingAuthorization {
+        id: new_id(),
+        client_id: "c2".into(),
+        redirect_uri: "http://127.0.0.1/cb".into(),
+        state: None,
+        code_challenge: "c".into(),
+        scope: "mcp".into(),
+        resource: "http://b/mcp".into(),
+        provider: "gitlab".into(),
+        csrf_hash: "csrf".into(),
+        upstream_state_hash: None,
+        upstream_verifier_enc: None,
+        created_at: 10,
+        expires_at: 610,
+        consented_user_id: None,
+        browser_binding_hash: None,
+        upstream_nonce_hash: None,
+        grant_id: Some(grant_id.into()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_is_dead_once_no_code_refresh_token_or_sign_in_in_progress_is_left_under_it() {
+    const HOUR: i64 = 3600;
+    for (db, store) in stores().await {
+        // Created at 10 with a code expiring at 100, and a refresh token.
+        let refreshed = grant_with_token(&store, "c1", "alive", false).await;
+        let code_only = grant_for(&store, "c3", "code-only").await;
+        // The first leg of a two-provider sign-in: no code yet.
+        store.insert_client(&client("c2")).await.unwrap();
+        let halfway = new_id();
+        let grant = NewGrant {
+            id: &halfway,
+            client_id: "c2",
+            scope: "mcp",
+            resource: "http://b/mcp",
+        };
+        store
+            .create_grant(&user("4242", "octo"), &grant, &link(), 10)
+            .await
+            .unwrap();
+        store.insert_pending(&next_leg(&halfway)).await.unwrap();
+        let dead = |store: &Store| {
+            let store = store.clone();
+            async move { store.dead_grants(i64::MAX, "", 10).await.unwrap() }
+        };
+        assert_eq!(dead(&store).await, Vec::<String>::new(), "{:?}", db.kind);
+
+        // The pending leg expires; an access token may live two hours, so
+        // the code is kept that long past its expiry (not just the hour).
+        store
+            .sweep_expired(100 + HOUR + 1, 10, 2 * HOUR)
+            .await
+            .unwrap();
+        assert_eq!(dead(&store).await, vec![halfway.clone()], "{:?}", db.kind);
+        store
+            .sweep_expired(100 + 2 * HOUR + 1, 10, 2 * HOUR)
+            .await
+            .unwrap();
+        let mut expected = vec![halfway.clone(), code_only.clone()];
+        expected.sort();
+        assert_eq!(dead(&store).await, expected, "{:?}", db.kind);
+        // Only grants created before the cutoff; never a revoked one; pages.
+        assert!(store.dead_grants(10, "", 10).await.unwrap().is_empty());
+        assert_eq!(
+            store.dead_grants(11, &expected[0], 10).await.unwrap(),
+            vec![expected[1].clone()]
+        );
+        assert!(store.revoke_grant(&halfway, 5000).await.unwrap());
+        assert_eq!(dead(&store).await, vec![code_only.clone()]);
+        assert!(!dead(&store).await.contains(&refreshed));
     }
 }
