@@ -93,7 +93,8 @@ struct FakeState {
     api_tokens: Vec<String>,
     counters: Counters,
     seq: u64,
-    /// Answer refreshes this much later (to make concurrent callers overlap).
+    /// Answer refreshes (failed ones too) this much later, to make
+    /// concurrent callers overlap.
     refresh_delay: std::time::Duration,
     token_failure: Option<TokenFailure>,
     /// The access tokens `DELETE /applications/{id}/grant` was called with.
@@ -215,7 +216,7 @@ impl FakeGithub {
         }
     }
 
-    /// Delays every refresh answer.
+    /// Delays every refresh answer, a failure (`set_token_failure`) too.
     pub fn set_refresh_delay(&self, delay: std::time::Duration) {
         self.state.lock().unwrap().refresh_delay = delay;
     }
@@ -399,6 +400,11 @@ async fn access_token(State(state): Shared, headers: HeaderMap, body: Bytes) -> 
         }
         (s.token_failure, s.refresh_delay)
     };
+    // Before any answer, failures included: an outage that answers slowly
+    // keeps callers waiting as a slow success does.
+    if is_refresh && !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     match failure {
         Some(TokenFailure::ServerError) => {
             return (
@@ -419,9 +425,6 @@ async fn access_token(State(state): Shared, headers: HeaderMap, body: Bytes) -> 
                 .into_response();
         }
         None => {}
-    }
-    if is_refresh && !delay.is_zero() {
-        tokio::time::sleep(delay).await;
     }
     let mut s = state.lock().unwrap();
     if form.get("client_id").map(String::as_str) != Some(CLIENT_ID)
