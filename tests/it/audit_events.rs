@@ -555,8 +555,15 @@ async fn a_removed_client_whose_upstream_tokens_cannot_be_revoked_yet_is_kept_cu
     fake.set_revocation_down(true);
     let emptied = start_broker_with_settings(&db, &fake, "").await;
     let store = &emptied.state.store;
-    // Give the background cascade its chance to fail.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Wait for the background cascade to have met the provider's 503.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while fake.counters().revocations == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cascade did not reach the provider within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     mcp_broker::clients::configured::delete_removed(store)
         .await
         .unwrap();
