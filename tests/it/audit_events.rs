@@ -36,9 +36,9 @@ async fn only(broker: &TestBroker, kind: &str) -> AuditRecord {
     found.remove(0)
 }
 
-/// Waits (up to 5 s) for work the broker does in the background.
+/// Waits (up to 30 s) for work the broker does in the background.
 async fn eventually(broker: &TestBroker, kind: &str) -> AuditRecord {
-    for _ in 0..100 {
+    for _ in 0..600 {
         if !events(broker, kind).await.is_empty() {
             break;
         }
