@@ -36,9 +36,9 @@ async fn only(broker: &TestBroker, kind: &str) -> AuditRecord {
     found.remove(0)
 }
 
-/// Waits (up to 5 s) for work the broker does in the background.
+/// Waits (up to 30 s) for work the broker does in the background.
 async fn eventually(broker: &TestBroker, kind: &str) -> AuditRecord {
-    for _ in 0..100 {
+    for _ in 0..600 {
         if !events(broker, kind).await.is_empty() {
             break;
         }
@@ -555,8 +555,15 @@ async fn a_removed_client_whose_upstream_tokens_cannot_be_revoked_yet_is_kept_cu
     fake.set_revocation_down(true);
     let emptied = start_broker_with_settings(&db, &fake, "").await;
     let store = &emptied.state.store;
-    // Give the background cascade its chance to fail.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Wait for the background cascade to have met the provider's 503.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while fake.counters().revocations == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cascade did not reach the provider within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     mcp_broker::clients::configured::delete_removed(store)
         .await
         .unwrap();

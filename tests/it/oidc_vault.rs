@@ -203,7 +203,7 @@ async fn oidc_revoking_our_grant_revokes_the_upstream_grant_at_the_discovered_rf
 
     revoke_refresh_token(&broker.url, &ours.client_id, &ours.refresh_token).await;
     // The cascade runs in the background; it deletes the link last.
-    for _ in 0..100 {
+    for _ in 0..600 {
         if link(&broker, &ours.grant_id).await.is_none() {
             break;
         }
@@ -211,7 +211,7 @@ async fn oidc_revoking_our_grant_revokes_the_upstream_grant_at_the_discovered_rf
     }
     assert!(
         link(&broker, &ours.grant_id).await.is_none(),
-        "the link is deleted within 5 s"
+        "the link is deleted within 30 s"
     );
 
     // The refresh token was revoked, and with it (RFC 7009 §2.1) the

@@ -162,8 +162,7 @@ async fn unused_registrations_expire_and_used_ones_stay() {
     let first = broker_with(&db, &fake, &[], None).await;
     let (_, _, unused) = register(&first, &public_metadata(), None).await;
     let used = register_client(&first.url).await;
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-    // Both registrations are now older than 1 s; only `used` signs in.
+    // Only `used` signs in.
     let pkce = pkce();
     let back = authorize(&first.url, &used, &pkce, "s").await;
     let redeemed = redeem(
@@ -174,14 +173,27 @@ async fn unused_registrations_expire_and_used_ones_stay() {
     )
     .await;
     assert_eq!(redeemed.status(), 200);
-    // A broker whose sweep forgets registrations unused for 1 s.
-    let second = broker_with(&db, &fake, &[("MCP_BROKER_DCR_CLIENT_TTL_SECS", "1")], None).await;
-    let store = &second.state.store;
+    // Both were registered long ago; `used` was used just now.
     let unused_id = unused["client_id"].as_str().unwrap();
-    for _ in 0..50 {
-        if store.get_client(unused_id).await.unwrap().is_none() {
-            break;
-        }
+    db.execute(&format!(
+        "UPDATE clients SET created_at = 1 WHERE client_id IN ('{unused_id}', '{}')",
+        used.client_id
+    ))
+    .await;
+    // A broker whose sweep (at its start) forgets registrations unused for
+    // an hour.
+    let second = broker_with(
+        &db,
+        &fake,
+        &[("MCP_BROKER_DCR_CLIENT_TTL_SECS", "3600")],
+        None,
+    )
+    .await;
+    let store = &second.state.store;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while store.get_client(unused_id).await.unwrap().is_some()
+        && std::time::Instant::now() < deadline
+    {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert!(

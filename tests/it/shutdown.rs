@@ -52,6 +52,31 @@ async fn running(db: &TestDb, fake: &FakeGithub, env: &[(&str, &str)]) -> Runnin
     }
 }
 
+/// How long the broker may take to react to SIGTERM (tests poll, so they
+/// wait only as long as it takes).
+const REACTION: Duration = Duration::from_secs(10);
+
+/// Polls until a new connection to `url` is refused (at most `REACTION`
+/// after `since`); returns when that was seen.
+async fn wait_until_refused(url: &str, since: Instant) -> Instant {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    loop {
+        let fresh = client.get(format!("{url}/healthz")).send().await;
+        if fresh.as_ref().is_err_and(|e| e.is_connect()) {
+            return Instant::now();
+        }
+        assert!(
+            since.elapsed() < REACTION,
+            "a new connection {:?} after SIGTERM: {fresh:?}",
+            since.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_requests_in_flight_refuses_new_ones_and_exits_within_the_grace() {
     let db = TestDb::sqlite();
@@ -64,16 +89,17 @@ async fn sigterm_drains_requests_in_flight_refuses_new_ones_and_exits_within_the
         running.session.clone(),
     );
 
-    // A tool call that needs an upstream refresh, which takes 2 s.
+    // A tool call that needs an upstream refresh, held at the provider
+    // until the test lets it go.
     let_upstream_token_expire(&db, &fake).await;
-    fake.set_refresh_delay(Duration::from_secs(2));
+    fake.hold_refreshes();
     let call = tokio::spawn(async move {
         session_tool_call(&mcp, &token, &mcp_session, "github_whoami").await
     });
     let started = Instant::now();
     while fake.counters().refresh_attempts == 0 {
         assert!(
-            started.elapsed() < Duration::from_secs(5),
+            started.elapsed() < Duration::from_secs(30),
             "the call never reached upstream"
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -81,16 +107,13 @@ async fn sigterm_drains_requests_in_flight_refuses_new_ones_and_exits_within_the
 
     let stopped_at = Instant::now();
     running.broker.terminate();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let fresh = reqwest::Client::new()
-        .get(format!("{}/healthz", running.broker.url))
-        .send()
-        .await;
+    wait_until_refused(&running.broker.url, stopped_at).await;
     assert!(
-        fresh.as_ref().is_err_and(|e| e.is_connect()),
-        "a new connection after SIGTERM: {fresh:?}"
+        !call.is_finished(),
+        "new connections are refused while the call is still in flight"
     );
 
+    fake.release_refreshes();
     let (status, _, result) = call.await.unwrap();
     assert_eq!(status, 200, "the request in flight was answered");
     assert_eq!(result["isError"], json!(false), "{result}");
@@ -126,26 +149,32 @@ async fn with_a_delay_readiness_fails_first_and_a_second_sigterm_exits_at_once()
 
     let stopped_at = Instant::now();
     running.broker.terminate();
-    tokio::time::sleep(Duration::from_millis(300)).await;
     // Still accepting during the delay, but no longer ready.
-    let readyz = reqwest::Client::new()
-        .get(format!("{}/readyz", running.broker.url))
-        .send()
-        .await
-        .expect("connections are still accepted during the delay");
+    let readyz = loop {
+        let readyz = reqwest::Client::new()
+            .get(format!("{}/readyz", running.broker.url))
+            .send()
+            .await
+            .expect("connections are still accepted during the delay");
+        if readyz.status() != 200 {
+            break readyz;
+        }
+        assert!(
+            stopped_at.elapsed() < REACTION,
+            "still ready {:?} after SIGTERM",
+            stopped_at.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert_eq!(readyz.status(), 503);
     let body: serde_json::Value = readyz.json().await.unwrap();
     assert_eq!(body["failed"], json!(["shutting_down"]));
 
-    // After the delay the listener closes.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    let late = reqwest::Client::new()
-        .get(format!("{}/healthz", running.broker.url))
-        .send()
-        .await;
+    // After the delay, and not before, the listener closes.
+    let closed_after = wait_until_refused(&running.broker.url, stopped_at).await - stopped_at;
     assert!(
-        late.as_ref().is_err_and(|e| e.is_connect()),
-        "a new connection after the delay: {late:?}"
+        closed_after >= Duration::from_secs(2),
+        "the listener closed {closed_after:?} after SIGTERM, within the 2 s delay"
     );
 
     // The open stream would hold the drain for 60 s: a second SIGTERM ends it.

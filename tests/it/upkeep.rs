@@ -2,7 +2,10 @@
 //! audit events older than that are purged by `system` and the ledger still
 //! verifies; unset (the default), the ledger keeps everything.
 
+use std::time::{Duration, Instant};
+
 use mcp_broker::audit::{self, Actor, AuditEvent, AuditFilter, EventKind};
+use mcp_broker::store::Store;
 
 use crate::support::{FakeGithub, Mode, TestBroker, TestDb, start_broker_with_env};
 
@@ -13,18 +16,21 @@ async fn broker(db: &TestDb, env: &[(&str, &str)]) -> TestBroker {
     start_broker_with_env(db, &[("github.toml", fake.provider_toml())], env).await
 }
 
-/// Three events 40 days old and two a day old; returns "now".
-async fn old_and_recent_events(broker: &TestBroker) -> i64 {
+/// Writes three events 40 days old and two a day old into `db` before any
+/// broker runs on it (a broker's start-up upkeep must not find only some of
+/// them); returns "now".
+async fn old_and_recent_events(db: &TestDb) -> i64 {
+    let store = Store::connect(&db.url).await.unwrap();
+    store.migrate().await.unwrap();
     let now = mcp_broker::now_unix();
     for (age, n) in [(40 * DAY, 3), (DAY, 2)] {
         for _ in 0..n {
             let event = AuditEvent::new(EventKind::TokenIssued, Actor::Client("c1".into()))
                 .detail(format!("{} days old", age / DAY));
-            audit::record_at(&broker.state.store, event, now - age)
-                .await
-                .unwrap();
+            audit::record_at(&store, event, now - age).await.unwrap();
         }
     }
+    store.close().await;
     now
 }
 
@@ -40,34 +46,43 @@ async fn details(broker: &TestBroker) -> Vec<(String, String)> {
         .collect()
 }
 
+/// How many events the purges recorded in `left` say they removed.
+fn purged(left: &[(String, String)]) -> u64 {
+    left.iter()
+        .filter(|(actor, _)| actor == "system")
+        .filter_map(|(_, d)| {
+            d.strip_prefix("audit purge: ")?
+                .split(' ')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_events_past_the_retention_are_purged_by_the_upkeep() {
     for db in TestDb::all().await {
+        let now = old_and_recent_events(&db).await;
         let broker = broker(&db, &[("MCP_BROKER_AUDIT_RETENTION_DAYS", "30")]).await;
-        let now = old_and_recent_events(&broker).await;
         mcp_broker::app::upkeep(&broker.state, now).await;
 
-        let left = details(&broker).await;
+        // The purge records itself. The upkeep at the broker's start may
+        // have purged first, recording that a moment after it removed the
+        // events: wait (up to 30 s) for its record.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut left = details(&broker).await;
+        while purged(&left) < 3 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            left = details(&broker).await;
+        }
         assert!(
             !left.iter().any(|(_, d)| d == "40 days old"),
             "{:?}: {left:?}",
             db.kind
         );
         assert_eq!(left.iter().filter(|(_, d)| d == "1 days old").count(), 2);
-        // The purge records itself (the upkeep at the broker's start may
-        // have taken part of them first).
-        let purged: u64 = left
-            .iter()
-            .filter(|(actor, _)| actor == "system")
-            .filter_map(|(_, d)| {
-                d.strip_prefix("audit purge: ")?
-                    .split(' ')
-                    .next()?
-                    .parse::<u64>()
-                    .ok()
-            })
-            .sum();
-        assert_eq!(purged, 3, "{left:?}");
+        assert_eq!(purged(&left), 3, "{:?}: {left:?}", db.kind);
         audit::verify_ledger(&broker.state.store).await.unwrap();
     }
 }
@@ -75,8 +90,8 @@ async fn audit_events_past_the_retention_are_purged_by_the_upkeep() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_retention_the_upkeep_keeps_every_audit_event() {
     let db = TestDb::sqlite();
+    let now = old_and_recent_events(&db).await;
     let broker = broker(&db, &[]).await;
-    let now = old_and_recent_events(&broker).await;
     mcp_broker::app::upkeep(&broker.state, now + 3650 * DAY).await;
     assert_eq!(details(&broker).await.len(), 5);
 }

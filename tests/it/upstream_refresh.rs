@@ -285,7 +285,9 @@ async fn an_outage_costs_one_round_of_retries_not_one_per_waiting_caller() {
     let sessions = open_sessions(&broker.mcp_url(), &session.access_token, 20).await;
     let_upstream_token_expire(&db, &fake).await;
     fake.set_token_failure(Some(TokenFailure::ServerError));
-    fake.set_refresh_delay(Duration::from_millis(100));
+    // Each failed attempt takes 500 ms, so every caller has queued behind
+    // the first one's round of retries before it ends.
+    fake.set_refresh_delay(Duration::from_millis(500));
 
     let results = concurrent_whoami(&broker.mcp_url(), &session.access_token, &sessions).await;
 

@@ -2,7 +2,7 @@
 //! grant at the provider, with the upstream token (never ours), then deletes
 //! the sealed copy; a provider outage only delays it.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
@@ -25,15 +25,24 @@ async fn has_link(broker: &TestBroker, session: &Session) -> bool {
     broker.github_link(&session.access_token).await.is_some()
 }
 
-/// Waits (up to 5 s) for the background cascade to reach the provider.
+/// The `upstream.revoked` events in the ledger.
+async fn upstream_revoked_events(broker: &TestBroker) -> Vec<mcp_broker::audit::AuditRecord> {
+    let filter = mcp_broker::audit::AuditFilter {
+        kind: Some("upstream.revoked".into()),
+        ..Default::default()
+    };
+    broker.state.store.audit_events(&filter, 10).await.unwrap()
+}
+
+/// Waits (up to 30 s) for the background cascade to reach the provider.
 async fn wait_for(mut done: impl FnMut() -> bool) {
-    for _ in 0..100 {
+    for _ in 0..600 {
         if done() {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("the revocation cascade did not happen within 5 s");
+    panic!("the revocation cascade did not happen within 30 s");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -52,7 +61,9 @@ async fn revoking_our_token_revokes_upstream_with_the_upstream_token_and_deletes
         for ours in [&session.access_token, &session.refresh_token] {
             assert!(!fake.revoked_tokens().contains(ours));
         }
-        for _ in 0..50 {
+        // The cascade deletes the link after the provider answered: wait
+        // (up to 30 s) for it.
+        for _ in 0..1500 {
             if !has_link(&broker, &session).await {
                 break;
             }
@@ -303,8 +314,8 @@ async fn tokens_a_refresh_gets_after_its_grant_was_revoked_are_revoked_upstream(
     let broker = start_broker(&db, &fake).await;
     let session = sign_in(&broker.url).await;
     crate::support::let_upstream_token_expire(&db, &fake).await;
-    // The provider takes its time, and the grant is revoked meanwhile.
-    fake.set_refresh_delay(Duration::from_secs(2));
+    // The provider holds the refresh until the grant has been revoked.
+    fake.hold_refreshes();
     let mcp_session = open_mcp_session(&broker.mcp_url(), &session.access_token).await;
     let call = {
         let (mcp, token) = (broker.mcp_url(), session.access_token.clone());
@@ -320,6 +331,17 @@ async fn tokens_a_refresh_gets_after_its_grant_was_revoked_are_revoked_upstream(
         0,
         "the cascade must finish while the refresh is still at the provider"
     );
+    // Let the cascade finish (it deletes the link, then records itself)
+    // before the provider answers the refresh.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while upstream_revoked_events(&broker).await.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the cascade did not finish within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    fake.release_refreshes();
 
     // The call's grant is gone: 401, so the client signs in again.
     let (status, challenge, _) = call.await.unwrap();
@@ -335,18 +357,7 @@ async fn tokens_a_refresh_gets_after_its_grant_was_revoked_are_revoked_upstream(
     {
         assert!(!fake.token_is_live(token), "{token} is still live");
     }
-    let events = broker
-        .state
-        .store
-        .audit_events(
-            &mcp_broker::audit::AuditFilter {
-                kind: Some("upstream.revoked".into()),
-                ..Default::default()
-            },
-            10,
-        )
-        .await
-        .unwrap();
+    let events = upstream_revoked_events(&broker).await;
     assert_eq!(events.len(), 2, "{events:?}");
     assert!(events.iter().all(|e| e.outcome == "ok"), "{events:?}");
     assert!(!has_link(&broker, &session).await);

@@ -93,8 +93,11 @@ struct FakeState {
     api_tokens: Vec<String>,
     counters: Counters,
     seq: u64,
-    /// Answer refreshes this much later (to make concurrent callers overlap).
+    /// Answer refreshes (failed ones too) this much later, to make
+    /// concurrent callers overlap.
     refresh_delay: std::time::Duration,
+    /// `true` while refreshes are held (`hold_refreshes`).
+    refresh_gate: tokio::sync::watch::Sender<bool>,
     token_failure: Option<TokenFailure>,
     /// The access tokens `DELETE /applications/{id}/grant` was called with.
     revoked: Vec<String>,
@@ -129,6 +132,7 @@ impl FakeGithub {
             counters: Counters::default(),
             seq: 0,
             refresh_delay: std::time::Duration::ZERO,
+            refresh_gate: tokio::sync::watch::Sender::new(false),
             token_failure: None,
             revoked: Vec::new(),
             revocation_down: false,
@@ -215,9 +219,22 @@ impl FakeGithub {
         }
     }
 
-    /// Delays every refresh answer.
+    /// Delays every refresh answer, a failure (`set_token_failure`) too.
     pub fn set_refresh_delay(&self, delay: std::time::Duration) {
         self.state.lock().unwrap().refresh_delay = delay;
+    }
+
+    /// Holds every refresh request at the fake, unanswered, until
+    /// `release_refreshes` (each is counted in `refresh_attempts` as it
+    /// arrives): a test can act while a refresh is known to be at the
+    /// provider.
+    pub fn hold_refreshes(&self) {
+        self.state.lock().unwrap().refresh_gate.send_replace(true);
+    }
+
+    /// Lets held refreshes (and later ones) go on to their answer.
+    pub fn release_refreshes(&self) {
+        self.state.lock().unwrap().refresh_gate.send_replace(false);
     }
 
     /// Makes the token endpoint fail (or recover, with `None`).
@@ -392,13 +409,22 @@ fn pkce_s256(verifier: &str) -> String {
 async fn access_token(State(state): Shared, headers: HeaderMap, body: Bytes) -> Response {
     let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
     let is_refresh = form.get("grant_type").map(String::as_str) == Some("refresh_token");
-    let (failure, delay) = {
+    let (failure, delay, mut gate) = {
         let mut s = state.lock().unwrap();
         if is_refresh {
             s.counters.refresh_attempts += 1;
         }
-        (s.token_failure, s.refresh_delay)
+        (s.token_failure, s.refresh_delay, s.refresh_gate.subscribe())
     };
+    if is_refresh {
+        // The sender lives in the state, so the channel never closes.
+        let _ = gate.wait_for(|held| !held).await;
+    }
+    // Before any answer, failures included: an outage that answers slowly
+    // keeps callers waiting as a slow success does.
+    if is_refresh && !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     match failure {
         Some(TokenFailure::ServerError) => {
             return (
@@ -419,9 +445,6 @@ async fn access_token(State(state): Shared, headers: HeaderMap, body: Bytes) -> 
                 .into_response();
         }
         None => {}
-    }
-    if is_refresh && !delay.is_zero() {
-        tokio::time::sleep(delay).await;
     }
     let mut s = state.lock().unwrap();
     if form.get("client_id").map(String::as_str) != Some(CLIENT_ID)
