@@ -75,7 +75,10 @@ fn a_refresh_token_may_not_live_shorter_than_an_access_token() {
     .unwrap_err()
     .to_string();
     assert!(err.contains("refresh_token_ttl_secs"), "{err}");
-    assert!(err.contains("at least access_token_ttl_secs (7200)"), "{err}");
+    assert!(
+        err.contains("at least access_token_ttl_secs (7200)"),
+        "{err}"
+    );
     let equal = env(&[
         ("MCP_BROKER_ACCESS_TOKEN_TTL_SECS", "3600"),
         ("MCP_BROKER_REFRESH_TOKEN_TTL_SECS", "3600"),
