@@ -210,7 +210,14 @@ pub async fn record_at(
     event: AuditEvent,
     time: i64,
 ) -> Result<AuditRecord, StoreError> {
-    let new = NewAuditRecord {
+    store
+        .append_audit(&as_stored(event, time), chain::content_hash)
+        .await
+}
+
+/// An event as the store appends it, at `time`.
+fn as_stored(event: AuditEvent, time: i64) -> NewAuditRecord {
+    NewAuditRecord {
         time,
         kind: event.kind.as_str().to_string(),
         actor: event.actor,
@@ -221,8 +228,7 @@ pub async fn record_at(
         outcome: event.outcome,
         request_id: event.request_id.or_else(crate::ops::request_id::current),
         detail: event.detail,
-    };
-    store.append_audit(&new, chain::content_hash).await
+    }
 }
 
 /// Retention: removes the events before `before` and records, as the next
@@ -234,21 +240,22 @@ pub async fn purge_before(
     before: i64,
     actor: Actor,
 ) -> Result<AuditPurge, StoreError> {
-    let purge = store.purge_audit_before(before).await?;
-    if purge.removed > 0 {
+    let now = crate::now_unix();
+    let describe = |purge: &AuditPurge| {
         let detail = format!(
             "audit purge: {} event(s) before {} removed; the chain now starts after seq {}",
             purge.removed,
             crate::utc::format_time(before),
             purge.through_seq
         );
-        record(
-            store,
+        as_stored(
             AuditEvent::new(EventKind::OperatorAction, actor).detail(detail),
+            now,
         )
-        .await?;
-    }
-    Ok(purge)
+    };
+    store
+        .purge_audit_before(before, describe, chain::content_hash)
+        .await
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -144,62 +144,8 @@ impl Store {
             }
             None => None,
         };
-        let (user_provider, user_subject, user_login) = match identity {
-            Some((p, s, l)) => (Some(p), Some(s), Some(l)),
-            None => (None, None, None),
-        };
         let mut tx = self.pool.begin().await?;
-        // The first statement writes, so it takes the lock before reading
-        // anything: the next append waits here, then sees this one's hash.
-        let (seq, prev_hash): (i64, String) =
-            sqlx::query_as("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
-                .fetch_one(&mut *tx)
-                .await?;
-        let mut record = AuditRecord {
-            seq,
-            time: new.time,
-            kind: new.kind.clone(),
-            actor: new.actor.clone(),
-            user_id: new.user_id.clone(),
-            user_provider,
-            user_subject,
-            user_login,
-            client_id: new.client_id.clone(),
-            grant_id: new.grant_id.clone(),
-            provider: new.provider.clone(),
-            outcome: new.outcome.clone(),
-            request_id: new.request_id.clone(),
-            detail: new.detail.clone(),
-            prev_hash,
-            hash: String::new(),
-        };
-        record.hash = seal(&record);
-        sqlx::query(&format!(
-            "INSERT INTO audit_events ({RECORD_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
-        ))
-        .bind(record.seq)
-        .bind(record.time)
-        .bind(&record.kind)
-        .bind(&record.actor)
-        .bind(&record.user_id)
-        .bind(&record.user_provider)
-        .bind(&record.user_subject)
-        .bind(&record.user_login)
-        .bind(&record.client_id)
-        .bind(&record.grant_id)
-        .bind(&record.provider)
-        .bind(&record.outcome)
-        .bind(&record.request_id)
-        .bind(&record.detail)
-        .bind(&record.prev_hash)
-        .bind(&record.hash)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
-            .bind(&record.hash)
-            .execute(&mut *tx)
-            .await?;
+        let record = append_in(&mut tx, new, identity, seal).await?;
         tx.commit().await?;
         Ok(record)
     }
@@ -296,14 +242,20 @@ impl Store {
     /// old rows by hand must stay detectable. The chain check starts from
     /// the floor, so the oldest remaining event has to be `floor_seq + 1`
     /// with `prev_hash = floor_hash`; only this function moves the floor,
-    /// in the same transaction as the delete. (The caller records the purge
-    /// as an event too, so the chain itself says when it happened.)
+    /// in the same transaction as the delete, and with it the purge's own
+    /// event (`record`, sealed by `seal`): a purge is never unrecorded, and
+    /// the chain itself says when it happened.
     ///
     /// Instances' clocks may disagree by a little, so `time` is not strictly
     /// ordered by `seq`: the purge stops at the first event at or after
     /// `before`, keeping a few slightly older events rather than punching a
     /// hole in the chain.
-    pub async fn purge_audit_before(&self, before: i64) -> Result<AuditPurge, StoreError> {
+    pub async fn purge_audit_before(
+        &self,
+        before: i64,
+        record: impl FnOnce(&AuditPurge) -> NewAuditRecord,
+        seal: fn(&AuditRecord) -> String,
+    ) -> Result<AuditPurge, StoreError> {
         let mut tx = self.pool.begin().await?;
         // Takes the head's lock first, as appends do, so they take turns.
         let (head_seq, floor_seq): (i64, i64) =
@@ -340,10 +292,80 @@ impl Store {
             .bind(&through_hash)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
-        Ok(AuditPurge {
+        let purge = AuditPurge {
             removed,
             through_seq: through,
-        })
+        };
+        // With its record or not at all: history never goes unrecorded.
+        append_in(&mut tx, &record(&purge), None, seal).await?;
+        tx.commit().await?;
+        Ok(purge)
     }
+}
+
+/// The append itself, inside the caller's transaction (its first statement
+/// takes the ledger's lock). `identity`: the user's provider, subject and
+/// login, read before the lock.
+async fn append_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    new: &NewAuditRecord,
+    identity: Option<(String, String, String)>,
+    seal: fn(&AuditRecord) -> String,
+) -> Result<AuditRecord, StoreError> {
+    let (user_provider, user_subject, user_login) = match identity {
+        Some((p, s, l)) => (Some(p), Some(s), Some(l)),
+        None => (None, None, None),
+    };
+    // The first statement writes, so it takes the lock before reading
+    // anything: the next append waits here, then sees this one's hash.
+    let (seq, prev_hash): (i64, String) =
+        sqlx::query_as("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
+            .fetch_one(&mut **tx)
+            .await?;
+    let mut record = AuditRecord {
+        seq,
+        time: new.time,
+        kind: new.kind.clone(),
+        actor: new.actor.clone(),
+        user_id: new.user_id.clone(),
+        user_provider,
+        user_subject,
+        user_login,
+        client_id: new.client_id.clone(),
+        grant_id: new.grant_id.clone(),
+        provider: new.provider.clone(),
+        outcome: new.outcome.clone(),
+        request_id: new.request_id.clone(),
+        detail: new.detail.clone(),
+        prev_hash,
+        hash: String::new(),
+    };
+    record.hash = seal(&record);
+    sqlx::query(&format!(
+        "INSERT INTO audit_events ({RECORD_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+    ))
+    .bind(record.seq)
+    .bind(record.time)
+    .bind(&record.kind)
+    .bind(&record.actor)
+    .bind(&record.user_id)
+    .bind(&record.user_provider)
+    .bind(&record.user_subject)
+    .bind(&record.user_login)
+    .bind(&record.client_id)
+    .bind(&record.grant_id)
+    .bind(&record.provider)
+    .bind(&record.outcome)
+    .bind(&record.request_id)
+    .bind(&record.detail)
+    .bind(&record.prev_hash)
+    .bind(&record.hash)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+        .bind(&record.hash)
+        .execute(&mut **tx)
+        .await?;
+    Ok(record)
 }

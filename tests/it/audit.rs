@@ -9,6 +9,7 @@ use mcp_broker::store::Store;
 
 use crate::storage::stores;
 use crate::support::TestDb;
+use crate::support::db::Kind;
 
 /// 2024-05-01T12:00:00Z
 const T0: i64 = 1_714_564_800;
@@ -324,16 +325,20 @@ async fn purge_keeps_the_chain_verifiable_and_records_itself() {
 async fn purging_every_event_leaves_a_ledger_that_verifies_and_grows() {
     for (db, store) in stores().await {
         append_plain(&store, 3).await;
-        let purge = store.purge_audit_before(T0 + 1000).await.unwrap();
+        let purge = audit::purge_before(&store, T0 + 1000, Actor::System)
+            .await
+            .unwrap();
         assert_eq!((purge.removed, purge.through_seq), (3, 3), "{:?}", db.kind);
-        assert_eq!(audit::verify_ledger(&store).await.unwrap(), 0);
+        // Only the purge's own record is left.
+        assert_eq!(audit::verify_ledger(&store).await.unwrap(), 1);
         append_plain(&store, 2).await;
-        assert_eq!(audit::verify_ledger(&store).await.unwrap(), 2);
+        assert_eq!(audit::verify_ledger(&store).await.unwrap(), 3);
         let all = store
             .audit_events(&AuditFilter::default(), 10)
             .await
             .unwrap();
-        assert_eq!(all.iter().map(|r| r.seq).collect::<Vec<_>>(), [4, 5]);
+        assert_eq!(all.iter().map(|r| r.seq).collect::<Vec<_>>(), [4, 5, 6]);
+        assert_eq!(all[0].kind, "operator.action");
     }
 }
 
@@ -346,14 +351,58 @@ async fn purge_removes_only_a_prefix_when_clocks_disagree() {
                 .request_id(&format!("e{}", i + 1));
             audit::record_at(&store, event, time).await.unwrap();
         }
-        let purge = store.purge_audit_before(104).await.unwrap();
+        let purge = audit::purge_before(&store, 104, Actor::System)
+            .await
+            .unwrap();
         assert_eq!((purge.removed, purge.through_seq), (2, 2), "{:?}", db.kind);
         let all = store
             .audit_events(&AuditFilter::default(), 10)
             .await
             .unwrap();
-        assert_eq!(labels(&all), ["e3", "e4", "e5"]);
-        assert_eq!(audit::verify_ledger(&store).await.unwrap(), 3);
+        assert_eq!(labels(&all)[..3], ["e3", "e4", "e5"]);
+        assert_eq!(all.len(), 4, "and the purge's record");
+        assert_eq!(audit::verify_ledger(&store).await.unwrap(), 4);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purge_whose_record_cannot_be_written_removes_nothing() {
+    for (db, store) in stores().await {
+        append_plain(&store, 5).await;
+        // The database refuses the purge's record (a full disk, say).
+        match db.kind {
+            Kind::Sqlite => {
+                db.execute(
+                    "CREATE TRIGGER refuse_purge_record BEFORE INSERT ON audit_events \
+                     WHEN NEW.kind = 'operator.action' BEGIN SELECT RAISE(ABORT, 'refused'); END",
+                )
+                .await
+            }
+            Kind::Postgres => {
+                db.execute(
+                    "CREATE FUNCTION refuse_purge_record() RETURNS trigger LANGUAGE plpgsql AS \
+                     $$ BEGIN RAISE EXCEPTION 'refused'; END $$",
+                )
+                .await;
+                db.execute(
+                    "CREATE TRIGGER refuse_purge_record BEFORE INSERT ON audit_events \
+                     FOR EACH ROW WHEN (NEW.kind = 'operator.action') \
+                     EXECUTE FUNCTION refuse_purge_record()",
+                )
+                .await
+            }
+        }
+        assert!(
+            audit::purge_before(&store, T0 + 1000, Actor::System)
+                .await
+                .is_err()
+        );
+        assert_eq!(
+            audit::verify_ledger(&store).await.unwrap(),
+            5,
+            "{:?}: every event is still there",
+            db.kind
+        );
     }
 }
 
