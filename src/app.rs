@@ -265,13 +265,15 @@ fn spawn_maintenance(state: AppState) {
 const REVOCATION_RETRY_AFTER_SECS: i64 = 60;
 
 /// A grant younger than this is never taken for dead: a sign-in that links
-/// several providers may sit between its legs (each up to
-/// `PENDING_TTL_SECS`) with no code issued yet.
+/// several providers has no code until its last leg (all legs together
+/// within `PENDING_TTL_SECS`).
 const DEAD_GRANT_MIN_AGE_SECS: i64 = 3600;
+/// How long one pass spends revoking dead grants; the next pass goes on.
+const DEAD_GRANT_BUDGET: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// The hourly upkeep (also at start): the sweep of expired and dead rows,
-/// grants no one can use any more, upstream revocations to retry, unused dynamic clients, and the audit
-/// ledger's retention. Each step logs its own failure and the next runs.
+/// grants no one can use any more, upstream revocations to retry, unused
+/// dynamic clients, and the audit ledger's retention. Each step logs its own failure and the next runs.
 pub async fn upkeep(state: &AppState, now: i64) {
     let metrics = &state.metrics;
     let grace = state.config.refresh_grace_secs as i64;
@@ -284,9 +286,10 @@ pub async fn upkeep(state: &AppState, now: i64) {
             tracing::warn!(error = %e, "sweep of expired rows failed");
         }
     }
+    let until = std::time::Instant::now() + DEAD_GRANT_BUDGET;
     match state
         .vault
-        .revoke_dead_grants(now - DEAD_GRANT_MIN_AGE_SECS)
+        .revoke_dead_grants(now - DEAD_GRANT_MIN_AGE_SECS, until)
         .await
     {
         Ok(0) => {}

@@ -248,31 +248,65 @@ pub async fn resolve(state: &AppState, client_id: &str) -> Result<Option<ClientR
 }
 
 /// The registration fields a re-fetched document changed, named for the
-/// ledger (`None` when it is the same client as before).
+/// ledger (`None` when it is the same client as before). The values are the
+/// document author's: each is clipped, so one event stays small.
 fn document_changes(before: &ClientRow, after: &ClientRow) -> Option<String> {
     let mut changes = Vec::new();
     if before.redirect_uris != after.redirect_uris {
         changes.push(format!(
             "redirect_uris now {}",
-            after.redirect_uris.join(" ")
+            clip_list(&after.redirect_uris)
         ));
     }
     if before.grant_types != after.grant_types {
-        changes.push(format!("grant_types now {}", after.grant_types.join(" ")));
+        changes.push(format!("grant_types now {}", clip_list(&after.grant_types)));
     }
     if before.token_endpoint_auth_method != after.token_endpoint_auth_method {
         changes.push(format!(
             "token_endpoint_auth_method now {}",
-            after.token_endpoint_auth_method
+            clip(&after.token_endpoint_auth_method)
+        ));
+    }
+    if before.application_type != after.application_type {
+        changes.push(format!(
+            "application_type now {}",
+            clip(&after.application_type)
         ));
     }
     if before.client_name != after.client_name {
         changes.push(format!(
             "client_name now {}",
-            after.client_name.as_deref().unwrap_or("(no name)")
+            after
+                .client_name
+                .as_deref()
+                .map_or("(no name)".into(), clip)
         ));
     }
     (!changes.is_empty()).then(|| changes.join("; "))
+}
+
+/// Characters of one document value the ledger keeps.
+const LEDGER_VALUE_CHARS: usize = 200;
+/// Values of one list the ledger names.
+const LEDGER_LIST_ITEMS: usize = 5;
+
+fn clip(value: &str) -> String {
+    match value.char_indices().nth(LEDGER_VALUE_CHARS) {
+        Some((end, _)) => format!("{}…", &value[..end]),
+        None => value.to_string(),
+    }
+}
+
+fn clip_list(values: &[String]) -> String {
+    let shown: Vec<String> = values
+        .iter()
+        .take(LEDGER_LIST_ITEMS)
+        .map(|v| clip(v))
+        .collect();
+    match values.len().saturating_sub(LEDGER_LIST_ITEMS) {
+        0 => shown.join(" "),
+        more => format!("{} (and {more} more)", shown.join(" ")),
+    }
 }
 
 /// Refusals are the client's problem, but operators need the reason: the
@@ -311,6 +345,21 @@ mod tests {
             ..row()
         };
         assert_eq!(document_changes(&row(), &fresh), None);
+    }
+
+    #[test]
+    fn a_changed_document_is_recorded_clipped_to_a_bounded_size() {
+        let after = ClientRow {
+            redirect_uris: (0..40)
+                .map(|i| format!("https://app.example/{}/{i}", "x".repeat(500)))
+                .collect(),
+            client_name: Some("é".repeat(5000)),
+            ..row()
+        };
+        let detail = document_changes(&row(), &after).unwrap();
+        assert!(detail.chars().count() < 2000, "{}", detail.len());
+        assert!(detail.contains("(and 35 more)"), "{detail}");
+        assert!(detail.contains(&format!("client_name now {}…", "é".repeat(200))));
     }
 
     #[test]

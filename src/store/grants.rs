@@ -133,16 +133,18 @@ impl Store {
     }
 
     /// The user's most recent live grant to this client, for a step-up that
-    /// links another provider to it.
+    /// links another provider to it. Not one nothing can use any more: the
+    /// upkeep may be revoking it, and a new sign-in deserves a new grant.
     pub async fn latest_live_grant(
         &self,
         user_id: &str,
         client_id: &str,
     ) -> Result<Option<(String, String)>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT id, scope FROM grants WHERE user_id = $1 AND client_id = $2 \
-             AND revoked_at IS NULL ORDER BY created_at DESC, id DESC LIMIT 1",
-        )
+        Ok(sqlx::query_as(&format!(
+            "SELECT id, scope FROM grants g WHERE user_id = $1 AND client_id = $2 \
+             AND revoked_at IS NULL AND NOT ({}) ORDER BY created_at DESC, id DESC LIMIT 1",
+            super::sweep::NOTHING_USABLE
+        ))
         .bind(user_id)
         .bind(client_id)
         .fetch_optional(&self.pool)

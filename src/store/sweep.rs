@@ -45,6 +45,15 @@ pub const DEAD_TOKEN_KEEP_SECS: i64 = 24 * 3600;
 /// retry, and the link's row needs its grant.
 pub const REVOKED_GRANT_KEEP_SECS: i64 = 30 * 24 * 3600;
 
+/// A grant (`g`) nothing issued under can still be used: no refresh token
+/// (those stay until they expire, and outlive the access token issued with
+/// them), no code (kept at least an access token's lifetime past expiry) and
+/// no sign-in in progress. Its user stopped using it, or never finished
+/// signing in, and its sealed upstream tokens serve no one.
+pub(super) const NOTHING_USABLE: &str = "NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.grant_id = g.id) \
+     AND NOT EXISTS (SELECT 1 FROM authorization_codes c WHERE c.grant_id = g.id) \
+     AND NOT EXISTS (SELECT 1 FROM pending_authorizations p WHERE p.grant_id = g.id)";
+
 impl Store {
     /// `grace_secs`: how long a rotated refresh token's sealed answer must
     /// stay (the replay grace window); after it the answer is erased.
@@ -110,30 +119,43 @@ impl Store {
 
     /// Live grants nothing issued under can still be used, created before
     /// `created_before` (so a sign-in between its legs is never taken), in
-    /// pages after `after`. Such a grant has no refresh token (those stay
-    /// until they expire, and outlive the access token issued with them), no
-    /// code (kept at least an access token's lifetime past expiry) and no
-    /// sign-in in progress: its user stopped using it, or never finished
-    /// signing in, and its sealed upstream tokens serve no one.
+    /// pages after `after`: see `NOTHING_USABLE`.
     pub async fn dead_grants(
         &self,
         created_before: i64,
         after: &str,
         limit: i64,
     ) -> Result<Vec<String>, StoreError> {
-        let rows: Vec<(String,)> = sqlx::query_as(
+        let rows: Vec<(String,)> = sqlx::query_as(&format!(
             "SELECT g.id FROM grants g WHERE g.revoked_at IS NULL AND g.created_at < $1 \
-             AND g.id > $2 \
-             AND NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.grant_id = g.id) \
-             AND NOT EXISTS (SELECT 1 FROM authorization_codes c WHERE c.grant_id = g.id) \
-             AND NOT EXISTS (SELECT 1 FROM pending_authorizations p WHERE p.grant_id = g.id) \
-             ORDER BY g.id LIMIT $3",
-        )
+             AND g.id > $2 AND {NOTHING_USABLE} ORDER BY g.id LIMIT $3"
+        ))
         .bind(created_before)
         .bind(after)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// Revokes one grant `dead_grants` listed, if it still is dead: a sign-in
+    /// or a refresh that reached it since the listing keeps it.
+    pub async fn revoke_grant_if_dead(
+        &self,
+        grant_id: &str,
+        now: i64,
+        created_before: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(&format!(
+            "UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL \
+             AND created_at < $3 AND {}",
+            NOTHING_USABLE.replace("g.id", "grants.id")
+        ))
+        .bind(now)
+        .bind(grant_id)
+        .bind(created_before)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 }

@@ -100,14 +100,19 @@ impl Vault {
     ) -> Result<bool, VaultError> {
         let revoked = self.store.revoke_grant(grant_id, now).await?;
         if revoked {
-            let event = AuditEvent::new(EventKind::TokenRevoked, by)
-                .grant(grant_id)
-                .detail(format!(
-                    "grant revoked ({reason}): its access and refresh tokens stop working"
-                ));
-            audit::note(&self.store, event).await;
+            self.note_revoked(grant_id, by, reason).await;
         }
         Ok(revoked)
+    }
+
+    /// `token.revoked` for a grant this call revoked.
+    async fn note_revoked(&self, grant_id: &str, by: Actor, reason: &str) {
+        let event = AuditEvent::new(EventKind::TokenRevoked, by)
+            .grant(grant_id)
+            .detail(format!(
+                "grant revoked ({reason}): its access and refresh tokens stop working"
+            ));
+        audit::note(&self.store, event).await;
     }
 
     /// The sweep's expiry of dynamic clients unused since `cutoff`: their
@@ -238,20 +243,38 @@ impl Vault {
     }
 
     /// The upkeep's revocation of grants nothing issued under can still be
-    /// used (`Store::dead_grants`): ours, then upstream, now. Returns how
-    /// many it revoked.
-    pub async fn revoke_dead_grants(&self, created_before: i64) -> Result<usize, VaultError> {
+    /// used (`Store::dead_grants`), created before `created_before`: ours,
+    /// then upstream, until `until` (the next pass goes on, so a provider
+    /// that hangs cannot hold up the upkeep's other steps for long). Each is
+    /// revoked only if still dead, and only the instance that revoked it
+    /// revokes upstream. Returns how many it revoked.
+    pub async fn revoke_dead_grants(
+        &self,
+        created_before: i64,
+        until: std::time::Instant,
+    ) -> Result<usize, VaultError> {
         let mut revoked = 0;
         let mut after = String::new();
-        loop {
+        while std::time::Instant::now() < until {
             let page = self.store.dead_grants(created_before, &after, 100).await?;
             let Some(last) = page.last() else { break };
             after = last.clone();
             for grant_id in &page {
-                revoked += self
-                    .revoke_grant_now(grant_id, Actor::System, DEAD_GRANT_REASON)
+                if std::time::Instant::now() >= until {
+                    break;
+                }
+                let now = crate::now_unix();
+                if !self
+                    .store
+                    .revoke_grant_if_dead(grant_id, now, created_before)
                     .await?
-                    .grants;
+                {
+                    continue;
+                }
+                self.note_revoked(grant_id, Actor::System, DEAD_GRANT_REASON)
+                    .await;
+                self.revoke_links(grant_id, &Actor::System).await?;
+                revoked += 1;
             }
         }
         Ok(revoked)

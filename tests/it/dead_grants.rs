@@ -3,9 +3,13 @@
 //! idle user's GitHub token is not kept live for good.
 
 use mcp_broker::audit::AuditFilter;
+use serde_json::{Value, json};
 
-use crate::support::oauth_client::sign_in;
-use crate::support::{FakeGithub, Mode, TestDb, start_broker};
+use crate::support::oauth_client::{
+    Client, REDIRECT_URI, authorize, mcp_status, pkce, query_param, redeem, register_metadata,
+    sign_in,
+};
+use crate::support::{FakeGithub, Mode, TestDb, start_broker, start_broker_with_env};
 
 const DAY: i64 = 24 * 3600;
 
@@ -67,4 +71,51 @@ async fn a_grant_whose_refresh_tokens_all_expired_is_revoked_upstream_by_the_upk
             "{revoked:?}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_without_refresh_tokens_keeps_its_grant_while_its_access_token_lives() {
+    let db = TestDb::sqlite();
+    let fake = FakeGithub::start(Mode::OAuthApp).await;
+    // Access tokens live three hours, longer than a used code is kept.
+    let broker = start_broker_with_env(
+        &db,
+        &[("github.toml", fake.provider_toml())],
+        &[("MCP_BROKER_ACCESS_TOKEN_TTL_SECS", "10800")],
+    )
+    .await;
+    let registered = register_metadata(
+        &broker.url,
+        json!({
+            "client_name": "code-only",
+            "redirect_uris": [REDIRECT_URI],
+            "grant_types": ["authorization_code"],
+            "token_endpoint_auth_method": "none",
+        }),
+    )
+    .await;
+    let client = Client {
+        client_id: registered["client_id"].as_str().unwrap().to_string(),
+    };
+    let verifier = pkce();
+    let back = authorize(&broker.url, &client, &verifier, "s").await;
+    let code = query_param(&back, "code").unwrap();
+    let tokens: Value = redeem(&broker.url, &client, &code, &verifier)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(tokens.get("refresh_token").is_none(), "{tokens}");
+    let access = tokens["access_token"].as_str().unwrap();
+    let now = mcp_broker::now_unix();
+
+    // Two and a half hours on, its access token still has half an hour.
+    mcp_broker::app::upkeep(&broker.state, now + 9000).await;
+    assert_eq!(mcp_status(&broker.mcp_url(), access).await, 200);
+    assert!(fake.revoked_tokens().is_empty());
+
+    // Once it has expired, the grant is dead: revoked, upstream too.
+    mcp_broker::app::upkeep(&broker.state, now + 5 * 3600).await;
+    assert_eq!(mcp_status(&broker.mcp_url(), access).await, 401);
+    assert_eq!(fake.revoked_tokens().len(), 1);
 }

@@ -236,5 +236,31 @@ async fn a_grant_is_dead_once_no_code_refresh_token_or_sign_in_in_progress_is_le
         assert!(store.revoke_grant(&halfway, 5000).await.unwrap());
         assert_eq!(dead(&store).await, vec![code_only.clone()]);
         assert!(!dead(&store).await.contains(&refreshed));
+
+        // The revocation re-checks: never a grant in use, or too young.
+        let revoke = |grant: &String, created_before: i64| {
+            let (store, grant) = (store.clone(), grant.clone());
+            async move {
+                store
+                    .revoke_grant_if_dead(&grant, 5000, created_before)
+                    .await
+                    .unwrap()
+            }
+        };
+        assert!(!revoke(&refreshed, i64::MAX).await, "{:?}", db.kind);
+        assert!(!revoke(&code_only, 10).await);
+        assert!(revoke(&code_only, 11).await, "{:?}", db.kind);
+        assert!(!revoke(&code_only, 11).await, "revoked once");
+        assert!(dead(&store).await.is_empty());
+        // A new sign-in never steps up onto a grant nothing could use.
+        let user_id = store.find_user("github", "4242").await.unwrap().unwrap().id;
+        assert_eq!(
+            store.latest_live_grant(&user_id, "c1").await.unwrap(),
+            Some((refreshed.clone(), "mcp".to_string()))
+        );
+        let idle = grant_for(&store, "c4", "idle").await;
+        store.sweep_expired(100 + 3 * HOUR, 10, HOUR).await.unwrap();
+        assert!(dead(&store).await.contains(&idle));
+        assert_eq!(store.latest_live_grant(&user_id, "c4").await.unwrap(), None);
     }
 }
