@@ -170,6 +170,10 @@ pub struct LinkView {
     pub last_refreshed_at: Option<i64>,
     pub reauth_required_at: Option<i64>,
     pub reauth_reason: Option<String>,
+    /// The version of the key-encryption key sealing it (`keys rotate`
+    /// rewraps every link onto the newest); links sealed before envelope
+    /// encryption count as version 1.
+    pub kek_id: i64,
 }
 
 impl LinkView {
@@ -191,6 +195,7 @@ impl LinkView {
             last_refreshed_at: link.last_refreshed_at,
             reauth_required_at: link.reauth_required_at,
             reauth_reason: link.reauth_reason.clone(),
+            kek_id: link.kek_id.unwrap_or(1),
         }
     }
 }

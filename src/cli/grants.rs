@@ -155,7 +155,7 @@ fn render_detail(detail: &GrantDetail) -> String {
         out.push_str("no upstream links (a revoked grant's are deleted once revoked upstream)\n");
         return out;
     }
-    let rows: Vec<[String; 8]> = detail
+    let rows: Vec<[String; 9]> = detail
         .upstream_links
         .iter()
         .map(|l| {
@@ -172,6 +172,7 @@ fn render_detail(detail: &GrantDetail) -> String {
                 maybe_time(l.refresh_expires_at),
                 time(l.created_at),
                 or_dash(l.last_refreshed_at.map(time).as_deref()),
+                l.kek_id.to_string(),
             ]
         })
         .collect();
@@ -185,6 +186,7 @@ fn render_detail(detail: &GrantDetail) -> String {
             "REFRESH EXPIRES",
             "CREATED",
             "LAST REFRESH",
+            "KEK",
         ],
         &rows,
     ));

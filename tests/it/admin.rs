@@ -181,6 +181,7 @@ async fn reads_show_the_mapping_and_never_a_token() {
     assert_eq!(link["status"], "live");
     assert_eq!(link["expires_at"], stored.expires_at.unwrap());
     assert_eq!(link["has_refresh_token"], true);
+    assert_eq!(link["kek_id"], stored.kek_id.unwrap());
 
     let mut bodies = vec![shown.body.to_string()];
     for path in [

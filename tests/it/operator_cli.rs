@@ -83,6 +83,7 @@ async fn grants_show_maps_our_grant_to_its_upstream_link_without_any_token() {
         serde_json::json!(stored.refresh_expires_at)
     );
     assert_eq!(link["created_at"], stored.created_at);
+    assert_eq!(link["kek_id"], stored.kek_id.unwrap());
 
     let (ok, out, err) = cli(&broker, &db, &fake, &["grants", "show", &grant]);
     assert!(ok, "{err}");
