@@ -5,7 +5,10 @@
 
 use serde::Serialize;
 
-use super::{AdminError, Revocation, check_client_id, check_limit, event, recorded};
+use super::page::page;
+use super::{
+    AdminError, Page, Revocation, check_client_id, check_limit, event, parse_cursor, recorded,
+};
 use crate::audit::{Actor, EventKind};
 use crate::store::{ClientDeletion, ClientSummary, Store};
 use crate::vault::Vault;
@@ -92,14 +95,17 @@ impl ClientDeleted {
 pub async fn list(
     store: &Store,
     kind: Option<&str>,
+    after: Option<&str>,
     limit: i64,
-) -> Result<Vec<ClientView>, AdminError> {
+) -> Result<Page<ClientView>, AdminError> {
     check_limit(limit)?;
     if let Some(kind) = kind {
         parse_kind(kind)?;
     }
-    let rows = store.list_clients(kind, limit).await?;
-    Ok(rows.into_iter().map(ClientView::from).collect())
+    let after = after.map(parse_cursor).transpose()?;
+    let rows = store.list_clients(kind, after.as_ref(), limit).await?;
+    let views = rows.into_iter().map(ClientView::from).collect();
+    Ok(page(views, limit, |c: &ClientView| (c.created_at, &c.id)))
 }
 
 pub async fn show(store: &Store, client_id: &str) -> Result<ClientDetail, AdminError> {

@@ -8,7 +8,10 @@
 
 pub mod clients;
 pub mod grants;
+pub mod page;
 pub mod users;
+
+pub use page::{Page, parse_cursor};
 
 use crate::audit::{AuditEvent, EventKind};
 use crate::store::{Store, StoreError};

@@ -1,7 +1,8 @@
 //! Users as an operator sees them, and disconnecting one: every live grant
 //! they hold is revoked, upstream too.
 
-use super::{AdminError, Revocation, check_id, check_limit, event, recorded};
+use super::page::page;
+use super::{AdminError, Page, Revocation, check_id, check_limit, event, parse_cursor, recorded};
 use crate::audit::{Actor, EventKind};
 use crate::store::{Store, UserSummary};
 use crate::vault::Vault;
@@ -14,14 +15,16 @@ pub type UserView = UserSummary;
 pub async fn list(
     store: &Store,
     provider: Option<&str>,
+    after: Option<&str>,
     limit: i64,
-) -> Result<Vec<UserView>, AdminError> {
+) -> Result<Page<UserView>, AdminError> {
     check_limit(limit)?;
     if let Some(provider) = provider {
         check_id("provider", provider)?;
     }
-    let rows = store.list_users(provider, limit).await?;
-    Ok(rows)
+    let after = after.map(parse_cursor).transpose()?;
+    let rows = store.list_users(provider, after.as_ref(), limit).await?;
+    Ok(page(rows, limit, |u: &UserView| (u.created_at, &u.id)))
 }
 
 /// Revokes every live grant of the user, waiting for the upstream cascade.

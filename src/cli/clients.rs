@@ -39,7 +39,8 @@ pub async fn run(command: ClientsCommand, config: &Config) -> Result<(), String>
     match command {
         ClientsCommand::List { kind, list } => {
             let store = open::store(config).await?;
-            let found = clients::list(&store, kind.as_deref(), list.limit).await;
+            let found =
+                clients::list(&store, kind.as_deref(), list.after.as_deref(), list.limit).await;
             store.close().await;
             let found = found.map_err(|e| e.to_string())?;
             print_rows(&found, &list, "clients", client_table);

@@ -66,7 +66,7 @@ pub async fn run(command: GrantsCommand, config: &Config) -> Result<(), String> 
                 provider,
                 status,
             };
-            let found = grants::list(&store, &query, list.limit).await;
+            let found = grants::list(&store, &query, list.after.as_deref(), list.limit).await;
             store.close().await;
             let found = found.map_err(|e| e.to_string())?;
             print_rows(&found, &list, "grants", grant_table);

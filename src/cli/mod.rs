@@ -110,20 +110,24 @@ struct ListArgs {
     #[arg(long, value_name = "N", default_value_t = mcp_broker::admin::DEFAULT_LIMIT,
           value_parser = clap::value_parser!(i64).range(1..=mcp_broker::admin::MAX_LIMIT))]
     limit: i64,
+    /// Go on after this row: the `--after` value the previous page printed.
+    #[arg(long, value_name = "CURSOR")]
+    after: Option<String>,
     /// One JSON object per line instead of a table.
     #[arg(long)]
     json: bool,
 }
 
-/// Prints `rows` one JSON object per line, or as a table (with a note on
-/// stderr when there is nothing to show), and says when the limit cut the
-/// list short.
+/// Prints a page's rows one JSON object per line, or as a table (with a
+/// note on stderr when there is nothing to show), and says on stderr how to
+/// get the next page when there may be one.
 fn print_rows<T: serde::Serialize>(
-    rows: &[T],
+    page: &mcp_broker::admin::Page<T>,
     list: &ListArgs,
     what: &str,
     table: impl Fn(&[T]) -> String,
 ) {
+    let rows = &page.items;
     if list.json {
         for row in rows {
             println!("{}", serde_json::to_string(row).expect("a view serializes"));
@@ -133,11 +137,8 @@ fn print_rows<T: serde::Serialize>(
     } else {
         print!("{}", table(rows));
     }
-    if rows.len() as i64 == list.limit {
-        eprintln!(
-            "showing the newest {} {what}; --limit shows more",
-            list.limit
-        );
+    if let Some(next) = &page.next {
+        eprintln!("more {what} may follow: --after {next}");
     }
 }
 

@@ -30,7 +30,13 @@ pub async fn run(command: UsersCommand, config: &Config) -> Result<(), String> {
     match command {
         UsersCommand::List { provider, list } => {
             let store = open::store(config).await?;
-            let found = users::list(&store, provider.as_deref(), list.limit).await;
+            let found = users::list(
+                &store,
+                provider.as_deref(),
+                list.after.as_deref(),
+                list.limit,
+            )
+            .await;
             store.close().await;
             let found = found.map_err(|e| e.to_string())?;
             print_rows(&found, &list, "users", user_table);

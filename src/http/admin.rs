@@ -72,7 +72,10 @@ pub async fn list_grants(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, AppError> {
-    let mut params = query(raw, &["user", "client", "provider", "status", "limit"])?;
+    let mut params = query(
+        raw,
+        &["user", "client", "provider", "status", "after", "limit"],
+    )?;
     let filter = GrantQuery {
         user: params.remove("user"),
         client: params.remove("client"),
@@ -82,8 +85,9 @@ pub async fn list_grants(
             .map(|s| admin::grants::GrantState::parse(&s))
             .transpose()?,
     };
-    let grants = admin::grants::list(&state.store, &filter, limit(&params)?).await?;
-    Ok(Json(json!({ "grants": grants })))
+    let after = params.get("after").map(String::as_str);
+    let grants = admin::grants::list(&state.store, &filter, after, limit(&params)?).await?;
+    Ok(Json(json!({ "grants": grants.items, "next": grants.next })))
 }
 
 pub async fn show_grant(
@@ -106,10 +110,13 @@ pub async fn list_clients(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, AppError> {
-    let params = query(raw, &["kind", "limit"])?;
+    let params = query(raw, &["kind", "after", "limit"])?;
     let kind = params.get("kind").map(String::as_str);
-    let clients = admin::clients::list(&state.store, kind, limit(&params)?).await?;
-    Ok(Json(json!({ "clients": clients })))
+    let after = params.get("after").map(String::as_str);
+    let clients = admin::clients::list(&state.store, kind, after, limit(&params)?).await?;
+    Ok(Json(
+        json!({ "clients": clients.items, "next": clients.next }),
+    ))
 }
 
 pub async fn show_client(
@@ -131,10 +138,11 @@ pub async fn list_users(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, AppError> {
-    let params = query(raw, &["provider", "limit"])?;
+    let params = query(raw, &["provider", "after", "limit"])?;
     let provider = params.get("provider").map(String::as_str);
-    let users = admin::users::list(&state.store, provider, limit(&params)?).await?;
-    Ok(Json(json!({ "users": users })))
+    let after = params.get("after").map(String::as_str);
+    let users = admin::users::list(&state.store, provider, after, limit(&params)?).await?;
+    Ok(Json(json!({ "users": users.items, "next": users.next })))
 }
 
 pub async fn disconnect_user(

@@ -18,7 +18,7 @@ pub use clients::{CimdStored, ClientRow, ConfigSync};
 pub use grants::{GrantStatus, NewGrant, UserRow};
 pub use keys::SigningKeyRow;
 pub use links::{NewUpstreamLink, UpstreamLinkRow};
-pub use operator::{ClientDeletion, ClientSummary, GrantFilter, GrantSummary, UserSummary};
+pub use operator::{ClientDeletion, ClientSummary, Cursor, GrantFilter, GrantSummary, UserSummary};
 pub use pending::{AuthorizationCodeRow, PendingAuthorization};
 pub use sweep::Swept;
 pub use tokens::RefreshTokenRow;

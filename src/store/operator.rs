@@ -5,6 +5,35 @@
 
 use super::{Store, StoreError};
 
+/// Where a newest-first listing goes on: the rows after this one (created
+/// earlier, or at the same second with a smaller id).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cursor {
+    pub created_at: i64,
+    pub id: String,
+}
+
+/// The condition "after `Cursor`" on columns `created_at` and `id`, whose
+/// two values are bound at `$n` and `$n+1`.
+fn after_clause(created_at: &str, id: &str, n: usize) -> String {
+    format!(
+        "({created_at} < ${n} OR ({created_at} = ${n} AND {id} < ${}))",
+        n + 1
+    )
+}
+
+/// `WHERE` with `clauses` (each binding one value, an `after_clause` two),
+/// and where the limit is bound.
+fn where_and_limit(clauses: &[String], after: bool) -> (String, usize) {
+    let bound = clauses.len() + usize::from(after);
+    let filter_sql = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", clauses.join(" AND "))
+    };
+    (filter_sql, bound + 1)
+}
+
 /// Which grants to list; `None` matches anything.
 #[derive(Clone, Debug, Default)]
 pub struct GrantFilter {
@@ -14,6 +43,8 @@ pub struct GrantFilter {
     pub provider: Option<String>,
     /// `Some(true)`: live only; `Some(false)`: revoked only.
     pub live: Option<bool>,
+    /// The page after this grant.
+    pub after: Option<Cursor>,
 }
 
 /// A grant with its user and client, as an operator sees it.
@@ -126,18 +157,24 @@ impl Store {
             Some(false) => clauses.push("g.revoked_at IS NOT NULL".into()),
             None => {}
         }
+        if filter.after.is_some() {
+            clauses.push(after_clause("g.created_at", "g.id", values.len() + 1));
+        }
         let filter_sql = if clauses.is_empty() {
             String::new()
         } else {
             format!(" WHERE {}", clauses.join(" AND "))
         };
+        let limit_at = values.len() + 1 + if filter.after.is_some() { 2 } else { 0 };
         let sql = format!(
-            "{GRANT_SUMMARY}{filter_sql} ORDER BY g.created_at DESC, g.id DESC LIMIT ${}",
-            values.len() + 1
+            "{GRANT_SUMMARY}{filter_sql} ORDER BY g.created_at DESC, g.id DESC LIMIT ${limit_at}"
         );
         let mut query = sqlx::query(&sql);
         for value in values {
             query = query.bind(value);
+        }
+        if let Some(after) = &filter.after {
+            query = query.bind(after.created_at).bind(&after.id);
         }
         let rows = query.bind(limit).fetch_all(&self.pool).await?;
         Ok(rows.iter().map(grant_from).collect::<Result<_, _>>()?)
@@ -156,12 +193,21 @@ impl Store {
     pub async fn list_clients(
         &self,
         registration: Option<&str>,
+        after: Option<&Cursor>,
         limit: i64,
     ) -> Result<Vec<ClientSummary>, StoreError> {
-        let (filter_sql, limit_at) = match registration {
-            Some(_) => (" WHERE c.registration = $1", 2),
-            None => ("", 1),
-        };
+        let mut clauses = Vec::new();
+        if registration.is_some() {
+            clauses.push("c.registration = $1".to_string());
+        }
+        if after.is_some() {
+            clauses.push(after_clause(
+                "c.created_at",
+                "c.client_id",
+                clauses.len() + 1,
+            ));
+        }
+        let (filter_sql, limit_at) = where_and_limit(&clauses, after.is_some());
         let sql = format!(
             "SELECT c.client_id, c.registration, c.client_name, c.created_at, c.last_used_at, \
              (SELECT COUNT(*) FROM grants g WHERE g.client_id = c.client_id \
@@ -172,6 +218,9 @@ impl Store {
         let mut query = sqlx::query_as(&sql);
         if let Some(kind) = registration {
             query = query.bind(kind);
+        }
+        if let Some(after) = after {
+            query = query.bind(after.created_at).bind(&after.id);
         }
         type Row = (String, String, Option<String>, i64, Option<i64>, i64);
         let rows: Vec<Row> = query.bind(limit).fetch_all(&self.pool).await?;
@@ -254,12 +303,17 @@ impl Store {
     pub async fn list_users(
         &self,
         provider: Option<&str>,
+        after: Option<&Cursor>,
         limit: i64,
     ) -> Result<Vec<UserSummary>, StoreError> {
-        let (filter_sql, limit_at) = match provider {
-            Some(_) => (" WHERE u.provider = $1", 2),
-            None => ("", 1),
-        };
+        let mut clauses = Vec::new();
+        if provider.is_some() {
+            clauses.push("u.provider = $1".to_string());
+        }
+        if after.is_some() {
+            clauses.push(after_clause("u.created_at", "u.id", clauses.len() + 1));
+        }
+        let (filter_sql, limit_at) = where_and_limit(&clauses, after.is_some());
         // Both "last seen" reads go through an index (grants_user, then
         // refresh_tokens_grant); the later of the two is taken below.
         let sql = format!(
@@ -273,6 +327,9 @@ impl Store {
         let mut query = sqlx::query_as(&sql);
         if let Some(provider) = provider {
             query = query.bind(provider);
+        }
+        if let Some(after) = after {
+            query = query.bind(after.created_at).bind(&after.id);
         }
         type Row = (
             String,

@@ -206,7 +206,7 @@ async fn reads_show_the_mapping_and_never_a_token() {
         }
     }
     let grants = admin(&broker, Method::GET, "/admin/grants?status=revoked").await;
-    assert_eq!(grants.body, json!({"grants": []}));
+    assert_eq!(grants.body, json!({"grants": [], "next": null}));
     let clients = admin(&broker, Method::GET, "/admin/clients?kind=config").await;
     assert_eq!(clients.body["clients"][0]["id"], "resource-server");
     let rs = admin(&broker, Method::GET, "/admin/clients/resource-server").await;
@@ -448,4 +448,44 @@ async fn an_action_whose_audit_record_fails_answers_500_saying_it_took_effect() 
         mcp_status(&broker.mcp_url(), &session.access_token).await,
         401
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listings_page_on_with_the_next_value_they_answer() {
+    let db = TestDb::sqlite();
+    let fake = FakeGithub::start(Mode::OAuthApp).await;
+    let broker = admin_broker(&db, &fake).await;
+    for name in ["one", "two", "three"] {
+        let client = crate::support::oauth_client::register_named(&broker.url, name).await;
+        crate::support::oauth_client::sign_in_with(&broker.url, client).await;
+    }
+    for (list, expected) in [("grants", 3), ("clients", 4), ("users", 1)] {
+        let mut seen = Vec::new();
+        let mut path = format!("/admin/{list}?limit=2");
+        loop {
+            let page = admin(&broker, Method::GET, &path).await;
+            assert_eq!(page.status, 200, "{}", page.body);
+            let items = page.body[list].as_array().unwrap();
+            seen.extend(items.iter().map(|i| i["id"].as_str().unwrap().to_string()));
+            match page.body["next"].as_str() {
+                Some(next) => {
+                    assert_eq!(items.len(), 2, "only a full page names a next one");
+                    path = format!("/admin/{list}?limit=2&after={}", urlencode(next));
+                }
+                None => break,
+            }
+        }
+        let mut unique = seen.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), seen.len(), "{list}: none twice: {seen:?}");
+        assert_eq!(seen.len(), expected, "{list}: {seen:?}");
+    }
+    let bad = admin(&broker, Method::GET, "/admin/grants?after=yesterday").await;
+    assert_eq!(bad.status, 400);
+    assert_eq!(bad.body["error"], "invalid_request");
+}
+
+fn urlencode(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }

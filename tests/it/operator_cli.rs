@@ -347,3 +347,53 @@ async fn a_command_whose_audit_record_fails_fails_saying_what_it_did() {
         401
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grants_list_pages_on_with_the_after_value_it_prints() {
+    let db = TestDb::sqlite();
+    let fake = FakeGithub::start(Mode::OAuthApp).await;
+    let broker = start_broker(&db, &fake).await;
+    let mut signed_in = Vec::new();
+    for _ in 0..3 {
+        signed_in.push(grant_of(&sign_in(&broker.url).await.access_token));
+    }
+
+    let (ok, out, err) = cli(
+        &broker,
+        &db,
+        &fake,
+        &["grants", "list", "--limit", "2", "--json"],
+    );
+    assert!(ok, "{err}");
+    let first: Vec<String> = json_lines(&out)
+        .iter()
+        .map(|g| g["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(first.len(), 2);
+    let after = err
+        .split("--after ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no --after hint: {err}"))
+        .trim();
+    let (ok, out, err) = cli(
+        &broker,
+        &db,
+        &fake,
+        &["grants", "list", "--limit", "2", "--json", "--after", after],
+    );
+    assert!(ok, "{err}");
+    let rest: Vec<String> = json_lines(&out)
+        .iter()
+        .map(|g| g["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(rest.len(), 1, "{out}");
+    assert!(!err.contains("--after"), "the last page: {err}");
+    let mut all = [first, rest].concat();
+    all.sort();
+    signed_in.sort();
+    assert_eq!(all, signed_in, "every grant once");
+
+    let (ok, _, err) = cli(&broker, &db, &fake, &["grants", "list", "--after", "soon"]);
+    assert!(!ok);
+    assert!(err.contains("after must be"), "{err}");
+}

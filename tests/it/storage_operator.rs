@@ -3,7 +3,7 @@
 //! and a client deleted only once no grant of it holds an upstream token.
 
 use mcp_broker::store::{
-    ClientDeletion, GrantFilter, NewGrant, RefreshTokenRow, Store, UserRow, new_id,
+    ClientDeletion, Cursor, GrantFilter, NewGrant, RefreshTokenRow, Store, UserRow, new_id,
 };
 
 use crate::storage::{client, link, stores, user};
@@ -174,7 +174,7 @@ async fn clients_are_listed_with_their_live_grant_count() {
         configured.registration = "config".into();
         configured.created_at = 0;
         store.insert_client(&configured).await.unwrap();
-        let all = store.list_clients(None, 100).await.unwrap();
+        let all = store.list_clients(None, None, 100).await.unwrap();
         let seen: Vec<(&str, &str, i64)> = all
             .iter()
             .map(|c| (c.client_id.as_str(), c.registration.as_str(), c.live_grants))
@@ -186,10 +186,10 @@ async fn clients_are_listed_with_their_live_grant_count() {
             "{:?}",
             db.kind
         );
-        let configs = store.list_clients(Some("config"), 100).await.unwrap();
+        let configs = store.list_clients(Some("config"), None, 100).await.unwrap();
         assert_eq!(configs.len(), 1);
         assert_eq!(configs[0].client_id, "c3");
-        assert_eq!(store.list_clients(None, 1).await.unwrap().len(), 1);
+        assert_eq!(store.list_clients(None, None, 1).await.unwrap().len(), 1);
         assert_eq!(store.live_grant_count("c1").await.unwrap(), 1);
         assert_eq!(store.live_grant_count("c3").await.unwrap(), 0);
     }
@@ -250,7 +250,7 @@ async fn a_client_is_deleted_only_once_no_grant_of_it_holds_an_upstream_link() {
 async fn users_are_listed_with_live_grants_and_when_last_seen() {
     for (db, store) in stores().await {
         let f = fixture(&store).await;
-        let users = store.list_users(None, 100).await.unwrap();
+        let users = store.list_users(None, None, 100).await.unwrap();
         let seen: Vec<(&str, &str, i64, Option<i64>)> = users
             .iter()
             .map(|u| {
@@ -286,11 +286,70 @@ async fn users_are_listed_with_live_grants_and_when_last_seen() {
             })
             .await
             .unwrap();
-        let gitlab = store.list_users(Some("gitlab"), 100).await.unwrap();
+        let gitlab = store.list_users(Some("gitlab"), None, 100).await.unwrap();
         assert_eq!(gitlab.len(), 1);
         assert_eq!(gitlab[0].id, f.bob.id);
-        let alice = store.list_users(Some("github"), 100).await.unwrap();
+        let alice = store.list_users(Some("github"), None, 100).await.unwrap();
         assert_eq!(alice[0].last_seen_at, Some(70), "{:?}", db.kind);
-        assert_eq!(store.list_users(None, 1).await.unwrap().len(), 1);
+        assert_eq!(store.list_users(None, None, 1).await.unwrap().len(), 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listings_page_after_a_row_without_skipping_or_repeating_ties() {
+    for (db, store) in stores().await {
+        let f = fixture(&store).await;
+        // A fourth grant created in the same second as g2: the id orders them.
+        let g4 = grant(&store, &f.alice, "c2", 20, &["github"]).await;
+        let after = |created_at: i64, id: &str| Cursor {
+            created_at,
+            id: id.to_string(),
+        };
+        let all = listed(&store, GrantFilter::default(), 100).await;
+        assert_eq!(all.len(), 4);
+        let mut paged = Vec::new();
+        let mut cursor: Option<Cursor> = None;
+        loop {
+            let filter = GrantFilter {
+                after: cursor.clone(),
+                ..GrantFilter::default()
+            };
+            let page = store.list_grants(&filter, 1).await.unwrap();
+            let Some(last) = page.last() else { break };
+            cursor = Some(after(last.created_at, &last.id));
+            paged.push(last.id.clone());
+        }
+        assert_eq!(paged, all, "{:?}", db.kind);
+        assert!(all.contains(&g4));
+        // With a filter: alice's live grants after the newest of them.
+        let filter = GrantFilter {
+            user_id: Some(f.alice.id.clone()),
+            live: Some(true),
+            after: Some(after(20, &all[1])),
+            ..GrantFilter::default()
+        };
+        let rest: Vec<String> = store
+            .list_grants(&filter, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|g| g.id)
+            .collect();
+        assert_eq!(rest, [all[2].clone(), f.g1.clone()], "{:?}", db.kind);
+
+        // Clients c1 and c2 share their creation second.
+        let first = store.list_clients(None, None, 1).await.unwrap();
+        assert_eq!(first[0].client_id, "c2");
+        let next = after(first[0].created_at, &first[0].client_id);
+        let second = store.list_clients(None, Some(&next), 10).await.unwrap();
+        let ids: Vec<&str> = second.iter().map(|c| c.client_id.as_str()).collect();
+        assert_eq!(ids, ["c1"], "{:?}", db.kind);
+
+        let first = store.list_users(None, None, 1).await.unwrap();
+        assert_eq!(first[0].id, f.bob.id);
+        let next = after(first[0].created_at, &first[0].id);
+        let second = store.list_users(None, Some(&next), 10).await.unwrap();
+        assert_eq!(second.len(), 1);
+        assert_eq!(second[0].id, f.alice.id, "{:?}", db.kind);
     }
 }
