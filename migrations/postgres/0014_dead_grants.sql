@@ -2,3 +2,7 @@
 -- in progress under them: by grant, in each of those tables.
 CREATE INDEX authorization_codes_grant ON authorization_codes (grant_id);
 CREATE INDEX pending_authorizations_grant ON pending_authorizations (grant_id);
+-- A step-up looks up the user's newest grant to one client; with only
+-- grants_user and grants_client to choose from, SQLite may walk every
+-- grant of a client that thousands of users share.
+CREATE INDEX grants_user_client ON grants (user_id, client_id, created_at);
