@@ -11,12 +11,11 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{SeedGrant, insert_client, seed_grant};
+use common::{SeedGrant, insert_client, offline_provider, seed_grant};
 use mcp_broker::store::{Store, new_id};
 use mcp_broker::tokens::access::issue_access_token;
 use mcp_broker::tokens::{AccessClaims, KeyRing};
-use mcp_broker::upstream::provider::parse_provider;
-use mcp_broker::upstream::{Provider, ProviderSet, UpstreamTokens};
+use mcp_broker::upstream::{ProviderSet, UpstreamTokens};
 use mcp_broker::vault::{Cipher, Vault};
 
 const N: u32 = 5_000;
@@ -28,20 +27,6 @@ fn report(what: &str, started: Instant, n: u32) {
         per.as_secs_f64() * 1e6,
         1.0 / per.as_secs_f64()
     );
-}
-
-fn bench_provider() -> Provider {
-    let text = r#"
-id = "github"
-display_name = "GitHub"
-authorize_url = "http://127.0.0.1:9/authorize"
-token_url = "http://127.0.0.1:9/token"
-api_base_url = "http://127.0.0.1:9"
-userinfo_url = "http://127.0.0.1:9/user"
-client_id = "bench"
-client_secret = "bench"
-"#;
-    parse_provider(text, &|_| None).unwrap().unwrap()
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -57,7 +42,7 @@ async fn main() {
         .await
         .unwrap();
     let providers = Arc::new(ProviderSet {
-        providers: vec![bench_provider()],
+        providers: vec![offline_provider()],
         ..ProviderSet::default()
     });
     let vault = Vault::new(

@@ -12,28 +12,12 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{SeedGrant, fmt_duration, insert_client, seed_grant};
+use common::{SeedGrant, fmt_duration, insert_client, offline_provider, seed_grant};
 use mcp_broker::store::{RefreshTokenRow, Store, new_id};
-use mcp_broker::upstream::provider::parse_provider;
-use mcp_broker::upstream::{Provider, ProviderSet, UpstreamTokens};
+use mcp_broker::upstream::{ProviderSet, UpstreamTokens};
 use mcp_broker::vault::{Cipher, Vault};
 
 const DAY: i64 = 24 * 3600;
-
-/// A provider that revokes nothing upstream: the figures are ours alone.
-fn bench_provider() -> Provider {
-    let text = r#"
-id = "github"
-display_name = "GitHub"
-authorize_url = "http://127.0.0.1:9/authorize"
-token_url = "http://127.0.0.1:9/token"
-api_base_url = "http://127.0.0.1:9"
-userinfo_url = "http://127.0.0.1:9/user"
-client_id = "bench"
-client_secret = "bench"
-"#;
-    parse_provider(text, &|_| None).unwrap().unwrap()
-}
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
@@ -47,7 +31,7 @@ async fn main() {
     let store = Store::connect(&url).await.unwrap();
     store.migrate().await.unwrap();
     let providers = Arc::new(ProviderSet {
-        providers: vec![bench_provider()],
+        providers: vec![offline_provider()],
         ..ProviderSet::default()
     });
     let vault = Vault::new(

@@ -77,6 +77,24 @@ pub async fn seed_grant(store: &Store, vault: &Vault, seed: SeedGrant<'_>) -> (S
     (grant_id, user_id)
 }
 
+/// A GitHub provider whose URLs lead nowhere (and which revokes nothing
+/// upstream): for benches that measure our side alone.
+pub fn offline_provider() -> Provider {
+    let text = r#"
+id = "github"
+display_name = "GitHub"
+authorize_url = "http://127.0.0.1:9/authorize"
+token_url = "http://127.0.0.1:9/token"
+api_base_url = "http://127.0.0.1:9"
+userinfo_url = "http://127.0.0.1:9/user"
+client_id = "bench"
+client_secret = "bench"
+"#;
+    mcp_broker::upstream::provider::parse_provider(text, &|_| None)
+        .unwrap()
+        .unwrap()
+}
+
 /// `providers/github.toml` with every URL pointing at the fake.
 fn provider_toml(fake: SocketAddr) -> String {
     format!(
