@@ -64,6 +64,7 @@ struct FileConfig {
     shutdown_grace_secs: Option<u64>,
     shutdown_delay_secs: Option<u64>,
     audit_retention_days: Option<u64>,
+    trust_request_id: Option<bool>,
 }
 
 /// Validated settings. `Debug` never shows the encryption key or secrets.
@@ -217,6 +218,7 @@ pub const ENV_KEYS: &[&str] = &[
     "shutdown_grace_secs",
     "shutdown_delay_secs",
     "audit_retention_days",
+    "trust_request_id",
 ];
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -432,6 +434,7 @@ impl Config {
             pick_u64("shutdown_grace_secs", file.shutdown_grace_secs)?,
             pick_u64("shutdown_delay_secs", file.shutdown_delay_secs)?,
             pick_u64("audit_retention_days", file.audit_retention_days)?,
+            pick_bool("trust_request_id", file.trust_request_id)?.unwrap_or(true),
         )?;
 
         let clients = each("clients", file.clients, |c| pre_registered(c, env))?;

@@ -1,5 +1,6 @@
 //! Settings of running the broker: log format, who may scrape metrics, how
-//! long a stop drains, how long the audit ledger keeps events.
+//! long a stop drains, how long the audit ledger keeps events, whether a
+//! caller's request id is kept.
 
 use super::ConfigError;
 
@@ -17,6 +18,10 @@ pub struct OpsSettings {
     pub shutdown_delay_secs: u64,
     /// Audit events older than this many days are purged (0 = kept forever).
     pub audit_retention_days: u64,
+    /// Whether a request's own plain `X-Request-Id` is kept (a proxy's id
+    /// joins the logs across hops) or always replaced by ours (a broker
+    /// that clients reach directly: they cannot choose what the ledger says).
+    pub trust_request_id: bool,
 }
 
 impl Default for OpsSettings {
@@ -27,6 +32,7 @@ impl Default for OpsSettings {
             shutdown_grace_secs: DEFAULT_SHUTDOWN_GRACE_SECS,
             shutdown_delay_secs: 0,
             audit_retention_days: 0,
+            trust_request_id: true,
         }
     }
 }
@@ -42,6 +48,7 @@ impl std::fmt::Debug for OpsSettings {
             .field("shutdown_grace_secs", &self.shutdown_grace_secs)
             .field("shutdown_delay_secs", &self.shutdown_delay_secs)
             .field("audit_retention_days", &self.audit_retention_days)
+            .field("trust_request_id", &self.trust_request_id)
             .finish()
     }
 }
@@ -67,6 +74,7 @@ pub(super) fn settings(
     shutdown_grace_secs: Option<u64>,
     shutdown_delay_secs: Option<u64>,
     audit_retention_days: Option<u64>,
+    trust_request_id: bool,
 ) -> Result<OpsSettings, ConfigError> {
     let log_format = match log_format {
         None => LogFormat::Text,
@@ -106,5 +114,6 @@ pub(super) fn settings(
         shutdown_grace_secs: shutdown_grace_secs.unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECS),
         shutdown_delay_secs: shutdown_delay_secs.unwrap_or(0),
         audit_retention_days,
+        trust_request_id,
     })
 }

@@ -38,6 +38,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::scrape))
         .with_state(state.clone());
     let metrics = state.metrics.clone();
+    let trust_request_id = state.config.ops.trust_request_id;
     routes_at_issuer(state)
         .merge(ops)
         // Inside routing, so the matched route template is known.
@@ -46,7 +47,10 @@ pub fn router(state: AppState) -> Router {
             metrics::track,
         ))
         // Outermost: every request, whatever answers it, gets an id first.
-        .layer(axum::middleware::from_fn(request_id::middleware))
+        .layer(axum::middleware::from_fn_with_state(
+            trust_request_id,
+            request_id::middleware,
+        ))
 }
 
 fn routes_at_issuer(state: AppState) -> Router {

@@ -3,7 +3,7 @@
 //! for the request's handling; work spawned off the request (a shared
 //! refresh) does not carry it.
 
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
@@ -38,11 +38,12 @@ pub fn carried<F: std::future::Future>(f: F) -> impl std::future::Future<Output 
     }
 }
 
-/// A caller's id is kept when it is short plain text (a proxy's id joins
-/// the logs up across hops); anything else is replaced, so a log line can
-/// never carry what a client chose to smuggle in.
-pub fn accept(offered: Option<&HeaderValue>) -> String {
+/// A caller's id is kept, when `trusted`, if it is short plain text (a
+/// proxy's id joins the logs up across hops); anything else is replaced, so
+/// a log line can never carry what a client chose to smuggle in.
+pub fn accept(offered: Option<&HeaderValue>, trusted: bool) -> String {
     offered
+        .filter(|_| trusted)
         .and_then(|v| v.to_str().ok())
         .filter(|v| is_plain_id(v))
         .map(str::to_string)
@@ -57,10 +58,11 @@ fn is_plain_id(id: &str) -> bool {
 }
 
 /// Gives the request its id, runs it inside that id's scope and a tracing
-/// span carrying it, and echoes the id on the answer.
-pub async fn middleware(request: Request, next: Next) -> Response {
+/// span carrying it, and echoes the id on the answer. The state: whether an
+/// offered id is trusted (`trust_request_id`).
+pub async fn middleware(State(trusted): State<bool>, request: Request, next: Next) -> Response {
     use tracing::Instrument;
-    let id = accept(request.headers().get(HEADER));
+    let id = accept(request.headers().get(HEADER), trusted);
     let span = tracing::info_span!("request", request_id = %id);
     let mut response = scope(id.clone(), next.run(request)).instrument(span).await;
     if let Ok(value) = HeaderValue::from_str(&id) {
@@ -76,18 +78,26 @@ mod tests {
     #[test]
     fn a_plain_offered_id_is_kept() {
         let v = HeaderValue::from_static("req-42_a.b:c");
-        assert_eq!(accept(Some(&v)), "req-42_a.b:c");
+        assert_eq!(accept(Some(&v), true), "req-42_a.b:c");
+    }
+
+    #[test]
+    fn an_offered_id_is_replaced_when_callers_are_not_trusted() {
+        let v = HeaderValue::from_static("req-42");
+        let got = accept(Some(&v), false);
+        assert_ne!(got, "req-42");
+        assert!(is_plain_id(&got), "{got}");
     }
 
     #[test]
     fn an_id_with_spaces_quotes_or_too_long_is_replaced() {
         for bad in ["a b", "x\"y", "", &"a".repeat(65), "line\tbreak"] {
             let v = HeaderValue::from_str(bad).unwrap();
-            let got = accept(Some(&v));
+            let got = accept(Some(&v), true);
             assert_ne!(got, bad);
             assert!(is_plain_id(&got), "{got}");
         }
-        assert!(is_plain_id(&accept(None)));
+        assert!(is_plain_id(&accept(None, true)));
     }
 
     #[tokio::test]

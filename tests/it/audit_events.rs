@@ -593,3 +593,31 @@ async fn a_public_client_registering_the_same_metadata_again_records_one_registr
     assert_eq!(first.client_id, second.client_id);
     assert_eq!(events(&broker, "client.registered").await.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_request_ids_untrusted_the_ledger_names_the_brokers_id_not_the_callers() {
+    let db = TestDb::sqlite();
+    let fake = FakeGithub::start(Mode::OAuthApp).await;
+    let broker = start_broker_with_env(
+        &db,
+        &[("github.toml", fake.provider_toml())],
+        &[("MCP_BROKER_TRUST_REQUEST_ID", "false")],
+    )
+    .await;
+    let answer = crate::support::oauth_client::http()
+        .post(format!("{}/register", broker.url))
+        .header("x-request-id", "chosen-by-the-client")
+        .json(&json!({
+            "client_name": "untrusted-id",
+            "redirect_uris": ["http://127.0.0.1:9/cb"],
+            "token_endpoint_auth_method": "none",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 201);
+    let ours = request_id(answer.headers());
+    assert_ne!(ours, "chosen-by-the-client");
+    let registered = only(&broker, "client.registered").await;
+    assert_eq!(registered.request_id.as_deref(), Some(ours.as_str()));
+}
