@@ -125,7 +125,7 @@ async fn main() {
         fmt_duration(started.elapsed())
     );
 
-    // The step-up's lookup: one user with many grants to one client.
+    // The step-up's lookup: a user's grant among 20000 of one client.
     let user_id = store.list_users(None, None, 1).await.unwrap().remove(0).id;
     let n = 1000;
     let started = Instant::now();

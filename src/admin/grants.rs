@@ -175,9 +175,9 @@ pub struct LinkView {
     pub reauth_required_at: Option<i64>,
     pub reauth_reason: Option<String>,
     /// The version of the key-encryption key sealing it (`keys rotate`
-    /// rewraps every link onto the newest); links sealed before envelope
-    /// encryption count as version 1.
-    pub kek_id: i64,
+    /// rewraps every link onto the newest); `None` for a link sealed before
+    /// envelope encryption.
+    pub kek_id: Option<i64>,
 }
 
 impl LinkView {
@@ -199,7 +199,7 @@ impl LinkView {
             last_refreshed_at: link.last_refreshed_at,
             reauth_required_at: link.reauth_required_at,
             reauth_reason: link.reauth_reason.clone(),
-            kek_id: link.kek_id.unwrap_or(1),
+            kek_id: link.kek_id,
         }
     }
 }
@@ -368,7 +368,7 @@ mod tests {
             assert!(!key.ends_with("_enc") && key != "id", "{key}");
         }
         // Which key seals it, by version: never the key, wrapped or not.
-        assert!(json["kek_id"].is_i64(), "{json}");
+        assert_eq!(json["kek_id"], serde_json::json!(view.kek_id), "{json}");
     }
 
     #[test]

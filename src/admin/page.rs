@@ -1,7 +1,8 @@
 //! Paging through the newest-first listings. A full page (`limit` rows)
 //! names where the next one starts: its last row's creation time and id, as
-//! `<created_at>:<id>`. Rows are ordered by both, so a page never skips or
-//! repeats a row, whatever is added meanwhile.
+//! `<created_at>:<id>`. Rows are ordered by both, so of the rows there when
+//! the listing began none is skipped or shown twice (a row added meanwhile
+//! may or may not show).
 
 use serde::Serialize;
 

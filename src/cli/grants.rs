@@ -172,7 +172,7 @@ fn render_detail(detail: &GrantDetail) -> String {
                 maybe_time(l.refresh_expires_at),
                 time(l.created_at),
                 or_dash(l.last_refreshed_at.map(time).as_deref()),
-                l.kek_id.to_string(),
+                or_dash(l.kek_id.map(|k| k.to_string()).as_deref()),
             ]
         })
         .collect();

@@ -138,7 +138,9 @@ fn print_rows<T: serde::Serialize>(
         print!("{}", table(rows));
     }
     if let Some(next) = &page.next {
-        eprintln!("more {what} may follow: --after {next}");
+        // Quoted for a POSIX shell: a client id may be a URL or hold spaces.
+        let quoted = next.replace('\'', "'\\''");
+        eprintln!("more {what} may follow: --after '{quoted}'");
     }
 }
 

@@ -87,6 +87,31 @@ fn a_refresh_token_may_not_live_shorter_than_an_access_token() {
 }
 
 #[test]
+fn request_ids_are_trusted_unless_the_setting_says_false() {
+    let default = Config::from_sources(None, &[]).unwrap();
+    assert!(default.ops.trust_request_id);
+    let off = env(&[("MCP_BROKER_TRUST_REQUEST_ID", "false")]);
+    assert!(
+        !Config::from_sources(None, &off)
+            .unwrap()
+            .ops
+            .trust_request_id
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, "trust_request_id = false\n").unwrap();
+    assert!(
+        !Config::from_sources(Some(&path), &[])
+            .unwrap()
+            .ops
+            .trust_request_id
+    );
+    let bad = env(&[("MCP_BROKER_TRUST_REQUEST_ID", "perhaps")]);
+    let err = Config::from_sources(None, &bad).unwrap_err().to_string();
+    assert!(err.contains("MCP_BROKER_TRUST_REQUEST_ID"), "{err}");
+}
+
+#[test]
 fn pre_registered_clients_are_validated_and_secrets_resolved() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.toml");

@@ -83,7 +83,7 @@ async fn grants_show_maps_our_grant_to_its_upstream_link_without_any_token() {
         serde_json::json!(stored.refresh_expires_at)
     );
     assert_eq!(link["created_at"], stored.created_at);
-    assert_eq!(link["kek_id"], stored.kek_id.unwrap());
+    assert_eq!(link["kek_id"], serde_json::json!(stored.kek_id));
 
     let (ok, out, err) = cli(&broker, &db, &fake, &["grants", "show", &grant]);
     assert!(ok, "{err}");
@@ -370,11 +370,12 @@ async fn grants_list_pages_on_with_the_after_value_it_prints() {
         .map(|g| g["id"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(first.len(), 2);
+    // The hint is shell-quoted: '<cursor>'.
     let after = err
-        .split("--after ")
+        .split("--after '")
         .nth(1)
-        .unwrap_or_else(|| panic!("no --after hint: {err}"))
-        .trim();
+        .and_then(|rest| rest.split('\'').next())
+        .unwrap_or_else(|| panic!("no --after hint: {err}"));
     let (ok, out, err) = cli(
         &broker,
         &db,
