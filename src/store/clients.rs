@@ -153,36 +153,34 @@ impl Store {
         c: &ClientRow,
         metadata_expires_at: i64,
     ) -> Result<CimdStored, StoreError> {
-        let inserted = sqlx::query(
+        // Both statements take the document's fields at $1..$7.
+        let document = |sql| {
+            sqlx::query(sql)
+                .bind(&c.client_id)
+                .bind(&c.client_name)
+                .bind(json_list(&c.redirect_uris))
+                .bind(json_list(&c.grant_types))
+                .bind(&c.token_endpoint_auth_method)
+                .bind(&c.application_type)
+                .bind(metadata_expires_at)
+        };
+        let inserted = document(
             "INSERT INTO clients (client_id, client_secret_hash, client_name, redirect_uris, grant_types, \
-             token_endpoint_auth_method, application_type, registration, created_at, metadata_expires_at) \
-             VALUES ($1, NULL, $2, $3, $4, $5, $6, 'cimd', $7, $8) ON CONFLICT (client_id) DO NOTHING",
+             token_endpoint_auth_method, application_type, registration, metadata_expires_at, \
+             created_at) VALUES ($1, NULL, $2, $3, $4, $5, $6, 'cimd', $7, $8) \
+             ON CONFLICT (client_id) DO NOTHING",
         )
-        .bind(&c.client_id)
-        .bind(&c.client_name)
-        .bind(json_list(&c.redirect_uris))
-        .bind(json_list(&c.grant_types))
-        .bind(&c.token_endpoint_auth_method)
-        .bind(&c.application_type)
         .bind(c.created_at)
-        .bind(metadata_expires_at)
         .execute(&self.pool)
         .await?;
         if inserted.rows_affected() == 1 {
             return Ok(CimdStored::Inserted);
         }
-        let updated = sqlx::query(
+        let updated = document(
             "UPDATE clients SET client_secret_hash = NULL, client_name = $2, redirect_uris = $3, \
              grant_types = $4, token_endpoint_auth_method = $5, application_type = $6, \
              metadata_expires_at = $7 WHERE client_id = $1 AND registration = 'cimd'",
         )
-        .bind(&c.client_id)
-        .bind(&c.client_name)
-        .bind(json_list(&c.redirect_uris))
-        .bind(json_list(&c.grant_types))
-        .bind(&c.token_endpoint_auth_method)
-        .bind(&c.application_type)
-        .bind(metadata_expires_at)
         .execute(&self.pool)
         .await?;
         Ok(if updated.rows_affected() == 1 {
