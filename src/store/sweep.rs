@@ -147,9 +147,11 @@ impl Store {
         created_before: i64,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(&format!(
+            // `revoked_at IS NULL` on the updated row itself: a concurrent
+            // revocation is re-checked there, so only one instance wins.
             "UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL \
-             AND created_at < $3 AND {}",
-            NOTHING_USABLE.replace("g.id", "grants.id")
+             AND created_at < $3 AND id IN (SELECT g.id FROM grants g WHERE g.id = $2 \
+             AND {NOTHING_USABLE})"
         ))
         .bind(now)
         .bind(grant_id)
