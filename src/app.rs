@@ -281,10 +281,7 @@ pub async fn upkeep(state: &AppState, now: i64) {
     match state.store.sweep_expired(now, grace, access_ttl).await {
         Ok(swept) if swept.total() > 0 => tracing::info!(?swept, "expired rows swept"),
         Ok(_) => {}
-        Err(e) => {
-            metrics.upkeep_step_failed("sweep");
-            tracing::warn!(error = %e, "sweep of expired rows failed");
-        }
+        Err(e) => step_failed(metrics, "sweep", e),
     }
     let until = std::time::Instant::now() + DEAD_GRANT_BUDGET;
     match state
@@ -294,10 +291,7 @@ pub async fn upkeep(state: &AppState, now: i64) {
     {
         Ok(0) => {}
         Ok(n) => tracing::info!(revoked = n, "grants no one can use any more revoked"),
-        Err(e) => {
-            metrics.upkeep_step_failed("dead_grants");
-            tracing::warn!(error = %e, "revoking dead grants failed");
-        }
+        Err(e) => step_failed(metrics, "dead_grants", e),
     }
     // A grant revoked moments ago is still in its own background cascade;
     // retrying it now would revoke the same token upstream twice.
@@ -308,24 +302,17 @@ pub async fn upkeep(state: &AppState, now: i64) {
     {
         Ok(0) => {}
         Ok(n) => tracing::info!(revoked = n, "upstream revocations retried"),
-        Err(e) => {
-            metrics.upkeep_step_failed("revocation_retry");
-            tracing::warn!(error = %e, "upstream revocation retry failed");
-        }
+        Err(e) => step_failed(metrics, "revocation_retry", e),
     }
     if let Err(e) = crate::clients::configured::delete_removed(&state.store).await {
-        metrics.upkeep_step_failed("removed_clients");
-        tracing::warn!(error = %e, "deleting removed clients failed");
+        step_failed(metrics, "removed_clients", e);
     }
     let ttl = state.config.dcr_client_ttl_secs as i64;
     if ttl > 0 {
         match state.vault.expire_unused_clients(now - ttl).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(deleted = n, "expired unused dynamic client registrations"),
-            Err(e) => {
-                metrics.upkeep_step_failed("client_expiry");
-                tracing::warn!(error = %e, "client sweep failed");
-            }
+            Err(e) => step_failed(metrics, "client_expiry", e),
         }
     }
     let retention_days = state.config.ops.audit_retention_days as i64;
@@ -336,11 +323,19 @@ pub async fn upkeep(state: &AppState, now: i64) {
                 tracing::info!(removed = p.removed, "audit events past retention purged")
             }
             Ok(_) => {}
-            Err(e) => {
-                metrics.upkeep_step_failed("audit_retention");
-                tracing::warn!(error = %e, "audit retention purge failed");
-            }
+            Err(e) => step_failed(metrics, "audit_retention", e),
         }
     }
     metrics.upkeep_completed(crate::now_unix());
+}
+
+/// One upkeep step (of `ops::metrics::UPKEEP_STEPS`) failed: counted and
+/// logged; the next step runs anyway.
+fn step_failed(
+    metrics: &crate::ops::metrics::Metrics,
+    step: &'static str,
+    error: impl std::fmt::Display,
+) {
+    metrics.upkeep_step_failed(step);
+    tracing::warn!(step, error = %error, "upkeep step failed");
 }
