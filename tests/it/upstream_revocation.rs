@@ -89,15 +89,7 @@ async fn upstream_revocation_is_retried_after_the_provider_recovers() {
 
     fake.set_revocation_down(false);
     // What the hourly sweep runs.
-    assert_eq!(
-        broker
-            .state
-            .vault
-            .retry_revocations(mcp_broker::now_unix())
-            .await
-            .unwrap(),
-        1
-    );
+    assert_eq!(broker.retry_revocations().await, 1);
     assert!(!has_link(&broker, &session).await);
     // The 503 was answered before the fake read the body: one token seen.
     let revoked = fake.revoked_tokens();
@@ -107,15 +99,7 @@ async fn upstream_revocation_is_retried_after_the_provider_recovers() {
         "an upstream token, never ours"
     );
     assert!(!fake.token_is_live(&revoked[0]));
-    assert_eq!(
-        broker
-            .state
-            .vault
-            .retry_revocations(mcp_broker::now_unix())
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!(broker.retry_revocations().await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -38,6 +38,16 @@ impl TestBroker {
             .unwrap()
     }
 
+    /// The upkeep's retry of upstream revocations, for every grant revoked
+    /// so far (the upkeep itself leaves the last minute's to their cascade).
+    pub async fn retry_revocations(&self) -> usize {
+        let vault = &self.state.vault;
+        vault
+            .retry_revocations(mcp_broker::now_unix())
+            .await
+            .unwrap()
+    }
+
     /// The vault's usable GitHub token for the grant behind `access_token`.
     pub async fn github_token(&self, access_token: &str) -> Result<UpstreamToken, VaultError> {
         self.state
